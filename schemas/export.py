@@ -1,0 +1,37 @@
+"""Export the JSON Schema of every boundary model into schemas/json/."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from schemas.findings import Finding
+from schemas.report import ArtifactReport, ScanReport
+
+MODELS: dict[str, type[BaseModel]] = {
+    "finding": Finding,
+    "artifact-report": ArtifactReport,
+    "scan-report": ScanReport,
+}
+
+SCHEMA_DIR = Path(__file__).parent / "json"
+
+
+def render(model: type[BaseModel]) -> str:
+    return json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def export(directory: Path = SCHEMA_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in MODELS.items():
+        path = directory / f"{name}.schema.json"
+        path.write_text(render(model))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in export():
+        print(p)

@@ -1,0 +1,30 @@
+"""Scan reports: one per artifact, and the envelope the CLI prints."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.findings import Finding, Verdict
+
+REPORT_VERSION = "1"
+
+
+class ArtifactReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="Path as scanned; archive members as outer.zip!inner/name")
+    sha256: str | None = Field(default=None, description="Hex SHA-256 of the artifact's bytes (None if unreadable)")
+    size: int | None = None
+    format: str = Field(description="Format identified from the content")
+    verdict: Verdict
+    findings: list[Finding] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why the artifact could not be fully analysed")
+    parent: str | None = Field(default=None, description="Path of the containing artifact, for archive members")
+    duration_ms: float | None = None
+
+
+class ScanReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = REPORT_VERSION
+    engine_version: str | None = None
+    artifacts: list[ArtifactReport] = Field(default_factory=list)

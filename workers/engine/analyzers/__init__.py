@@ -1,0 +1,49 @@
+"""Per-format analyzers. Each module registers a function `analyze(stream, ctx)` for the formats it reads.
+
+An analyzer reads from a seekable binary stream positioned at 0, adds findings to `ctx`, and hands
+nested artifacts (archive members, decompressed payloads) to `ctx.scan_member`. It may set
+`ctx.notes["format"]` to refine the sniffed format (e.g. zip -> pytorch-zip).
+"""
+from __future__ import annotations
+
+from typing import BinaryIO, Callable
+
+from workers.engine.context import ScanContext
+
+Analyzer = Callable[[BinaryIO, ScanContext], None]
+ANALYZERS: dict[str, Analyzer] = {}
+
+
+def register(*formats: str) -> Callable[[Analyzer], Analyzer]:
+    def deco(fn: Analyzer) -> Analyzer:
+        for fmt in formats:
+            ANALYZERS[fmt] = fn
+        return fn
+
+    return deco
+
+
+def analyzer_for(fmt: str) -> Analyzer | None:
+    _load()
+    return ANALYZERS.get(fmt)
+
+
+_loaded = False
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    # Importing registers. One module per format family.
+    from workers.engine.analyzers import (  # noqa: F401
+        compressed,
+        numpy_format,
+        pickle_format,
+        safetensors_format,
+        sevenzip,
+        tar_format,
+        torch_legacy,
+        zip_format,
+    )

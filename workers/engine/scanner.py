@@ -1,0 +1,198 @@
+"""The engine's entry points: scan a path, a stream or bytes; get ArtifactReports back."""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from schemas import ArtifactReport, Severity
+from workers import __version__
+from workers.engine.analyzers import analyzer_for
+from workers.engine.context import ScanContext
+from workers.engine.hashing import HashingReader
+from workers.engine.limits import Budget, LimitExceeded, Limits
+from workers.engine.sniff import CODE_EXECUTING, EXPECTED_BY_SUFFIX, HEAD_BYTES, sniff, suffix_of
+from workers.engine.verdict import verdict_for, worst_verdict
+
+ENGINE_VERSION = __version__
+SPOOL_MEMORY = 8 * 1024 * 1024
+
+
+def _size_of(stream: BinaryIO) -> int | None:
+    try:
+        pos = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(pos)
+        return end
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _seekable(stream: BinaryIO, limits: Limits) -> tuple[BinaryIO, bool]:
+    """Spool a non-seekable stream (bounded) so parsers can seek; returns (stream, truncated)."""
+    try:
+        if stream.seekable():
+            return stream, False
+    except (AttributeError, ValueError):
+        pass
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    copied = 0
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            break
+        copied += len(chunk)
+        if copied > limits.max_file_bytes:
+            spool.seek(0)
+            return spool, True
+        spool.write(chunk)
+    spool.seek(0)
+    return spool, False
+
+
+def _check_name(ctx: ScanContext, fmt: str) -> None:
+    suffix = suffix_of(ctx.name)
+    if not suffix or suffix not in EXPECTED_BY_SUFFIX:
+        return
+    expected = EXPECTED_BY_SUFFIX[suffix]
+    if fmt in expected or fmt in ("empty",):
+        return
+    hides_code = fmt in CODE_EXECUTING or fmt in ("elf", "pe", "macho")
+    ctx.add(
+        "FORMAT-EXTENSION-MISMATCH",
+        Severity.medium if hides_code else Severity.low,
+        f"Content is {fmt} but the name says {suffix}",
+        f"the file name suggests {', '.join(sorted(expected))}, the content is {fmt}; a loader that trusts "
+        "the content (or a person who trusts the name) will be misled",
+        ctx.name,
+        analyzer="sniff",
+    )
+
+
+def scan_stream(
+    stream: BinaryIO,
+    path: str,
+    *,
+    name: str | None = None,
+    size: int | None = None,
+    depth: int = 0,
+    parent: str | None = None,
+    limits: Limits | None = None,
+    budget: Budget | None = None,
+) -> list[ArtifactReport]:
+    """Scan one artifact from a binary stream. Returns its report first, then its members' reports."""
+    limits = limits or Limits()
+    budget = budget or Budget(limits)
+    started = time.monotonic()
+    name = name if name is not None else path.rsplit("!", 1)[-1]
+    stream, truncated = _seekable(stream, limits)
+    if size is None:
+        size = _size_of(stream)
+    reader = HashingReader(stream, size)
+    ctx = ScanContext(path=path, limits=limits, budget=budget, depth=depth, name=name, size=size)
+    ctx.member_scanner = lambda s, p, **kw: scan_stream(s, p, limits=limits, **kw)
+    error: str | None = None
+    fmt = "unknown"
+    try:
+        head = reader.read(HEAD_BYTES)
+        tail = b""
+        if size is not None and size > HEAD_BYTES:
+            tail = _peek(stream, max(size - HEAD_BYTES, HEAD_BYTES), HEAD_BYTES)
+        fmt = sniff(head, tail, size)
+        _check_name(ctx, fmt)
+        if truncated or (size is not None and size > limits.max_file_bytes):
+            raise LimitExceeded("max_file_bytes", f"artifact is larger than {limits.max_file_bytes} bytes")
+        analyze = analyzer_for(fmt)
+        if analyze is not None:
+            reader.seek(0)
+            analyze(reader, ctx)
+    except LimitExceeded as exc:
+        ctx.limit_finding(exc)
+    except Exception as exc:  # a parser crash is an error verdict with the reason, never clean
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine")
+    try:
+        sha256, total = reader.finish()
+    except OSError as exc:
+        sha256, total = None, size
+        error = error or f"read failed: {exc}"
+    if ctx.dropped_findings:
+        ctx.add("FINDINGS-TRUNCATED", Severity.info, f"{ctx.dropped_findings} more findings not listed",
+                analyzer="engine")
+    fmt = ctx.notes.get("format", fmt)
+    verdict = verdict_for(ctx.findings, error)
+    if ctx.members:
+        verdict = worst_verdict([verdict, *(m.verdict for m in ctx.members if m.parent == path)])
+    report = ArtifactReport(
+        path=path,
+        sha256=sha256,
+        size=total,
+        format=fmt,
+        verdict=verdict,
+        findings=ctx.findings,
+        error=error,
+        parent=parent,
+        duration_ms=round((time.monotonic() - started) * 1000, 3),
+    )
+    return [report, *ctx.members]
+
+
+def _peek(stream: BinaryIO, offset: int, n: int) -> bytes:
+    pos = stream.tell()
+    try:
+        stream.seek(offset)
+        return stream.read(n)
+    finally:
+        stream.seek(pos)
+
+
+def scan_bytes(data: bytes, path: str = "<bytes>", **kw) -> list[ArtifactReport]:
+    return scan_stream(io.BytesIO(data), path, size=len(data), **kw)
+
+
+def scan_path(path: str | os.PathLike, *, limits: Limits | None = None) -> list[ArtifactReport]:
+    """Scan one file. Directories: use `scan_paths`."""
+    p = Path(path)
+    display = str(path)
+    try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"not a regular file: {display}")
+        with open(p, "rb", buffering=0) as fh:
+            return scan_stream(fh, display, name=p.name, size=st.st_size, limits=limits)
+    except OSError as exc:
+        from schemas import Verdict
+
+        return [ArtifactReport(path=display, format="unreadable", verdict=Verdict.error,
+                               error=f"{type(exc).__name__}: {exc}")]
+
+
+def iter_files(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Regular files under the given paths, recursively, sorted; symlinked directories are not followed."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir() and not p.is_symlink():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    yield Path(root) / f
+        else:
+            yield p
+
+
+def scan_paths(
+    paths: Iterable[str | os.PathLike],
+    *,
+    limits: Limits | None = None,
+    progress: Callable[[Path, int], None] | None = None,
+) -> Iterator[ArtifactReport]:
+    for f in iter_files(paths):
+        reports = scan_path(f, limits=limits)
+        if progress:
+            progress(f, reports[0].size or 0)
+        yield from reports

@@ -1,0 +1,140 @@
+"""Identify a format from its content (magic bytes and structure), never from the name alone."""
+from __future__ import annotations
+
+import json
+import pickletools
+import struct
+
+HEAD_BYTES = 64 * 1024
+
+TORCH_LEGACY_MAGIC_PICKLE = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+ZIP_EOCD = b"PK\x05\x06"
+ZIP64_EOCD_LOCATOR = b"PK\x06\x07"
+
+# Opcodes a real pickle stream can begin with (protocol 0-5).
+_PICKLE_FIRST = set(b"(c}])NILFSVXTUKMJGi\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x94\x95\x93\x81\x80GBCdlt.")
+
+# File-name suffix -> formats whose content is expected under it.
+EXPECTED_BY_SUFFIX: dict[str, set[str]] = {
+    ".pkl": {"pickle", "joblib"}, ".pickle": {"pickle"}, ".p": {"pickle"},
+    ".pt": {"pytorch-zip", "pytorch-legacy", "pickle"}, ".pth": {"pytorch-zip", "pytorch-legacy", "pickle"},
+    ".bin": {"pytorch-zip", "pytorch-legacy", "pickle", "unknown", "binary"},
+    ".ckpt": {"pytorch-zip", "pytorch-legacy", "pickle"},
+    ".joblib": {"pickle", "joblib", "zlib", "gzip", "bz2", "xz", "lzma", "lz4"},
+    ".npy": {"numpy"}, ".npz": {"numpy-npz", "zip"},
+    ".safetensors": {"safetensors"}, ".gguf": {"gguf"},
+    ".zip": {"zip", "pytorch-zip", "numpy-npz", "keras"}, ".keras": {"keras", "zip"},
+    ".tar": {"tar", "pytorch-legacy"}, ".gz": {"gzip"}, ".tgz": {"gzip"}, ".bz2": {"bz2"},
+    ".xz": {"xz"}, ".7z": {"7z"}, ".lz4": {"lz4"},
+    ".json": {"json"}, ".yaml": {"yaml", "text", "json"}, ".yml": {"yaml", "text", "json"},
+    ".txt": {"text", "json", "yaml"}, ".md": {"text"}, ".py": {"text"},
+    ".h5": {"hdf5"}, ".hdf5": {"hdf5"}, ".onnx": {"onnx", "binary", "unknown"},
+    ".png": {"png"}, ".jpg": {"jpeg"}, ".jpeg": {"jpeg"},
+}
+
+# Formats that execute code when a loader opens them.
+CODE_EXECUTING = {"pickle", "pytorch-zip", "pytorch-legacy", "joblib", "numpy-object"}
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    if not head:
+        return False
+    if head[0] == 0x80:
+        return len(head) > 1 and head[1] <= 5
+    if head[0] not in _PICKLE_FIRST:
+        return False
+    # Protocol 0/1: the first opcodes must parse.
+    ops = 0
+    try:
+        for op, _arg, _pos in pickletools.genops(head):
+            ops += 1
+            if op.name == "STOP" or ops >= 16:
+                return True
+    except Exception:
+        # Ran out of head bytes after some good ops is still a pickle.
+        return ops >= 4
+    return ops >= 2
+
+
+def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
+    if len(head) < 10:
+        return False
+    (n,) = struct.unpack_from("<Q", head, 0)
+    if n < 2 or (size is not None and 8 + n > size):
+        return False
+    first = head[8:16].lstrip(b" \t\r\n")
+    return first.startswith(b"{")
+
+
+def _text_kind(head: bytes) -> str | None:
+    if b"\x00" in head:
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte char cut by the head boundary is fine
+            return None
+        text = head[: exc.start].decode("utf-8")
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            json.loads(text)
+            return "json"
+        except ValueError:
+            return "json" if len(head) >= HEAD_BYTES else "text"
+    return "text"
+
+
+def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> str:
+    """Return the format name for an artifact given its first bytes and last bytes."""
+    if size == 0 or not head:
+        return "empty"
+    if head.startswith(TORCH_LEGACY_MAGIC_PICKLE):
+        return "pytorch-legacy"
+    if head.startswith(b"PK\x03\x04") or head.startswith(ZIP_EOCD):
+        return "zip"
+    if head.startswith(b"\x93NUMPY"):
+        return "numpy"
+    if head.startswith(b"GGUF"):
+        return "gguf"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "hdf5"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return "lz4"
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "tar"
+    if head.startswith(b"\x7fELF"):
+        return "elf"
+    if head.startswith(b"MZ"):
+        return "pe"
+    if head[:4] in (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"):
+        return "macho"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if _looks_like_safetensors(head, size):
+        return "safetensors"
+    if _looks_like_pickle(head):
+        return "pickle"
+    if len(head) >= 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA) and (head[0] * 256 + head[1]) % 31 == 0:
+        return "zlib"
+    if ZIP_EOCD in tail or ZIP64_EOCD_LOCATOR in tail:
+        return "zip"  # data prepended to a zip: loaders still open it
+    kind = _text_kind(head)
+    if kind:
+        return kind
+    return "unknown"
+
+
+def suffix_of(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    if "." not in base:
+        return ""
+    return "." + base.rsplit(".", 1)[-1].lower()
