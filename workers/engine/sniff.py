@@ -37,23 +37,25 @@ CODE_EXECUTING = {"pickle", "pytorch-zip", "pytorch-legacy", "joblib", "numpy-ob
 
 
 def _looks_like_pickle(head: bytes) -> bool:
+    """Protocol 2+ starts with PROTO; protocol 0/1 must parse as opcodes."""
     if not head:
         return False
     if head[0] == 0x80:
         return len(head) > 1 and head[1] <= 5
     if head[0] not in _PICKLE_FIRST:
         return False
-    # Protocol 0/1: the first opcodes must parse.
+    # Protocol 0/1: the opcodes must parse up to STOP, or for 16 opcodes when only the head is at hand.
     ops = 0
     try:
         for op, _arg, _pos in pickletools.genops(head):
             ops += 1
-            if op.name == "STOP" or ops >= 16:
+            if op.name == "STOP":
+                return ops >= 2
+            if ops >= 16 and len(head) >= HEAD_BYTES:
                 return True
     except Exception:
-        # Ran out of head bytes after some good ops is still a pickle.
-        return ops >= 4
-    return ops >= 2
+        return False
+    return False
 
 
 def _looks_like_safetensors(head: bytes, size: int | None) -> bool:

@@ -1,0 +1,46 @@
+import hashlib
+import io
+import os
+
+import pytest
+
+from workers.engine.hashing import HashingReader
+
+
+@pytest.mark.parametrize("pattern", ["sequential", "skip-ahead", "back-and-forth", "tail-first"])
+def test_every_byte_hashed_once_whatever_the_access_pattern(pattern):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    raw = io.BytesIO(data)
+    r = HashingReader(raw, len(data))
+    if pattern == "sequential":
+        while r.read(65536):
+            pass
+    elif pattern == "skip-ahead":
+        r.read(10)
+        r.seek(2_000_000)
+        r.read(100)
+    elif pattern == "back-and-forth":
+        r.read(1000)
+        r.seek(10)
+        assert r.read(5) == data[10:15]
+        r.seek(500_000)
+        assert r.read(7) == data[500_000:500_007]
+        r.seek(20)
+        assert r.read(3) == data[20:23]
+    elif pattern == "tail-first":
+        r.seek(-22, io.SEEK_END)
+        assert r.read(22) == data[-22:]
+        r.seek(0)
+        assert r.read(4) == data[:4]
+    digest, size = r.finish()
+    assert size == len(data)
+    assert digest == hashlib.sha256(data).hexdigest()
+
+
+def test_sequential_reads_reread_nothing():
+    data = b"x" * 100_000
+    r = HashingReader(io.BytesIO(data), len(data))
+    while r.read(4096):
+        pass
+    r.finish()
+    assert r.reread_bytes == 0

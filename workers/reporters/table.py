@@ -1,0 +1,36 @@
+"""Human-readable table for a terminal."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from schemas import ArtifactReport, Verdict
+
+_STYLE = {Verdict.clean: "green", Verdict.suspicious: "yellow", Verdict.malicious: "bold red", Verdict.error: "magenta"}
+
+
+def render_table(reports: Sequence[ArtifactReport], *, color: bool = False, width: int = 120) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=color, width=width, color_system="standard" if color else None)
+    table = Table(show_lines=False, expand=False)
+    for col in ("verdict", "artifact", "format", "severity", "rule", "finding", "location"):
+        table.add_column(col, overflow="fold")
+    for art in reports:
+        style = _STYLE[art.verdict]
+        findings = [f for f in art.findings if f.severity.rank >= 1] or art.findings[:1]
+        if not findings:
+            table.add_row(f"[{style}]{art.verdict.value}[/]", art.path, art.format, "", "", art.error or "", "")
+        for i, f in enumerate(findings):
+            table.add_row(
+                f"[{style}]{art.verdict.value}[/]" if i == 0 else "",
+                art.path if i == 0 else "",
+                art.format if i == 0 else "",
+                f.severity.value, f.rule_id, f.title, f.location or "",
+            )
+    console.print(table)
+    counts = {v: sum(1 for a in reports if a.verdict is v) for v in Verdict}
+    console.print(", ".join(f"{n} {v.value}" for v, n in counts.items()) + f" ({len(reports)} artifacts)")
+    return buf.getvalue()
