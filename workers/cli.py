@@ -85,6 +85,77 @@ def _size(p: Path) -> int:
         return 0
 
 
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite findings database (default: $MODELSCREEN_DB or ~/.local/share/modelscreen/findings.db).")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between sweeps.")
+@click.option("--settle", type=float, default=2.0, show_default=True,
+              help="A file must keep its size and mtime this long before it is scanned.")
+@click.option("--once", is_flag=True, help="One sweep, then exit.")
+def watch(directory: Path, db: Path | None, interval: float, settle: float, once: bool) -> None:
+    """Watch a directory as an artifact store (embedded mode: no Kafka, no Elasticsearch).
+
+    New or changed files are upload events; findings and artifact state go to SQLite.
+    Prints one JSON line per scanned file.
+    """
+    import json
+
+    from workers.embedded.watch import watch as run_watch
+    from workers.sinks.sqlite_store import SqliteStore
+
+    def emit(change, reports) -> None:
+        top = reports[0]
+        click.echo(json.dumps({"event_id": change.event_id, "action": "uploaded", "path": top.path,
+                               "sha256": top.sha256, "verdict": top.verdict.value,
+                               "findings": sum(len(r.findings) for r in reports)}))
+
+    with SqliteStore(db) as store:
+        try:
+            run_watch(directory, store, interval=interval, settle=settle, once=once, on_result=emit)
+        except KeyboardInterrupt:
+            pass
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--severity", "min_severity", type=click.Choice([s.value for s in Severity]), default=None,
+              help="At or above this severity.")
+@click.option("--rule", help="Rule id (* wildcards).")
+@click.option("--hash", "sha256", help="SHA-256 or a prefix of it.")
+@click.option("--path", help="Part of the artifact path.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None)
+def findings(text: str | None, db: Path | None, min_severity: str | None, rule: str | None,
+             sha256: str | None, path: str | None, limit: int, fmt: str | None) -> None:
+    """List and search findings stored by the embedded mode (free TEXT matches title, detail, path, rule, evidence)."""
+    import dataclasses
+    import json
+
+    from workers.sinks.sqlite_store import SqliteStore, default_db_path
+
+    target = db or default_db_path()
+    if not target.exists():
+        raise click.UsageError(f"no findings database at {target}; run `modelscreen watch DIR` first")
+    with SqliteStore(target) as store:
+        rows = list(store.search(min_severity=Severity(min_severity) if min_severity else None, rule=rule,
+                                 sha256=sha256, path=path, text=text, limit=limit))
+    fmt = fmt or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        click.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for col in ("seen", "severity", "rule", "path", "finding", "location"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r.seen[:19], r.severity, r.rule_id, r.path, r.title, r.location or "")
+    Console().print(table)
+
+
 @main.group()
 def schemas() -> None:
     """JSON Schema of the typed boundaries, for producers in other languages."""

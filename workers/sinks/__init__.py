@@ -1,0 +1,1 @@
+"""Where results go: Elasticsearch (pipeline), SQLite (embedded), alert webhooks."""
