@@ -6,13 +6,19 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.events import ArtifactEvent, DeadLetter, ModelscreenCloudEventData
 from schemas.findings import Finding
 from schemas.report import ArtifactReport, ScanReport
+from schemas.results import ScanResult
 
 MODELS: dict[str, type[BaseModel]] = {
     "finding": Finding,
     "artifact-report": ArtifactReport,
     "scan-report": ScanReport,
+    "scan-result": ScanResult,
+    "artifact-event": ArtifactEvent,
+    "dead-letter": DeadLetter,
+    "modelscreen-cloudevent-data": ModelscreenCloudEventData,
 }
 
 SCHEMA_DIR = Path(__file__).parent / "json"

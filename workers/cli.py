@@ -171,5 +171,16 @@ def schemas_export(directory: Path | None) -> None:
         click.echo(str(p))
 
 
+def _register() -> None:
+    from workers.commands import pipeline
+
+    main.add_command(pipeline.setup)
+    main.add_command(pipeline.worker)
+    main.add_command(pipeline.send)
+    main.add_command(pipeline.dlq)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -116,6 +116,13 @@ def scan_stream(
     except Exception as exc:  # a parser crash is an error verdict with the reason, never clean
         error = f"{type(exc).__name__}: {exc}"[:500]
         ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine")
+    # --- YARA rules (workers/engine/yara/hook.py): bounded reads of the raw stream, never through the
+    # hashing reader; never raises. ---
+    if not truncated and size and size <= limits.max_file_bytes:
+        from workers.engine.yara.hook import scan_with_rules
+
+        scan_with_rules(ctx, lambda off, n: _peek(stream, off, n), size, ctx.notes.get("format", fmt))
+    # --- end YARA rules ---
     try:
         sha256, total = reader.finish()
     except OSError as exc:

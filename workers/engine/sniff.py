@@ -16,10 +16,11 @@ _PICKLE_FIRST = set(b"(c}])NILFSVXTUKMJGi\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x94\x9
 
 # File-name suffix -> formats whose content is expected under it.
 EXPECTED_BY_SUFFIX: dict[str, set[str]] = {
-    ".pkl": {"pickle", "joblib"}, ".pickle": {"pickle"}, ".p": {"pickle"},
-    ".pt": {"pytorch-zip", "pytorch-legacy", "pickle"}, ".pth": {"pytorch-zip", "pytorch-legacy", "pickle"},
-    ".bin": {"pytorch-zip", "pytorch-legacy", "pickle", "unknown", "binary"},
-    ".ckpt": {"pytorch-zip", "pytorch-legacy", "pickle"},
+    ".pkl": {"pickle", "joblib", "zlib", "gzip", "bz2", "xz", "lzma", "lz4"},  # joblib.dump(compress=...) ".pickle": {"pickle"}, ".p": {"pickle"},
+    # "zip": a PyTorch zip sniffs as zip; the zip analyzer refines it to pytorch-zip after the name check
+    ".pt": {"pytorch-zip", "pytorch-legacy", "pickle", "zip"}, ".pth": {"pytorch-zip", "pytorch-legacy", "pickle", "zip"},
+    ".bin": {"pytorch-zip", "pytorch-legacy", "pickle", "unknown", "binary", "zip"},
+    ".ckpt": {"pytorch-zip", "pytorch-legacy", "pickle", "zip"},
     ".joblib": {"pickle", "joblib", "zlib", "gzip", "bz2", "xz", "lzma", "lz4"},
     ".npy": {"numpy"}, ".npz": {"numpy-npz", "zip"},
     ".safetensors": {"safetensors"}, ".gguf": {"gguf"},
@@ -62,10 +63,24 @@ def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
     if len(head) < 10:
         return False
     (n,) = struct.unpack_from("<Q", head, 0)
-    if n < 2 or (size is not None and 8 + n > size):
+    if n < 2:
         return False
     first = head[8:16].lstrip(b" \t\r\n")
+    if size is not None and 8 + n > size:
+        # a header length past the end (or absurdly large) in front of a JSON object: malformed safetensors
+        return first.startswith(b'{"')
     return first.startswith(b"{")
+
+
+def _ends_with_eocd(tail: bytes) -> bool:
+    """A zip end-of-central-directory record whose comment length reaches exactly the end of the data."""
+    start = max(len(tail) - 65535 - 22, 0)
+    i = tail.rfind(ZIP_EOCD, start)
+    while i >= 0:
+        if i + 22 <= len(tail) and i + 22 + struct.unpack_from("<H", tail, i + 20)[0] == len(tail):
+            return True
+        i = tail.rfind(ZIP_EOCD, start, i)
+    return False
 
 
 def _text_kind(head: bytes) -> str | None:
@@ -91,6 +106,8 @@ def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> str:
     """Return the format name for an artifact given its first bytes and last bytes."""
     if size == 0 or not head:
         return "empty"
+    if not tail and size is not None and len(head) >= size:
+        tail = head  # a small file: its head is also its tail
     if head.startswith(TORCH_LEGACY_MAGIC_PICKLE):
         return "pytorch-legacy"
     if head.startswith(b"PK\x03\x04") or head.startswith(ZIP_EOCD):
@@ -123,8 +140,14 @@ def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> str:
         return "png"
     if _looks_like_safetensors(head, size):
         return "safetensors"
+    if head.startswith(b"ZF0x"):
+        return "zlib"  # joblib < 0.10: "ZF" + hex length + zlib data
     if _looks_like_pickle(head):
+        if _ends_with_eocd(tail):
+            return "zip"  # a pickle with a zip appended (polyglot): the zip analyzer scans both parts
         return "pickle"
+    if head[:3] == b"\x5d\x00\x00" and len(head) >= 13:
+        return "lzma"  # legacy .lzma (joblib compress="lzma"): props byte 0x5d, dictionary size, size
     if len(head) >= 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA) and (head[0] * 256 + head[1]) % 31 == 0:
         return "zlib"
     if ZIP_EOCD in tail or ZIP64_EOCD_LOCATOR in tail:

@@ -1,0 +1,69 @@
+"""alerts -> webhook (generic JSON or Slack-compatible), with retries; undeliverable alerts are dead-lettered."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from pydantic import ValidationError
+
+from schemas.alerts import Alert
+from workers import metrics, topics
+from workers.agents.batching import run_batched
+from workers.pipeline.alerting import webhook_payload
+from workers.sources.intake import dead_letter
+
+log = logging.getLogger("modelscreen.agents.alert")
+
+
+async def deliver(session: aiohttp.ClientSession, url: str, payload: dict, attempts: int) -> str | None:
+    """None when delivered, else the last failure."""
+    last = "not tried"
+    for attempt in range(attempts):
+        try:
+            async with session.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                if resp.status < 300:
+                    return None
+                last = f"HTTP {resp.status}"
+                if resp.status < 500 and resp.status != 429:
+                    return last
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        metrics.WEBHOOK_FAILURES.inc()
+        await asyncio.sleep(min(0.5 * 2**attempt, 10))
+    return last
+
+
+def register(app, rt) -> None:
+    @app.agent(rt.topics[topics.ALERTS], name="alert")
+    async def alert(stream):
+        url = rt.settings.alert_webhook_url
+        session: aiohttp.ClientSession | None = None
+
+        async def handle(batch):
+            nonlocal session
+            if not url:
+                return
+            session = session or aiohttp.ClientSession()
+            out = []
+            for ev in batch:
+                msg = ev.message
+                try:
+                    item = Alert.model_validate_json(msg.value or b"")
+                except ValidationError:
+                    continue
+                failure = await deliver(session, url, webhook_payload(item, rt.settings.alert_webhook_format),
+                                        rt.settings.max_attempts)
+                if failure:
+                    dl = dead_letter(f"webhook delivery failed: {failure}", msg.value, list(msg.headers or []),
+                                     stage="alert", topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                                     attempts=rt.settings.max_attempts)
+                    metrics.DEAD_LETTERS.labels("alert").inc()
+                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+            await rt.send_many(out)
+
+        try:
+            await run_batched(stream, handle, max_batch=100)
+        finally:
+            if session:
+                await session.close()

@@ -1,0 +1,96 @@
+"""scan-results -> Elasticsearch (findings + artifact state) -> alerts topic."""
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+
+from schemas.results import ScanResult
+from workers import metrics, topics
+from workers.agents.batching import retry_forever, run_batched
+from workers.pipeline.alerting import alerts_for
+from workers.sinks.elasticsearch import FindingsWriter, PermanentIndexError, TransientIndexError
+from workers.sources.intake import dead_letter
+
+log = logging.getLogger("modelscreen.agents.index")
+
+
+async def writer_for(rt) -> FindingsWriter:
+    if rt.writer is None:
+        from elasticsearch import AsyncElasticsearch
+
+        from workers.sinks.es_setup import supports_data_streams
+
+        sync = rt.settings.elasticsearch_client()
+        data_stream = await retry_forever("elasticsearch capabilities",
+                                          lambda: _in_thread(lambda: supports_data_streams(sync)),
+                                          is_transient=lambda exc: True)
+        sync.close()
+        es = AsyncElasticsearch(**_async_kwargs(rt.settings))
+        rt.writer = FindingsWriter(es, findings_target=rt.settings.findings_data_stream,
+                                   artifacts_index=rt.settings.artifacts_index, observer=rt.observer,
+                                   data_stream=data_stream)
+    return rt.writer
+
+
+async def _in_thread(fn):
+    import asyncio
+
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+def _async_kwargs(settings) -> dict:
+    kw: dict = {"hosts": [settings.elasticsearch_url], "request_timeout": 30}
+    if settings.elasticsearch_api_key:
+        kw["api_key"] = settings.elasticsearch_api_key.get_secret_value()
+    elif settings.elasticsearch_username:
+        kw["basic_auth"] = (settings.elasticsearch_username,
+                            settings.elasticsearch_password.get_secret_value() if settings.elasticsearch_password else "")
+    if settings.elasticsearch_ca_certs:
+        kw["ca_certs"] = str(settings.elasticsearch_ca_certs)
+    if settings.elasticsearch_url.startswith("https"):
+        kw["verify_certs"] = settings.elasticsearch_verify_certs
+    return kw
+
+
+def register(app, rt) -> None:
+    @app.agent(rt.topics[topics.SCAN_RESULTS], name="index")
+    async def index(stream):
+        async def handle(batch):
+            results: list[ScanResult] = []
+            raw: dict[str, object] = {}
+            out = []
+            for ev in batch:
+                msg = ev.message
+                try:
+                    result = ScanResult.model_validate_json(msg.value or b"")
+                except ValidationError as exc:
+                    dl = dead_letter(f"invalid scan result: {exc.errors()[0].get('msg')}", msg.value,
+                                     list(msg.headers or []), stage="index", topic=msg.topic,
+                                     partition=msg.partition, offset=msg.offset)
+                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    continue
+                results.append(result)
+                raw[result.event.event_id] = msg
+            writer = await writer_for(rt)
+            try:
+                await retry_forever("index to elasticsearch", lambda: writer.write(results),
+                                    is_transient=lambda exc: isinstance(exc, TransientIndexError),
+                                    on_retry=lambda exc, n: metrics.RETRIES.labels("index").inc())
+            except PermanentIndexError as exc:
+                for event_id, reason in exc.reasons.items():
+                    msg = raw[event_id]
+                    dl = dead_letter(f"elasticsearch refused: {reason}", msg.value, list(msg.headers or []),
+                                     stage="index", topic=msg.topic, partition=msg.partition, offset=msg.offset)
+                    metrics.DEAD_LETTERS.labels("index").inc()
+                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+            for result in results:
+                for report in result.reports:
+                    for f in report.findings:
+                        metrics.FINDINGS.labels(f.severity.value).inc()
+                for alert in alerts_for(result, rt.settings.alert_min_severity):
+                    metrics.ALERTS.labels(alert.severity.value).inc()
+                    out.append((topics.ALERTS, alert.alert_id.encode(), alert.model_dump_json().encode()))
+            await rt.send_many(out)
+
+        await run_batched(stream, handle, max_batch=500)

@@ -1,0 +1,42 @@
+"""store-events -> artifact-events: recognise each store's payload by shape; the rest is dead-lettered."""
+from __future__ import annotations
+
+import logging
+
+from workers import metrics, topics
+from workers.agents.batching import run_batched
+from workers.sources.base import InvalidEvent
+from workers.sources.intake import dead_letter, normalise_raw
+
+log = logging.getLogger("modelscreen.agents.normalise")
+
+
+def artifact_key(event) -> bytes:
+    """Same artifact, same partition: never scanned twice at once."""
+    return (event.expected_sha256 or event.uri).encode()
+
+
+def register(app, rt) -> None:
+    @app.agent(rt.topics[topics.STORE_EVENTS], name="normalise")
+    async def normalise(stream):
+        async def handle(batch):
+            out = []
+            for ev in batch:
+                msg = ev.message
+                metrics.RAW_IN.inc()
+                headers = list(msg.headers or [])
+                try:
+                    events = normalise_raw(msg.value or b"", headers)
+                except InvalidEvent as exc:
+                    dl = dead_letter(exc, msg.value, headers, stage="intake", topic=msg.topic,
+                                     partition=msg.partition, offset=msg.offset)
+                    metrics.DEAD_LETTERS.labels("intake").inc()
+                    log.warning("dead-lettered %s:%s@%s: %s", msg.topic, msg.partition, msg.offset, exc)
+                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    continue
+                for event in events:
+                    metrics.EVENTS_IN.labels(event.store.value, event.action.value).inc()
+                    out.append((topics.ARTIFACT_EVENTS, artifact_key(event), event.model_dump_json().encode()))
+            await rt.send_many(out)
+
+        await run_batched(stream, handle)

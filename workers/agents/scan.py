@@ -1,0 +1,86 @@
+"""artifact-events -> scan-results: fetch, scan (or reuse a cached scan of the same bytes), publish."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pydantic import ValidationError
+
+from schemas.events import ArtifactEvent
+from schemas.results import ScanResult
+from workers import metrics, topics
+from workers.agents.batching import retry_forever, run_batched
+from workers.fetch import FetchError
+from workers.logs import current_event_id
+from workers.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_event
+from workers.sources.intake import dead_letter
+
+log = logging.getLogger("modelscreen.agents.scan")
+
+
+async def scan_one(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None]:
+    """Returns the result and, when the event gave up after bounded retries, the dead-letter reason."""
+    cached = rt.scan_cache.get(event.expected_sha256, rt.ruleset_version)
+    if cached is not None:
+        metrics.SCANS.labels(cached.verdict.value, "true").inc()
+        return check_announced(from_cache(event, cached)), None
+    loop = asyncio.get_running_loop()
+    attempts = 0
+    while True:
+        attempts += 1
+        started = time.monotonic()
+        try:
+            result = await retry_forever(
+                f"fetch {event.uri}",
+                lambda: loop.run_in_executor(rt.executor, lambda: scan_event(
+                    event, rt.settings, ruleset_version=rt.ruleset_version)),
+                is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient,
+                on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc(),
+            )
+        except Exception as exc:  # permanent fetch failure or an unexpected crash: bounded retries
+            reason = exc.reason if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
+            if attempts < rt.settings.max_attempts:
+                metrics.RETRIES.labels("scan").inc()
+                await asyncio.sleep(min(0.2 * 2**attempts, 5))
+                continue
+            log.error("giving up on %s after %d attempts: %s", event.uri, attempts, reason)
+            return failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason
+        metrics.SCAN_SECONDS.observe(time.monotonic() - started)
+        metrics.SCANS.labels(result.verdict.value, "false").inc()
+        rt.scan_cache.put(result)
+        return check_announced(result.model_copy(update={"attempts": attempts})), None
+
+
+def register(app, rt) -> None:
+    @app.agent(rt.topics[topics.ARTIFACT_EVENTS], name="scan")
+    async def scan(stream):
+        async def handle(batch):
+            out = []
+            for ev in batch:
+                msg = ev.message
+                try:
+                    event = ArtifactEvent.model_validate_json(msg.value or b"")
+                except ValidationError as exc:
+                    reason = f"invalid artifact event: {exc.errors()[0].get('msg') if exc.errors() else exc}"
+                    dl = dead_letter(reason, msg.value, list(msg.headers or []), stage="scan", topic=msg.topic,
+                                     partition=msg.partition, offset=msg.offset)
+                    metrics.DEAD_LETTERS.labels("scan").inc()
+                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    continue
+                if not needs_scan(event):
+                    continue
+                token = current_event_id.set(event.event_id)
+                try:
+                    result, gave_up = await scan_one(rt, event)
+                finally:
+                    current_event_id.reset(token)
+                if gave_up:
+                    dl = dead_letter(gave_up, msg.value, list(msg.headers or []), stage="fetch", topic=msg.topic,
+                                     partition=msg.partition, offset=msg.offset, attempts=result.attempts)
+                    metrics.DEAD_LETTERS.labels("fetch").inc()
+                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                out.append((topics.SCAN_RESULTS, event.event_id.encode(), result.model_dump_json().encode()))
+            await rt.send_many(out)
+
+        await run_batched(stream, handle, max_batch=200)

@@ -1,0 +1,94 @@
+"""The Faust app: topics, the scan cache table, and the four agents wired together."""
+from __future__ import annotations
+
+import asyncio
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from workers import __version__, topics
+from workers.pipeline.cache import ScanCache
+from workers.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """What agents share: settings, topics, the scan cache and the clients they write with."""
+
+    settings: Settings
+    app: faust.App
+    topics: dict[str, Any] = field(default_factory=dict)
+    scan_cache: ScanCache = field(default_factory=ScanCache)
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
+    es: Any = None
+    writer: Any = None
+    ruleset_version: str | None = None
+
+    @property
+    def observer(self) -> dict[str, str]:
+        return {"name": self.settings.observer_name or socket.gethostname(), "type": "scanner",
+                "vendor": "modelscreen", "product": "modelscreen", "version": __version__}
+
+    async def send(self, name: str, value: bytes, key: bytes | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Produce and wait for the broker's acknowledgement."""
+        fut = await self.topics[name].send(key=key, value=value, headers=headers, force=True)
+        await fut
+
+    async def send_many(self, messages: list[tuple[str, bytes | None, bytes]]) -> None:
+        futs = [await self.topics[n].send(key=k, value=v, force=True) for n, k, v in messages]
+        if futs:
+            await asyncio.gather(*futs)
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    return [f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",") if hp.strip()]
+
+
+def credentials(settings: Settings):
+    proto = settings.kafka_security_protocol
+    if proto.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=settings.kafka_ssl_context(),
+        )
+    if proto == "SSL":
+        return faust.SSLCredentials(settings.kafka_ssl_context())
+    return None
+
+
+def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
+    from workers.agents import alert, index, normalise, scan
+    from workers.logs import LOGGING_CONFIG
+
+    settings = settings or Settings()
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings),
+        broker_credentials=credentials(settings),
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        web_enabled=False,
+        logging_config=LOGGING_CONFIG,
+        autodiscover=False,
+    )
+    rt = Runtime(settings=settings, app=app)
+    for name in (topics.STORE_EVENTS, topics.ARTIFACT_EVENTS, topics.SCAN_RESULTS, topics.ALERTS,
+                 topics.DEAD_LETTER):
+        rt.topics[name] = app.topic(settings.topic(name), value_type=bytes, key_type=bytes,
+                                    partitions=settings.topic_partitions if name != topics.DEAD_LETTER else 1)
+    for stage in (normalise, scan, index, alert):
+        stage.register(app, rt)
+    return app, rt

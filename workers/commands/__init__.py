@@ -1,0 +1,1 @@
+"""Subcommands of `modelscreen`, one module per area."""

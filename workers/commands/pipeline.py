@@ -1,0 +1,106 @@
+"""`modelscreen setup`, `worker`, `dlq replay`, `send`: the Kafka/Elasticsearch pipeline."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+config_option = click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                             help="YAML settings file (environment variables MODELSCREEN_* win over it).")
+
+
+def _settings(config: Path | None):
+    from workers.settings import load_settings
+
+    return load_settings(config)
+
+
+@click.command()
+@config_option
+@click.option("--skip-kafka", is_flag=True)
+@click.option("--skip-elasticsearch", is_flag=True)
+def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> None:
+    """Create the topics and install the Elasticsearch templates (idempotent)."""
+    settings = _settings(config)
+    out: dict = {}
+    if not skip_kafka:
+        from workers.topics import create_topics
+
+        out["topics"] = create_topics(settings)
+    if not skip_elasticsearch:
+        from workers.sinks.es_setup import install
+
+        es = settings.elasticsearch_client()
+        try:
+            out["elasticsearch"] = install(es, findings_target=settings.findings_data_stream,
+                                           artifacts_index=settings.artifacts_index)
+        finally:
+            es.close()
+    click.echo(json.dumps(out, indent=2))
+
+
+@click.command()
+@config_option
+@click.option("--loglevel", default="info", show_default=True)
+def worker(config: Path | None, loglevel: str) -> None:
+    """Run the stream workers (normalise, scan, index, alert). Scale by starting more of them."""
+    from faust.worker import Worker
+
+    from workers import metrics
+    from workers.app import create_app
+    from workers.logs import configure
+
+    configure(loglevel)
+    settings = _settings(config)
+    app, _rt = create_app(settings)
+    try:
+        metrics.serve(settings.metrics_port)
+    except OSError as exc:
+        click.echo(f"metrics endpoint not started: {exc}", err=True)
+    Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
+@click.command()
+@config_option
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--header", "headers", multiple=True, help="KEY=VALUE Kafka header (CloudEvents binary mode).")
+def send(config: Path | None, files: tuple[Path, ...], headers: tuple[str, ...]) -> None:
+    """Produce raw store events (files, or JSON lines on standard input) to the store-events topic."""
+    from kafka import KafkaProducer
+
+    from workers.topics import STORE_EVENTS
+
+    settings = _settings(config)
+    values = [f.read_bytes() for f in files] or [line.encode() for line in sys.stdin if line.strip()]
+    hdrs = [(k, v.encode()) for k, _, v in (h.partition("=") for h in headers)]
+    producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+    for v in values:
+        producer.send(settings.topic(STORE_EVENTS), value=v, headers=hdrs or None)
+    producer.flush()
+    producer.close()
+    click.echo(json.dumps({"sent": len(values), "topic": settings.topic(STORE_EVENTS)}))
+
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: list them, and re-queue them after a fix."""
+
+
+@dlq.command("replay")
+@config_option
+@click.option("--stage", help="Only dead letters from this stage (intake, scan, fetch, index, alert).")
+@click.option("--limit", type=int, default=None, help="At most this many.")
+@click.option("--dry-run", is_flag=True, help="Show what would be re-queued, consume nothing.")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Stop after this long without messages.")
+def dlq_replay(config: Path | None, stage: str | None, limit: int | None, dry_run: bool, timeout: float) -> None:
+    """Re-queue dead letters to the topic they came from, with their original bytes and headers.
+
+    Uses its own consumer group, so each dead letter is replayed once; `--dry-run` only lists.
+    """
+    from workers.dlq import replay
+
+    settings = _settings(config)
+    for line in replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout):
+        click.echo(json.dumps(line))

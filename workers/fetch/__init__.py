@@ -1,0 +1,29 @@
+"""URI -> bounded local copy of the artifact (file, http(s), s3). One module per scheme."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from workers.fetch.base import FetchError, FetchLimits
+from workers.settings import Settings
+
+
+def fetch_to_file(uri: str, dest: Path, settings: Settings) -> Path:
+    """Copy the artifact at `uri` to `dest` (or return the local path for file://). Raises FetchError."""
+    limits = FetchLimits(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout)
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme == "file":
+        from workers.fetch.local import resolve
+
+        return resolve(uri, limits)
+    if scheme in ("http", "https"):
+        from workers.fetch.http import download
+
+        return download(uri, dest, limits)
+    if scheme == "s3":
+        from workers.fetch.s3 import download as s3_download
+
+        return s3_download(uri, dest, limits, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+    raise FetchError(f"no fetcher for {scheme or 'this'} URI", transient=False)
+
+
+__all__ = ["FetchError", "FetchLimits", "fetch_to_file"]

@@ -1,0 +1,31 @@
+"""What every fetcher shares: limits and the error that says whether a retry may help."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FetchError(Exception):
+    def __init__(self, reason: str, *, transient: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient  # True: source down or overloaded, retry; False: retrying will not help
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    max_bytes: int
+    timeout: float
+    chunk: int = 1 << 20
+
+
+def copy_bounded(read, write, limits: FetchLimits) -> int:
+    """Copy from a read(n) callable to a write callable, refusing more than max_bytes."""
+    total = 0
+    while True:
+        chunk = read(limits.chunk)
+        if not chunk:
+            return total
+        total += len(chunk)
+        if total > limits.max_bytes:
+            raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
+        write(chunk)

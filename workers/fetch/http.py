@@ -1,0 +1,37 @@
+"""http(s):// URIs: streamed to a file, size-capped, with timeouts and retries on transient failures."""
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from workers import __version__
+from workers.fetch.base import FetchError, FetchLimits, copy_bounded
+
+RETRIES = 3
+_TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
+
+
+def download(uri: str, dest: Path, limits: FetchLimits, *, retries: int = RETRIES) -> Path:
+    last: FetchError | None = None
+    for attempt in range(retries):
+        try:
+            req = urllib.request.Request(uri, headers={"User-Agent": f"modelscreen/{__version__}"})
+            with urllib.request.urlopen(req, timeout=limits.timeout) as resp:
+                length = resp.headers.get("Content-Length")
+                if length and length.isdigit() and int(length) > limits.max_bytes:
+                    raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes",
+                                     transient=False)
+                with open(dest, "wb") as out:
+                    copy_bounded(resp.read, out.write, limits)
+            return dest
+        except urllib.error.HTTPError as exc:
+            last = FetchError(f"HTTP {exc.code} for {uri}", transient=exc.code in _TRANSIENT)
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            last = FetchError(f"cannot reach {uri}: {getattr(exc, 'reason', exc)}", transient=True)
+        if not last.transient:
+            raise last
+        time.sleep(min(2**attempt * 0.5, 5))
+    assert last is not None
+    raise last

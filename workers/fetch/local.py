@@ -1,0 +1,26 @@
+"""file:// URIs: the file is scanned where it lies."""
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from workers.fetch.base import FetchError, FetchLimits
+
+
+def resolve(uri: str, limits: FetchLimits) -> Path:
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost"):
+        raise FetchError(f"file URI names another host: {parsed.netloc}", transient=False)
+    path = Path(unquote(parsed.path))
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FetchError(f"no such file: {path}", transient=False) from None
+    except OSError as exc:
+        raise FetchError(f"cannot read {path}: {exc}", transient=True) from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise FetchError(f"not a regular file: {path}", transient=False)
+    if st.st_size > limits.max_bytes:
+        raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
+    return path

@@ -1,0 +1,43 @@
+"""Scan results by (sha256, engine version, ruleset version), so popular bytes are scanned once.
+
+Events are keyed by artifact, so one artifact's events reach one worker; a bounded in-memory LRU
+per worker is therefore enough, and a restarted worker simply scans again.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from schemas.results import ScanResult
+from workers.engine import ENGINE_VERSION
+
+
+class ScanCache:
+    def __init__(self, max_entries: int = 50_000):
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, ScanResult] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(sha256: str, ruleset_version: str | None) -> str:
+        return f"{sha256}:{ENGINE_VERSION}:{ruleset_version or '-'}"
+
+    def get(self, sha256: str | None, ruleset_version: str | None) -> ScanResult | None:
+        if not sha256:
+            return None
+        found = self._data.get(self.key(sha256, ruleset_version))
+        if found is None:
+            self.misses += 1
+            return None
+        self._data.move_to_end(self.key(sha256, ruleset_version))
+        self.hits += 1
+        return found
+
+    def put(self, result: ScanResult) -> None:
+        if not result.sha256 or result.error:
+            return
+        k = self.key(result.sha256, result.ruleset_version)
+        self._data[k] = result
+        self._data.move_to_end(k)
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)

@@ -1,0 +1,90 @@
+"""Fetch and scan the artifact an event names; compare with the digest the store announced."""
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from schemas import ArtifactReport, Finding, Severity, Verdict
+from schemas.events import Action, ArtifactEvent
+from schemas.results import ScanResult
+from workers.engine import ENGINE_VERSION, Limits, scan_stream
+from workers.engine.verdict import verdict_for, worst_verdict
+from workers.fetch import FetchError, fetch_to_file
+from workers.settings import Settings
+
+
+def display_name(event: ArtifactEvent) -> str:
+    """The file name a loader would see: last path segment of the name or URI."""
+    base = (event.name or event.uri.split("?", 1)[0]).rstrip("/")
+    return base.rsplit("/", 1)[-1].split("@", 1)[0]
+
+
+def _digest_findings(event: ArtifactEvent, top: ArtifactReport) -> list[Finding]:
+    out = []
+    if event.expected_sha256 and top.sha256 and event.expected_sha256 != top.sha256:
+        out.append(Finding(
+            rule_id="ARTIFACT-DIGEST-MISMATCH", severity=Severity.critical,
+            title="Bytes do not match the digest the store announced",
+            detail=f"the store announced sha256 {event.expected_sha256}, the bytes fetched hash to {top.sha256}: "
+                   "the artifact was changed after it was recorded, or in transit",
+            analyzer="pipeline",
+            remediation="Block the artifact and compare it with the copy the store recorded.",
+        ))
+    if event.size is not None and top.size is not None and event.size != top.size:
+        out.append(Finding(
+            rule_id="ARTIFACT-SIZE-MISMATCH", severity=Severity.high,
+            title="Size does not match what the store announced",
+            detail=f"the store announced {event.size} bytes, {top.size} were fetched",
+            analyzer="pipeline",
+        ))
+    return out
+
+
+def scan_event(event: ArtifactEvent, settings: Settings, *, limits: Limits | None = None,
+               ruleset_version: str | None = None) -> ScanResult:
+    """Fetch (bounded) and scan: what the bytes are, independent of what the event announced.
+
+    Raises FetchError; parser failures become an error verdict, never clean.
+    """
+    with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
+        path = fetch_to_file(event.uri, Path(tmp) / "artifact", settings)
+        with open(path, "rb", buffering=0) as fh:
+            reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits)
+    top = reports[0]
+    return ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
+                      reports=reports, engine_version=ENGINE_VERSION, ruleset_version=ruleset_version,
+                      scanned_at=datetime.now(timezone.utc), error=top.error)
+
+
+def check_announced(result: ScanResult) -> ScanResult:
+    """Add the findings that depend on this event: bytes that differ from what the store announced."""
+    if not result.reports:
+        return result
+    top = result.reports[0]
+    extra = _digest_findings(result.event, top)
+    if not extra:
+        return result
+    top = top.model_copy(update={"findings": [*top.findings, *extra]})
+    top.verdict = worst_verdict([verdict_for(top.findings, top.error), top.verdict])
+    return result.model_copy(update={"reports": [top, *result.reports[1:]], "verdict": top.verdict})
+
+
+def from_cache(event: ArtifactEvent, cached: ScanResult) -> ScanResult:
+    """The same bytes scanned before under the same engine and ruleset: reuse, with this event."""
+    return cached.model_copy(update={"event": event, "cached": True, "scanned_at": datetime.now(timezone.utc)})
+
+
+def failed(event: ArtifactEvent, error: FetchError | str, *, attempts: int, ruleset_version: str | None) -> ScanResult:
+    reason = error.reason if isinstance(error, FetchError) else str(error)
+    return ScanResult(event=event, sha256=event.expected_sha256, size=event.size, verdict=Verdict.error,
+                      engine_version=ENGINE_VERSION, ruleset_version=ruleset_version,
+                      scanned_at=datetime.now(timezone.utc), error=reason, attempts=attempts)
+
+
+def needs_scan(event: ArtifactEvent) -> bool:
+    return event.action in (Action.uploaded, Action.downloaded)
+
+
+def cache_key(sha256: str, ruleset_version: str | None) -> str:
+    return f"{sha256}:{ENGINE_VERSION}:{ruleset_version or '-'}"

@@ -1,0 +1,126 @@
+"""Settings for workers, gateway and CLI: environment (MODELSCREEN_*) over an optional YAML file.
+
+The file is named by MODELSCREEN_CONFIG (or --config); environment variables win over it.
+"""
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from schemas import Severity
+
+
+class _YamlFile(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None):
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path:
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: the settings file must be a mapping")
+            self._data = {str(k).lower(): v for k, v in loaded.items()}
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - not used by __call__
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    topic_prefix: str = "modelscreen."
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    app_id: str = "modelscreen"
+
+    # Elasticsearch
+    elasticsearch_url: str = "http://127.0.0.1:9200"
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_ca_certs: Path | None = None
+    elasticsearch_verify_certs: bool = True
+    findings_data_stream: str = "logs-modelscreen.findings-default"
+    artifacts_index: str = "modelscreen-artifacts"
+
+    # Worker behaviour
+    alert_min_severity: Severity = Severity.high
+    alert_webhook_url: str | None = None
+    alert_webhook_format: Literal["generic", "slack"] = "generic"
+    max_attempts: int = Field(default=5, ge=1, description="Tries before an event goes to the dead-letter topic")
+    fetch_max_bytes: int = 64 * 1024**3
+    fetch_timeout: float = 60.0
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    metrics_port: int = 9108
+    observer_name: str | None = None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("MODELSCREEN_CONFIG")
+        return (init_settings, env_settings, _YamlFile(settings_cls, Path(path) if path else None))
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    # client configuration
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        ctx = ssl.create_default_context(cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+        if self.kafka_ssl_certfile:
+            ctx.load_cert_chain(str(self.kafka_ssl_certfile),
+                                str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None)
+        return ctx
+
+    def kafka_python_config(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python clients (and, with renames, aiokafka)."""
+        cfg: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap.split(","),
+                               "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            cfg.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
+                       sasl_plain_password=self.kafka_sasl_password.get_secret_value()
+                       if self.kafka_sasl_password else None)
+        ctx = self.kafka_ssl_context()
+        if ctx is not None:
+            cfg["ssl_context"] = ctx
+        return cfg
+
+    def elasticsearch_client(self):
+        from elasticsearch import Elasticsearch
+
+        kw: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
+        if self.elasticsearch_api_key:
+            kw["api_key"] = self.elasticsearch_api_key.get_secret_value()
+        elif self.elasticsearch_username:
+            kw["basic_auth"] = (self.elasticsearch_username,
+                                self.elasticsearch_password.get_secret_value() if self.elasticsearch_password else "")
+        if self.elasticsearch_ca_certs:
+            kw["ca_certs"] = str(self.elasticsearch_ca_certs)
+        if self.elasticsearch_url.startswith("https"):
+            kw["verify_certs"] = self.elasticsearch_verify_certs
+        return Elasticsearch(self.elasticsearch_url, **kw)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    if config is not None:
+        os.environ["MODELSCREEN_CONFIG"] = str(config)
+    return Settings(**overrides)

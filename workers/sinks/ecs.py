@@ -1,0 +1,186 @@
+"""ECS documents for findings and the latest state of each artifact. Pure functions: no client here."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+from schemas import ArtifactReport, Finding, Severity, Verdict
+from schemas.results import ScanResult
+
+DATASET = "modelscreen.findings"
+# Supply chain compromise (MITRE ATT&CK), the tactic every model-artifact finding serves.
+_THREAT = {
+    "framework": "MITRE ATT&CK",
+    "tactic": {"id": ["TA0001"], "name": ["Initial Access"],
+               "reference": ["https://attack.mitre.org/tactics/TA0001/"]},
+    "technique": {"id": ["T1195"], "name": ["Supply Chain Compromise"],
+                  "reference": ["https://attack.mitre.org/techniques/T1195/"],
+                  "subtechnique": {"id": ["T1195.001"],
+                                   "name": ["Compromise Software Dependencies and Development Tools"],
+                                   "reference": ["https://attack.mitre.org/techniques/T1195/001/"]}},
+}
+_RISK = {Severity.info: 0.0, Severity.low: 21.0, Severity.medium: 47.0, Severity.high: 73.0, Severity.critical: 99.0}
+_DEFAULT_REMEDIATION = {
+    Severity.critical: "Do not load this artifact. Quarantine it, revoke any approval, and find out who uploaded it.",
+    Severity.high: "Do not load this artifact until it is reviewed; prefer a safetensors copy from a trusted source.",
+    Severity.medium: "Review the finding before approving the artifact.",
+}
+
+
+def finding_doc_id(event_id: str, artifact_path: str, f: Finding) -> str:
+    key = "\x1f".join((event_id, artifact_path, f.rule_id, f.location or "", f.title))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _labels(result: ScanResult) -> dict[str, str]:
+    ev = result.event
+    labels = {"store": ev.store.value, "action": ev.action.value}
+    for key, value in (("actor", ev.actor), ("artifact_name", ev.name), ("artifact_version", ev.version),
+                       ("store_name", ev.store_name)):
+        if value:
+            labels[key] = value
+    return labels
+
+
+def _file_name(path: str) -> str:
+    return path.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+
+
+def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, observer: dict[str, Any]) -> dict:
+    ev = result.event
+    severity = f.severity
+    where = f" at {f.location}" if f.location else ""
+    message = f"{severity.value.upper()} {f.rule_id}: {f.title} in {ev.name or report.path}{where} " \
+              f"({ev.action.value} via {ev.store.value})"
+    doc: dict[str, Any] = {
+        "@timestamp": _iso(result.scanned_at),
+        "message": message[:1024],
+        "ecs": {"version": "8.11.0"},
+        "data_stream": {"type": "logs", "dataset": DATASET, "namespace": "default"},
+        "event": {
+            "kind": "alert",
+            "category": ["intrusion_detection", "file"] + (["malware"] if severity.rank >= Severity.high.rank else []),
+            "type": ["info"],
+            "severity": severity.ecs_severity,
+            "risk_score": _RISK[severity],
+            "dataset": DATASET,
+            "module": "modelscreen",
+            "provider": "modelscreen",
+            "action": ev.action.value,
+            "id": finding_doc_id(ev.event_id, report.path, f),
+            "created": _iso(result.scanned_at),
+            "ingested": _iso(datetime.now(timezone.utc)),
+            "reference": f.references[0] if f.references else None,
+        },
+        "rule": {
+            "id": f.rule_id,
+            "name": f.title[:256],
+            "description": f.detail[:2048] if f.detail else f.title,
+            "version": result.ruleset_version if f.analyzer and f.analyzer.startswith("yara") else result.engine_version,
+            "ruleset": "yara" if f.analyzer and f.analyzer.startswith("yara") else "modelscreen-engine",
+            "category": f.analyzer or "engine",
+            "reference": f.references[0] if f.references else None,
+            "author": ["modelscreen"],
+        },
+        "file": {
+            "name": _file_name(report.path),
+            "path": report.path,
+            "size": report.size,
+            "hash": {"sha256": report.sha256},
+            "type": "file",
+        },
+        "related": {"hash": sorted({h for h in (report.sha256, result.sha256) if h})},
+        "observer": observer,
+        "labels": _labels(result),
+        "url": {"full": ev.uri} if ev.uri.startswith(("http://", "https://")) else None,
+        "user": {"name": ev.actor} if ev.actor else None,
+        "threat": _THREAT if severity.rank >= Severity.high.rank else None,
+        "modelscreen": {
+            "verdict": report.verdict.value,
+            "artifact_verdict": result.verdict.value,
+            "artifact_uri": ev.uri,
+            "artifact_sha256": result.sha256,
+            "event_id": ev.event_id,
+            "source_event_id": ev.source_event_id,
+            "format": report.format,
+            "member": report.path.split("!", 1)[1] if "!" in report.path else None,
+            "location": f.location,
+            "evidence": f.evidence,
+            "remediation": f.remediation or _DEFAULT_REMEDIATION.get(severity),
+            "analyzer": f.analyzer,
+            "engine_version": result.engine_version,
+            "ruleset_version": result.ruleset_version,
+            "cached": result.cached,
+            "severity_label": severity.value,
+        },
+    }
+    return _prune(doc)
+
+
+def _prune(value: Any) -> Any:
+    """Drop None values so the mapping never sees an explicit null object."""
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def error_finding(report: ArtifactReport) -> Finding:
+    return Finding(rule_id="MODELSCREEN-ANALYSIS-ERROR", severity=Severity.medium,
+                   title="Artifact could not be analysed", detail=report.error or "unknown error",
+                   analyzer="engine", remediation="Treat as unscanned: do not approve until it scans cleanly.")
+
+
+def finding_documents(result: ScanResult, *, observer: dict[str, Any], min_severity: Severity = Severity.low
+                      ) -> list[tuple[str, dict]]:
+    """(id, document) for every finding at or above min_severity, errors included."""
+    docs = []
+    for report in result.reports:
+        findings = [f for f in report.findings if f.severity.rank >= min_severity.rank]
+        if report.error:
+            findings.append(error_finding(report))
+        for f in findings:
+            doc = finding_document(result, report, f, observer=observer)
+            docs.append((doc["event"]["id"], doc))
+    if result.error and not result.reports:
+        pseudo = ArtifactReport(path=result.event.uri, sha256=result.sha256, format="unfetched",
+                                verdict=Verdict.error, error=result.error)
+        doc = finding_document(result, pseudo, error_finding(pseudo), observer=observer)
+        docs.append((doc["event"]["id"], doc))
+    return docs
+
+
+MAX_LIST = 1000
+
+
+def merge_artifact(existing: dict | None, result: ScanResult) -> dict | None:
+    """Latest state of one artifact (modelscreen-artifacts, document id = sha256) after this result.
+
+    Merged in the worker rather than by a server-side script, so it works on servers without scripting.
+    """
+    if not result.sha256:
+        return None
+    ev = result.event
+    doc = dict(existing or {})
+    counts = {s.value: 0 for s in Severity}
+    for report in result.reports:
+        for f in report.findings:
+            counts[f.severity.value] += 1
+    seen = _iso(ev.time)
+    doc.update(sha256=result.sha256, verdict=result.verdict.value, counts=counts,
+               finding_count=sum(counts.values()), format=result.format, size=result.size,
+               engine_version=result.engine_version, ruleset_version=result.ruleset_version,
+               last_event_id=ev.event_id)
+    doc["first_seen"] = min(filter(None, (doc.get("first_seen"), seen)))
+    doc["last_seen"] = max(filter(None, (doc.get("last_seen"), seen)))
+    for field, value in (("names", ev.name), ("versions", ev.version), ("stores", ev.store.value),
+                         ("uris", ev.uri), ("actors", ev.actor)):
+        values = list(doc.get(field) or [])
+        if value and value not in values and len(values) < MAX_LIST:
+            values.append(value)
+        doc[field] = values
+    return _prune(doc)

@@ -1,0 +1,128 @@
+"""Write scan results to Elasticsearch: ECS finding documents and the latest state per artifact.
+
+Idempotent: finding ids are derived from (event, artifact, finding), so a redelivered result
+creates no duplicate; artifact state is merged with optimistic concurrency control.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from schemas import Severity
+from schemas.results import ScanResult
+from workers.sinks.ecs import finding_documents, merge_artifact
+
+log = logging.getLogger("modelscreen.sinks.elasticsearch")
+
+
+class PermanentIndexError(Exception):
+    """Documents the server refuses for reasons a retry will not fix (mapping, parsing)."""
+
+    def __init__(self, reasons: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in list(reasons.items())[:5]))
+        self.reasons = reasons  # event_id -> reason
+
+
+class TransientIndexError(Exception):
+    """The server is unavailable or overloaded: retry later, drop nothing."""
+
+
+_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class FindingsWriter:
+    def __init__(self, es, *, findings_target: str, artifacts_index: str, observer: dict[str, Any],
+                 min_severity: Severity = Severity.low, data_stream: bool = True):
+        self.es = es  # AsyncElasticsearch
+        self.findings_target = findings_target
+        self.artifacts_index = artifacts_index
+        self.observer = observer
+        self.min_severity = min_severity
+        self.data_stream = data_stream
+
+    async def write(self, results: Sequence[ScanResult]) -> int:
+        """Index findings and artifact state for a batch. Returns the number of finding documents written."""
+        from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, TransportError
+
+        try:
+            written = await self._write_findings(results)
+            await self._write_artifacts(results)
+        except (ConnectionError, ConnectionTimeout) as exc:
+            raise TransientIndexError(str(exc)) from exc
+        except ApiError as exc:
+            if exc.status_code in _TRANSIENT_STATUS:
+                raise TransientIndexError(str(exc)) from exc
+            raise
+        except TransportError as exc:
+            raise TransientIndexError(str(exc)) from exc
+        return written
+
+    async def _write_findings(self, results: Sequence[ScanResult]) -> int:
+        operations: list[dict] = []
+        owners: list[str] = []
+        op = "create" if self.data_stream else "index"
+        for result in results:
+            for doc_id, doc in finding_documents(result, observer=self.observer, min_severity=self.min_severity):
+                operations.append({op: {"_index": self.findings_target, "_id": doc_id}})
+                operations.append(doc)
+                owners.append(result.event.event_id)
+        if not operations:
+            return 0
+        resp = await self.es.bulk(operations=operations, refresh=False)
+        if not resp.get("errors"):
+            return len(owners)
+        permanent: dict[str, str] = {}
+        transient = False
+        for owner, item in zip(owners, resp["items"]):
+            res = item.get(op, {})
+            status = res.get("status", 200)
+            if status < 300 or status == 409:  # 409: already there (redelivery) - that is success
+                continue
+            if status in _TRANSIENT_STATUS:
+                transient = True
+            else:
+                permanent[owner] = str(res.get("error"))[:500]
+        if transient:
+            raise TransientIndexError("some documents were refused with a retryable status")
+        if permanent:
+            raise PermanentIndexError(permanent)
+        return len(owners)
+
+    async def _write_artifacts(self, results: Sequence[ScanResult]) -> None:
+        pending: dict[str, list[ScanResult]] = {}
+        for result in results:
+            if result.sha256:
+                pending.setdefault(result.sha256, []).append(result)
+        for _attempt in range(10):
+            if not pending:
+                return
+            got = await self.es.mget(index=self.artifacts_index, ids=list(pending))
+            operations: list[dict] = []
+            ids: list[str] = []
+            for item in got["docs"]:
+                sha = item["_id"]
+                doc = item.get("_source") if item.get("found") else None
+                for result in pending[sha]:
+                    doc = merge_artifact(doc, result)
+                if item.get("found"):
+                    meta = {"_index": self.artifacts_index, "_id": sha,
+                            "if_seq_no": item["_seq_no"], "if_primary_term": item["_primary_term"]}
+                    operations.append({"index": meta})
+                else:
+                    operations.append({"create": {"_index": self.artifacts_index, "_id": sha}})
+                operations.append(doc)
+                ids.append(sha)
+            resp = await self.es.bulk(operations=operations)
+            conflicted = set()
+            for sha, item in zip(ids, resp["items"]):
+                res = next(iter(item.values()))
+                status = res.get("status", 200)
+                if status == 409:
+                    conflicted.add(sha)  # written meanwhile by someone else: merge again
+                elif status in _TRANSIENT_STATUS:
+                    raise TransientIndexError(f"artifact state refused with {status}")
+                elif status >= 300:
+                    log.error("artifact state for %s refused: %s", sha, res.get("error"))
+            pending = {sha: rs for sha, rs in pending.items() if sha in conflicted}
+        raise TransientIndexError("artifact state kept conflicting")

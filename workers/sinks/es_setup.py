@@ -1,0 +1,53 @@
+"""Install index and component templates, and the findings data stream (or index) they shape.
+
+Works on a minimal server (no data streams, no scripting, no ILM) and uses data streams where the
+server has them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch"
+COMPONENT = "modelscreen-findings-mappings"
+
+
+def load_template(name: str) -> dict[str, Any]:
+    return json.loads((TEMPLATE_DIR / name).read_text())
+
+
+def supports_data_streams(es) -> bool:
+    from elasticsearch import ApiError
+
+    try:
+        es.indices.get_data_stream(name="*")
+        return True
+    except ApiError as exc:
+        if exc.status_code in (400, 404, 405, 410):
+            return False
+        raise
+
+
+def install(es, *, findings_target: str, artifacts_index: str) -> dict[str, Any]:
+    """Idempotent. Returns what was installed and whether findings live in a data stream."""
+    comp = load_template("component-findings-mappings.json")
+    es.cluster.put_component_template(name=COMPONENT, template=comp["template"], meta=comp.get("_meta"),
+                                      version=comp.get("version"))
+    findings = load_template("index-template-findings.json")
+    data_stream = supports_data_streams(es)
+    body = {k: v for k, v in findings.items() if k != "_meta"}
+    if not data_stream:
+        body.pop("data_stream", None)
+    es.indices.put_index_template(name="modelscreen-findings", meta=findings.get("_meta"), **body)
+    artifacts = load_template("index-template-artifacts.json")
+    es.indices.put_index_template(name="modelscreen-artifacts", meta=artifacts.get("_meta"),
+                                  **{k: v for k, v in artifacts.items() if k != "_meta"})
+    if data_stream:
+        if not es.indices.exists(index=findings_target):
+            es.indices.create_data_stream(name=findings_target)
+    elif not es.indices.exists(index=findings_target):
+        es.indices.create(index=findings_target)
+    if not es.indices.exists(index=artifacts_index):
+        es.indices.create(index=artifacts_index)
+    return {"findings": findings_target, "data_stream": data_stream, "artifacts": artifacts_index}

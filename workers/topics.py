@@ -1,0 +1,57 @@
+"""Topic names (prefix configurable) and their creation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.settings import Settings
+
+STORE_EVENTS = "store-events"
+ARTIFACT_EVENTS = "artifact-events"
+SCAN_RESULTS = "scan-results"
+ALERTS = "alerts"
+DEAD_LETTER = "dead-letter"
+RULE_BUNDLES = "rule-bundles"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    p = settings.topic_partitions
+    week = str(7 * 24 * 3600 * 1000)
+    return [
+        TopicSpec(settings.topic(STORE_EVENTS), p, {"retention.ms": week}),
+        TopicSpec(settings.topic(ARTIFACT_EVENTS), p, {"retention.ms": week}),
+        TopicSpec(settings.topic(SCAN_RESULTS), p, {"retention.ms": week}),
+        TopicSpec(settings.topic(ALERTS), p, {"retention.ms": week}),
+        TopicSpec(settings.topic(DEAD_LETTER), 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        TopicSpec(settings.topic(RULE_BUNDLES), 1, {"cleanup.policy": "compact"}),
+    ]
+
+
+def create_topics(settings: Settings) -> dict[str, str]:
+    """Create missing topics; existing ones are left as they are. Returns name -> created|exists."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(client_id="modelscreen-setup", **settings.kafka_python_config())
+    try:
+        existing = set(admin.list_topics())
+        status: dict[str, str] = {}
+        for spec in topic_specs(settings):
+            if spec.name in existing:
+                status[spec.name] = "exists"
+                continue
+            try:
+                admin.create_topics([NewTopic(spec.name, spec.partitions, settings.topic_replication,
+                                              topic_configs=spec.config)])
+                status[spec.name] = "created"
+            except TopicAlreadyExistsError:
+                status[spec.name] = "exists"
+        return status
+    finally:
+        admin.close()
