@@ -14,6 +14,9 @@ from workers.pipeline.cache import ScanCache
 from workers.settings import Settings
 
 
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # dead letters carry the original message, base64-encoded
+
+
 @dataclass
 class Runtime:
     """What agents share: settings, topics, the scan cache and the clients they write with."""
@@ -32,16 +35,21 @@ class Runtime:
         return {"name": self.settings.observer_name or socket.gethostname(), "type": "scanner",
                 "vendor": "modelscreen", "product": "modelscreen", "version": __version__}
 
-    async def send(self, name: str, value: bytes, key: bytes | None = None,
-                   headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Produce and wait for the broker's acknowledgement."""
-        fut = await self.topics[name].send(key=key, value=value, headers=headers, force=True)
-        await fut
-
     async def send_many(self, messages: list[tuple[str, bytes | None, bytes]]) -> None:
-        futs = [await self.topics[n].send(key=k, value=v, force=True) for n, k, v in messages]
-        if futs:
+        """Produce all and wait for every acknowledgement; a broker outage is retried, never skipped."""
+        if not messages:
+            return
+
+        async def attempt() -> None:
+            futs = [await self.topics[n].send(key=k, value=v, force=True) for n, k, v in messages]
             await asyncio.gather(*futs)
+
+        from aiokafka.errors import KafkaError
+
+        from workers.agents.batching import retry_forever
+
+        # A retry may produce some messages twice; every consumer downstream is idempotent.
+        await retry_forever("produce", attempt, is_transient=lambda exc: isinstance(exc, KafkaError))
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
         topic_replication_factor=settings.topic_replication,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         web_enabled=False,

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1, description="Tries before an event goes to the dead-letter topic")
     fetch_max_bytes: int = 64 * 1024**3
     fetch_timeout: float = 60.0
+    fetch_file_roots: list[Path] = Field(
+        default_factory=list,
+        description="Directories file:// URIs may point into; empty refuses file:// (a worker must not read "
+                    "arbitrary local files because an event asked it to)")
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     metrics_port: int = 9108

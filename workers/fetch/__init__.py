@@ -14,7 +14,7 @@ def fetch_to_file(uri: str, dest: Path, settings: Settings) -> Path:
     if scheme == "file":
         from workers.fetch.local import resolve
 
-        return resolve(uri, limits)
+        return resolve(uri, limits, roots=settings.fetch_file_roots)
     if scheme in ("http", "https"):
         from workers.fetch.http import download
 

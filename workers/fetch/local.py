@@ -8,11 +8,15 @@ from urllib.parse import unquote, urlparse
 from workers.fetch.base import FetchError, FetchLimits
 
 
-def resolve(uri: str, limits: FetchLimits) -> Path:
+def resolve(uri: str, limits: FetchLimits, *, roots: list[Path]) -> Path:
     parsed = urlparse(uri)
     if parsed.netloc not in ("", "localhost"):
         raise FetchError(f"file URI names another host: {parsed.netloc}", transient=False)
     path = Path(unquote(parsed.path))
+    real = path.resolve()
+    if not any(real.is_relative_to(Path(r).resolve()) for r in roots):
+        raise FetchError(f"{path} is outside the directories file:// URIs may name (fetch_file_roots)",
+                         transient=False)
     try:
         st = path.stat()
     except FileNotFoundError:

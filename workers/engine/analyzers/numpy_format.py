@@ -21,6 +21,7 @@ A = "numpy"
 MAGIC = b"\x93NUMPY"
 NUMPY_DEFAULT_MAX_HEADER = 10_000  # np.load refuses longer headers unless told otherwise
 MAX_DIMS = 64
+MAX_PARSED_HEADER = 1024 * 1024  # literal_eval cost grows with the text: parse no more than this
 _SCALAR = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)(?:\[[a-zA-Z0-9]+\])?$")
 _FIXED = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
           "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32}
@@ -100,10 +101,16 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 f"header length {hlen} (file {size} bytes, limit {ctx.limits.max_header_bytes})",
                 f"offset {start - 4}", analyzer=A)
         return
+    if hlen > MAX_PARSED_HEADER:
+        ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "The .npy header is too large to parse",
+                f"header length {hlen}; np.load refuses headers over {NUMPY_DEFAULT_MAX_HEADER} bytes by default "
+                f"and this one is over {MAX_PARSED_HEADER}", f"offset {start - 4}", analyzer=A)
+        return
     if hlen > NUMPY_DEFAULT_MAX_HEADER:
         ctx.add("NUMPY-HEADER-LARGE", Severity.low, "Unusually large .npy header",
                 f"{hlen} bytes; np.load refuses headers over {NUMPY_DEFAULT_MAX_HEADER} bytes by default",
                 f"offset {start}", analyzer=A)
+    stream.seek(start)
     raw = stream.read(hlen)
     data_start = start + hlen
     try:

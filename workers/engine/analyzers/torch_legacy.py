@@ -38,9 +38,23 @@ _PLAIN = {
 }
 
 
+class _Capped(io.BufferedReader):
+    """Buffered reads that never ask for more than the window holds (genops trusts declared lengths)."""
+
+    def __init__(self, raw: SubStream, length: int):
+        super().__init__(raw, 64 * 1024)
+        self._length = length
+
+    def read(self, n: int | None = -1) -> bytes:  # type: ignore[override]
+        left = max(self._length - self.tell(), 0)
+        if n is None or n < 0 or n > left:
+            n = left
+        return super().read(n)
+
+
 def _walk(stream: BinaryIO, start: int, limit: int) -> tuple[int | None, set[str], str | None]:
     """Parse one pickle from `start`; returns (end offset after STOP or None, opcode names, error)."""
-    window = io.BufferedReader(SubStream(stream, start, limit), 64 * 1024)
+    window = _Capped(SubStream(stream, start, limit), limit)
     ops: set[str] = set()
     try:
         for op, _arg, pos in pickletools.genops(window):

@@ -196,9 +196,9 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             ctx.add("ZIP-MALFORMED", Severity.medium, "Not a readable zip archive",
                     cd_error or "no end-of-central-directory record and no local file header at the start",
                     analyzer=A)
-            if cd_error is None:
-                # a file sniffed as zip from a trailing EOCD that is not a zip: look at it as data
-                _scan_prefix(stream, ctx, size, size, reason="not a zip archive")
+            if cd_error is None and ctx.name != "<prefix>":
+                # sniffed as zip from a trailing EOCD, yet not a zip: scan the content as data (once)
+                _scan_prefix(stream, ctx, size)
             return
         ctx.add("ZIP-NO-CENTRAL-DIRECTORY", Severity.medium, "Zip archive without a usable central directory",
                 (cd_error or "no end-of-central-directory record") + "; members were found by walking local "
@@ -217,7 +217,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 "the file is a polyglot: a loader that reads from the start (pickle, torch legacy) sees "
                 "different content than a zip reader; the prefix is scanned as its own member",
                 "<prefix>", evidence=_read_exact(stream, 0, 64), analyzer=A)
-        _scan_prefix(stream, ctx, prefix_end, size)
+        _scan_prefix(stream, ctx, prefix_end)
 
     _check_names(ctx, entries)
     if fmt == "pytorch-zip":
@@ -246,7 +246,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 "the decompression budget was used up", analyzer=A)
 
 
-def _scan_prefix(stream: BinaryIO, ctx: ScanContext, end: int, size: int, reason: str = "") -> None:
+def _scan_prefix(stream: BinaryIO, ctx: ScanContext, end: int) -> None:
     ctx.scan_member("<prefix>", SubStream(stream, 0, end), end)
 
 

@@ -142,7 +142,8 @@ SAFE_NAMES: set[str] = {
     "numpy.random.__RandomState_ctor", "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64",
     "numpy.random._pcg64.PCG64DXSM", "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
     "numpy.random.bit_generator.SeedSequence", "numpy.random._bit_generator.SeedSequence",
-    "numpy.random.mtrand._rand",
+    "numpy.random.mtrand._rand", "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+    "numpy.random._bit_generator.__pyx_unpickle_SeedSequence",
     "joblib.numpy_pickle.NumpyArrayWrapper",
     # torch
     *(f"torch._utils.{n}" for n in (

@@ -1,0 +1,167 @@
+"""End to end on a real Kafka broker and a real Elasticsearch node: events in, ECS findings out."""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import time
+
+import pytest
+
+from tests.integration.harness import Pipeline, TcpProxy, upload_event
+
+pytestmark = pytest.mark.integration
+
+
+class Payload:
+    """A pickle that would run os.system if loaded (it never is here)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch /nonexistent/{self.marker}",))
+
+
+def malicious(path, marker="x"):
+    path.write_bytes(pickle.dumps(Payload(marker), protocol=2))
+    return path
+
+
+def benign(path, n=0):
+    path.write_bytes(pickle.dumps({"weights": [1.0, 2.0, float(n)], "step": n}, protocol=4))
+    return path
+
+
+@pytest.fixture
+def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path,
+                 MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]))
+    p.store = store
+    p.setup()
+    yield p
+    p.close()
+
+
+def _calls(pipeline):
+    return [d for d in pipeline.findings_docs() if d["rule"]["id"] == "PICKLE-DANGEROUS-CALL"]
+
+
+def _ids(docs):
+    return sorted(d["event"]["id"] for d in docs)
+
+
+def test_upload_of_a_malicious_file_becomes_a_searchable_ecs_finding(pipeline):
+    pipeline.start_worker()
+    f = malicious(pipeline.store / "model.bin")
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    clean = benign(pipeline.store / "clean.pkl")
+    clean_sha = hashlib.sha256(clean.read_bytes()).hexdigest()
+    started = time.monotonic()
+    pipeline.send([upload_event(f, event_id="ev-mal"), upload_event(clean, event_id="ev-clean"),
+                   b"this is not an event"])
+    docs = pipeline.wait_for(lambda: [d for d in pipeline.findings_docs()
+                                      if d["rule"]["id"] == "PICKLE-DANGEROUS-CALL"], timeout=90)
+    assert docs, "no finding indexed"
+    elapsed = time.monotonic() - started
+    d = docs[0]
+    assert d["event"]["kind"] == "alert" and d["event"]["severity"] == 99
+    assert d["file"]["hash"]["sha256"] == sha and d["related"]["hash"] == [sha]
+    assert d["labels"]["store"] == "local" and d["labels"]["action"] == "uploaded"
+    assert d["labels"]["actor"] == "alice" and d["labels"]["artifact_name"] == "model.bin"
+    assert d["modelscreen"]["verdict"] == "malicious" and d["modelscreen"]["artifact_uri"].startswith("file://")
+    assert d["threat"]["technique"]["id"] == ["T1195"]
+    assert d["message"] and d["rule"]["ruleset"] and d["observer"]["vendor"] == "modelscreen"
+    assert elapsed < 60
+
+    state = pipeline.wait_for(lambda: pipeline.artifact_doc(sha))
+    assert state["verdict"] == "malicious" and state["counts"]["critical"] >= 1
+    clean_state = pipeline.wait_for(lambda: pipeline.artifact_doc(clean_sha))
+    assert clean_state["verdict"] == "clean" and clean_state["finding_count"] == 0
+    assert not [x for x in pipeline.findings_docs() if x["file"]["hash"]["sha256"] == clean_sha]
+
+    dead = pipeline.read("dead-letter", expect=1)
+    letter = json.loads(dead[0].value)
+    assert letter["stage"] == "intake" and "JSON" in letter["reason"]
+    import base64
+
+    assert base64.b64decode(letter["original"]) == b"this is not an event"
+
+    alerts = pipeline.wait_for(lambda: [json.loads(m.value) for m in pipeline.read("alerts", expect=1, timeout=5)
+                                        if json.loads(m.value)["rule_id"] == "PICKLE-DANGEROUS-CALL"])
+    assert alerts and alerts[0]["sha256"] == sha and alerts[0]["severity"] == "critical"
+
+
+def test_the_same_event_three_times_leaves_one_finding(pipeline):
+    pipeline.start_worker()
+    f = malicious(pipeline.store / "twice.pt")
+    ev = upload_event(f, event_id="same-id")
+    pipeline.send([ev, ev, ev])
+    pipeline.wait_for(lambda: pipeline.findings_docs(), timeout=90)
+    time.sleep(3)
+    docs = [d for d in pipeline.findings_docs() if d["rule"]["id"] == "PICKLE-DANGEROUS-CALL"]
+    assert len(docs) == 1
+
+
+def test_download_whose_bytes_differ_from_the_announced_digest_is_critical(pipeline):
+    pipeline.start_worker()
+    f = benign(pipeline.store / "weights.pkl")
+    pipeline.send([upload_event(f, action="downloaded", sha256="0" * 64)])
+    docs = pipeline.wait_for(lambda: [d for d in pipeline.findings_docs()
+                                      if d["rule"]["id"] == "ARTIFACT-DIGEST-MISMATCH"], timeout=90)
+    assert docs and docs[0]["event"]["severity"] == 99 and docs[0]["labels"]["action"] == "downloaded"
+
+
+def test_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing(pipeline):
+    n = 40
+    files = [malicious(pipeline.store / f"m{i}.pkl", marker=f"m{i}") for i in range(n)]
+    pipeline.send([upload_event(f, event_id=f"kill-{i}") for i, f in enumerate(files)])
+    w = pipeline.start_worker()
+    pipeline.wait_for(lambda: len(pipeline.findings_docs()) >= 5, timeout=90, interval=0.1)
+    pipeline.stop_worker(w, kill=True)
+    pipeline.start_worker()
+    docs = pipeline.wait_for(lambda: (lambda d: d if len(d) >= n else None)(
+        [x for x in pipeline.findings_docs() if x["rule"]["id"] == "PICKLE-DANGEROUS-CALL"]), timeout=120)
+    time.sleep(3)
+    docs = [x for x in pipeline.findings_docs() if x["rule"]["id"] == "PICKLE-DANGEROUS-CALL"]
+    assert len(docs) == n
+    assert len(set(_ids(docs))) == n
+    assert sorted(d["labels"]["artifact_name"] for d in docs) == sorted(f.name for f in files)
+
+
+def test_elasticsearch_outage_delays_but_loses_nothing(pipeline):
+    host, port = pipeline.es_url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    try:
+        proxy.pause()  # Elasticsearch unreachable from the worker from the start
+        pipeline.start_worker(MODELSCREEN_ELASTICSEARCH_URL=f"http://127.0.0.1:{proxy.port}")
+        files = [malicious(pipeline.store / f"o{i}.pkl", marker=f"o{i}") for i in range(10)]
+        pipeline.send([upload_event(f, event_id=f"outage-{i}") for i, f in enumerate(files)])
+        time.sleep(15)
+        assert pipeline.findings_docs() == []
+        proxy.resume()
+        docs = pipeline.wait_for(lambda: (lambda d: d if len(d) >= 10 else None)(_calls(pipeline)), timeout=120)
+        assert docs and len({d["event"]["id"] for d in docs}) == 10
+    finally:
+        proxy.close()
+
+
+def test_two_workers_share_the_load(pipeline):
+    w1 = pipeline.start_worker()
+    w2 = pipeline.start_worker()
+    n = 30
+    files = [malicious(pipeline.store / f"s{i}.pkl", marker=f"s{i}") for i in range(n)]
+    time.sleep(8)  # let both join the group
+    pipeline.send([upload_event(f, event_id=f"share-{i}") for i, f in enumerate(files)])
+    docs = pipeline.wait_for(lambda: (lambda d: d if len(d) >= n else None)(_calls(pipeline)), timeout=120)
+    assert docs and len(docs) == n
+    observers = {d["observer"]["name"] for d in docs}
+    assert observers  # both run on one host; the split is checked through the logs below
+    pipeline.stop_worker(w1)
+    pipeline.stop_worker(w2)
+    logs = [p.read_text(errors="replace") for p in sorted(pipeline.tmp.glob("worker-*.log"))]
+    assert all("Setting newly assigned partitions" in text for text in logs)

@@ -1,0 +1,37 @@
+"""`modelscreen gateway`: the HTTP webhook gateway in front of Kafka (see docs/gateway.md)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (default: the gateway_host setting, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port to listen on (default: the gateway_port setting, 8080).")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML settings file (environment variables MODELSCREEN_* win over it).")
+@click.option("--loglevel", default="info", show_default=True)
+def gateway(host: str | None, port: int | None, config: Path | None, loglevel: str) -> None:
+    """Receive artifact-store webhooks over HTTP and produce them to the store-events topic.
+
+    Answers 202 only once Kafka acknowledged the event, 503 while Kafka is unreachable.
+    """
+    from aiohttp import web
+
+    from workers.gateway.server import GatewayProducer, create_app
+    from workers.gateway.settings import load_gateway_settings
+    from workers.logs import configure
+    from workers.topics import STORE_EVENTS
+
+    configure(loglevel)
+    settings = load_gateway_settings(config)
+    host = host or settings.gateway_host
+    port = settings.gateway_port if port is None else port
+    app = create_app(settings, GatewayProducer(settings))
+    logging.getLogger("modelscreen.gateway").info("listening on %s:%d, producing to %s", host, port,
+                                                  settings.topic(STORE_EVENTS))
+    web.run_app(app, host=host, port=port,
+                access_log=None, print=None, shutdown_timeout=max(5.0, settings.gateway_send_timeout))
