@@ -20,6 +20,7 @@ class ArtifactReport(BaseModel):
     error: str | None = Field(default=None, description="Why the artifact could not be fully analysed")
     parent: str | None = Field(default=None, description="Path of the containing artifact, for archive members")
     duration_ms: float | None = None
+    ruleset_version: str | None = Field(default=None, description="Version of the YARA ruleset applied, if any")
 
 
 class ScanReport(BaseModel):

@@ -40,8 +40,11 @@ class Runtime:
         if not messages:
             return
 
+        producer = self.app.producer
+        names = {n: self.topics[n].get_topic_name() for n in {m[0] for m in messages}}
+
         async def attempt() -> None:
-            futs = [await self.topics[n].send(key=k, value=v, force=True) for n, k, v in messages]
+            futs = [await producer.send(names[n], k, v, None, None, None) for n, k, v in messages]
             await asyncio.gather(*futs)
 
         from aiokafka.errors import KafkaError
@@ -94,6 +97,10 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
         autodiscover=False,
     )
     rt = Runtime(settings=settings, app=app)
+    from workers.engine.yara.loader import default_ruleset
+
+    ruleset, _reason = default_ruleset()
+    rt.ruleset_version = ruleset.version if ruleset else None
     for name in (topics.STORE_EVENTS, topics.ARTIFACT_EVENTS, topics.SCAN_RESULTS, topics.ALERTS,
                  topics.DEAD_LETTER):
         rt.topics[name] = app.topic(settings.topic(name), value_type=bytes, key_type=bytes,

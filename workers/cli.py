@@ -172,12 +172,15 @@ def schemas_export(directory: Path | None) -> None:
 
 
 def _register() -> None:
-    from workers.commands import pipeline
+    from workers.commands import gateway, pipeline
+    from workers.rules_cli import rules
 
     main.add_command(pipeline.setup)
     main.add_command(pipeline.worker)
     main.add_command(pipeline.send)
     main.add_command(pipeline.dlq)
+    main.add_command(gateway.gateway)
+    main.add_command(rules)
 
 
 _register()

@@ -24,7 +24,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     p = settings.topic_partitions
     week = str(7 * 24 * 3600 * 1000)
     return [
-        TopicSpec(settings.topic(STORE_EVENTS), p, {"retention.ms": week}),
+        # webhooks up to the gateway's 1 MiB body limit, plus headers
+        TopicSpec(settings.topic(STORE_EVENTS), p, {"retention.ms": week, "max.message.bytes": str(2 * 1024 * 1024)}),
         TopicSpec(settings.topic(ARTIFACT_EVENTS), p, {"retention.ms": week}),
         TopicSpec(settings.topic(SCAN_RESULTS), p, {"retention.ms": week}),
         TopicSpec(settings.topic(ALERTS), p, {"retention.ms": week}),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import subprocess
 import urllib.error
@@ -51,7 +52,7 @@ def _truthy(name: str) -> bool:
 
 
 def _unavailable(reason: str) -> None:
-    reason = " ".join(reason.split())  # one line
+    reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", reason).split())  # one line
     if _truthy("MODELSCREEN_REQUIRE_SERVICES"):
         pytest.fail(f"required service unavailable: {reason}", pytrace=False)
     pytest.skip(reason)
@@ -97,6 +98,15 @@ def elasticsearch_reachable(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
+def _parse_endpoints(stdout: str) -> dict[str, str]:
+    endpoints: dict[str, str] = {}
+    for line in stdout.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.startswith("MODELSCREEN_"):
+            endpoints[key] = value
+    return endpoints
+
+
 class _LocalServices:
     """Starts deploy/local/services at most once per session."""
 
@@ -113,6 +123,10 @@ class _LocalServices:
         if not SERVICES_SCRIPT.is_file():
             self.error = f"{SERVICES_SCRIPT.relative_to(REPO_ROOT)} is missing"
             _unavailable(self.error)
+        running = self._already_running()
+        if running is not None:
+            self.endpoints = running
+            return running
         try:
             proc = subprocess.run(
                 ["bash", str(SERVICES_SCRIPT), "up"],
@@ -130,14 +144,31 @@ class _LocalServices:
             last = lines[-1] if lines else f"exit code {proc.returncode}"
             self.error = f"deploy/local/services up failed: {last}"
             _unavailable(self.error)
-        endpoints: dict[str, str] = {}
-        for line in proc.stdout.splitlines():
-            key, sep, value = line.strip().partition("=")
-            if sep and key.startswith("MODELSCREEN_"):
-                endpoints[key] = value
+        endpoints = _parse_endpoints(proc.stdout)
         self.endpoints = endpoints
         self.started_here = True
         return endpoints
+
+    @staticmethod
+    def _already_running() -> dict[str, str] | None:
+        """Endpoints of services a previous `up` left running (not ours to stop)."""
+        try:
+            proc = subprocess.run(
+                ["bash", str(SERVICES_SCRIPT), "env"],
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        endpoints = _parse_endpoints(proc.stdout)
+        kafka = endpoints.get("MODELSCREEN_KAFKA_BOOTSTRAP")
+        es = endpoints.get("MODELSCREEN_ELASTICSEARCH_URL")
+        if kafka and es and kafka_reachable(kafka) and elasticsearch_reachable(es):
+            return endpoints
+        return None
 
     def down(self) -> None:
         if self.started_here and not _truthy("MODELSCREEN_KEEP_SERVICES"):

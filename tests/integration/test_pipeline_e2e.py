@@ -159,9 +159,26 @@ def test_two_workers_share_the_load(pipeline):
     pipeline.send([upload_event(f, event_id=f"share-{i}") for i, f in enumerate(files)])
     docs = pipeline.wait_for(lambda: (lambda d: d if len(d) >= n else None)(_calls(pipeline)), timeout=120)
     assert docs and len(docs) == n
-    observers = {d["observer"]["name"] for d in docs}
-    assert observers  # both run on one host; the split is checked through the logs below
+    assert {d["observer"]["name"] for d in docs} == {"worker-0", "worker-1"}  # both indexed a share
     pipeline.stop_worker(w1)
     pipeline.stop_worker(w2)
-    logs = [p.read_text(errors="replace") for p in sorted(pipeline.tmp.glob("worker-*.log"))]
-    assert all("Setting newly assigned partitions" in text for text in logs)
+
+
+def test_poison_event_is_dead_lettered_and_replayed_after_a_fix(pipeline):
+    pipeline.start_worker(MODELSCREEN_MAX_ATTEMPTS="2")
+    later = pipeline.store / "late.pkl"  # not there yet: fetching it fails for good
+    pipeline.send([upload_event(later, event_id="late-1")])
+    dead = pipeline.wait_for(lambda: [json.loads(m.value) for m in pipeline.read("dead-letter", expect=1, timeout=3)])
+    assert dead and dead[0]["stage"] == "fetch" and "no such file" in dead[0]["reason"]
+    assert dead[0]["topic"] == pipeline.topic("artifact-events") and dead[0]["attempts"] == 2
+    errors = pipeline.wait_for(lambda: [d for d in pipeline.findings_docs()
+                                        if d["rule"]["id"] == "MODELSCREEN-ANALYSIS-ERROR"])
+    assert errors and errors[0]["modelscreen"]["verdict"] == "error"
+
+    malicious(later)  # the fix: the artifact is there now
+    out = pipeline.cli("dlq", "replay", "--timeout", "3")
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["replayed"] for line in out.stdout.splitlines()] == [True]
+    assert pipeline.wait_for(lambda: _calls(pipeline))
+    again = pipeline.cli("dlq", "replay", "--timeout", "2")  # each dead letter is replayed once
+    assert again.stdout.strip() == ""

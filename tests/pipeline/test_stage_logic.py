@@ -57,13 +57,13 @@ def test_announced_digest_mismatch_is_critical_and_not_cached(tmp_path, settings
     assert checked.verdict is Verdict.malicious
     assert [x.rule_id for x in checked.reports[0].findings] == ["ARTIFACT-DIGEST-MISMATCH"]
     # the cached copy is the bytes' own verdict, not this event's
-    assert cache.get(result.sha256, None).verdict is Verdict.clean
+    assert cache.get(result.sha256, result.ruleset_version).verdict is Verdict.clean
 
 
 def test_cache_answers_by_sha_engine_and_ruleset(tmp_path, settings):
     f = tmp_path / "ok.pkl"
     f.write_bytes(pickle.dumps({"a": 1}))
-    first = scan_event(_event(f), settings, ruleset_version="r1")
+    first = scan_event(_event(f), settings, ruleset_version="r1").model_copy(update={"ruleset_version": "r1"})
     cache = ScanCache(max_entries=2)
     cache.put(first)
     assert cache.get(first.sha256, "r1") is first

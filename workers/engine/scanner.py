@@ -145,6 +145,7 @@ def scan_stream(
         error=error,
         parent=parent,
         duration_ms=round((time.monotonic() - started) * 1000, 3),
+        ruleset_version=(ctx.notes.get("yara_coverage") or {}).get("ruleset"),
     )
     return [report, *ctx.members]
 

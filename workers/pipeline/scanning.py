@@ -53,7 +53,8 @@ def scan_event(event: ArtifactEvent, settings: Settings, *, limits: Limits | Non
             reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits)
     top = reports[0]
     return ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
-                      reports=reports, engine_version=ENGINE_VERSION, ruleset_version=ruleset_version,
+                      reports=reports, engine_version=ENGINE_VERSION,
+                      ruleset_version=top.ruleset_version or ruleset_version,
                       scanned_at=datetime.now(timezone.utc), error=top.error)
 
 

@@ -12,13 +12,21 @@ from schemas import ArtifactReport, Verdict
 _STYLE = {Verdict.clean: "green", Verdict.suspicious: "yellow", Verdict.malicious: "bold red", Verdict.error: "magenta"}
 
 
-def render_table(reports: Sequence[ArtifactReport], *, color: bool = False, width: int = 120) -> str:
+def render_table(reports: Sequence[ArtifactReport], *, color: bool = False, width: int | None = None,
+                 members: bool = False) -> str:
+    """Top-level artifacts always; archive members only when they have findings (or with members=True)."""
+    if width is None:
+        import shutil
+
+        width = max(100, shutil.get_terminal_size((140, 24)).columns)
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, width=width, color_system="standard" if color else None)
     table = Table(show_lines=False, expand=False)
     for col in ("verdict", "artifact", "format", "severity", "rule", "finding", "location"):
         table.add_column(col, overflow="fold")
-    for art in reports:
+    shown = [a for a in reports if members or a.parent is None or any(f.severity.rank >= 1 for f in a.findings)
+             or a.error]
+    for art in shown:
         style = _STYLE[art.verdict]
         findings = [f for f in art.findings if f.severity.rank >= 1] or art.findings[:1]
         if not findings:
@@ -31,6 +39,8 @@ def render_table(reports: Sequence[ArtifactReport], *, color: bool = False, widt
                 f.severity.value, f.rule_id, f.title, f.location or "",
             )
     console.print(table)
-    counts = {v: sum(1 for a in reports if a.verdict is v) for v in Verdict}
-    console.print(", ".join(f"{n} {v.value}" for v, n in counts.items()) + f" ({len(reports)} artifacts)")
+    top = [a for a in reports if a.parent is None]
+    counts = {v: sum(1 for a in top if a.verdict is v) for v in Verdict}
+    console.print(", ".join(f"{n} {v.value}" for v, n in counts.items())
+                  + f" ({len(top)} artifacts, {len(reports) - len(top)} archive members)")
     return buf.getvalue()

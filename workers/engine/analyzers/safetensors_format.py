@@ -178,6 +178,9 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         _scan_region(ctx, stream, data_start + expected, data_size - expected, "<trailing data>")
 
     # Byte tensors whose content starts like an executable payload.
+    # Only byte tensors are byte-scanned by tensor-data YARA rules (see workers/engine/yara/hook.py).
+    ctx.notes["yara_tensor_regions"] = [(data_start + b, data_start + e) for b, e, _n, d in tensors
+                                        if d in _BYTE_DTYPES and e <= data_size]
     peeks = smuggled = 0
     for begin, end, name, dtype in tensors:
         if dtype not in _BYTE_DTYPES or end - begin < 4 or end > data_size:

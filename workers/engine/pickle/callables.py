@@ -103,6 +103,14 @@ NESTED_PICKLE_LOADERS = {
     "joblib.numpy_pickle.loads", "pickle.Unpickler", "_pickle.Unpickler",
 }
 
+# TorchScript archives' constants and debug pickles rebuild lists with these; torch.jit as a whole stays
+# dangerous (it compiles and runs code).
+SAFE_INSIDE_DANGEROUS = {
+    f"torch.jit._pickle.{n}" for n in (
+        "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist", "build_complexlist",
+        "build_tensor_from_id", "restore_type_tag")
+}
+
 # Known-safe data constructors: exact dotted paths.
 SAFE_NAMES: set[str] = {
     # builtins: plain data
@@ -251,6 +259,9 @@ def classify_path(module: str, qualname: str) -> Classification:
     """Classify `module` + dotted `qualname` (as a loader would resolve it)."""
     module = module.strip()
     path = f"{module}.{qualname}" if qualname else module
+    # 0. data helpers that live inside an otherwise dangerous module
+    if path in SAFE_INSIDE_DANGEROUS:
+        return Classification(SAFE, "known data constructor", path)
     # 1. the fully resolved path and its module prefixes
     hit = _check_dangerous(path)
     if hit:

@@ -454,7 +454,6 @@ class Walker:
 
     def _loop(self) -> None:  # noqa: C901 - one function on purpose: locals are fast
         res = self.res
-        ctx = self.ctx
         # The stack is split like pickle.py's: MARK saves the current list on `meta` and starts a new
         # one, so popping below a MARK is an IndexError (C: "unpickling stack underflow").
         st: list = []
@@ -463,7 +462,7 @@ class Walker:
         pop = st.pop
         memo: dict = {}
         mlen = 0  # MEMOIZE index: number of memo slots filled (C's memo_len)
-        keep = (bytes, Ref, Obj, Bin, tuple)
+        keep = (bytes, Ref, Obj, Bin)
         buf = b""
         i = 0
         n = 0
@@ -516,7 +515,8 @@ class Walker:
                     if mlen in memo:
                         memo[mlen] = v  # C overwrites a filled slot without counting it
                     else:
-                        if mlen < MEMO_FULL or isinstance(v, keep):
+                        if mlen < MEMO_FULL or isinstance(v, keep) or (
+                                type(v) is tuple and any(isinstance(x, keep) for x in v)):
                             memo[mlen] = v
                         else:
                             self.memo_dropped = True

@@ -29,6 +29,10 @@ WINDOW = 4 * MiB
 OVERLAP = 4096
 HEAD_SCOPES = frozenset({"header", "metadata", "pickle"})
 TENSOR_SCOPES = frozenset({"tensor-data"})
+# Containers are not scanned as bytes: their members are artifacts of their own and are scanned
+# (compressed bytes would match nothing; stored ones would match twice).
+CONTAINERS = frozenset({"zip", "pytorch-zip", "numpy-npz", "keras", "tar", "7z", "gzip", "bz2", "xz", "lz4",
+                        "zlib", "lzma"})
 
 Peek = Callable[[int, int], bytes]
 
@@ -59,7 +63,7 @@ class _Collector:
 def scan_with_rules(ctx: ScanContext, peek: Peek, size: int | None, fmt: str,
                     ruleset: Ruleset | None = None) -> None:
     """Never raises: a failure of the YARA pass is an info finding, the artifact's analysis stands."""
-    if not size:
+    if not size or fmt in CONTAINERS:
         return
     try:
         if ruleset is None:
@@ -111,12 +115,18 @@ def _scan(ctx: ScanContext, peek: Peek, size: int, fmt: str, ruleset: Ruleset) -
     else:
         head = _head_length(fmt, peek, size)
         if run(0, head, HEAD_SCOPES, "header,metadata,pickle") and ruleset.compiled(TENSOR_SCOPES) is not None:
-            pos = head
-            while pos < size:
-                start = max(0, pos - OVERLAP)
-                if not run(start, min(WINDOW + (pos - start), size - start), TENSOR_SCOPES, "tensor-data"):
+            # An analyzer that understands the layout may narrow the tensor-data regions (safetensors:
+            # byte tensors only; float tensors cannot hold a loadable payload by themselves).
+            spans = ctx.notes.get("yara_tensor_regions", [(head, size)])
+            for span_start, span_end in spans:
+                pos = max(span_start, head) if span_start < head else span_start
+                while pos < span_end:
+                    start = max(span_start, pos - OVERLAP)
+                    if not run(start, min(WINDOW + (pos - start), span_end - start), TENSOR_SCOPES, "tensor-data"):
+                        break
+                    pos += WINDOW
+                if stopped:
                     break
-                pos += WINDOW
 
     if stopped:
         coverage["complete"] = False

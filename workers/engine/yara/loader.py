@@ -8,6 +8,7 @@ holding only `}`; outside rules a file holds only comments, blank lines and `imp
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -218,7 +219,7 @@ class YaraXEngine:
     name = "yara-x"
 
     def __init__(self) -> None:
-        import yara_x  # noqa: F401  (fail early when missing)
+        importlib.import_module("yara_x")  # fail early when missing
 
     def compile(self, source: str, origin: str = "rules") -> tuple[object, list[str]]:
         import yara_x
@@ -252,7 +253,7 @@ class YaraPythonEngine:
     name = "yara-python"
 
     def __init__(self) -> None:
-        import yara  # noqa: F401
+        importlib.import_module("yara")  # fail early when missing
 
     def compile(self, source: str, origin: str = "rules") -> tuple[object, list[str]]:
         import yara

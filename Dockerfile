@@ -1,0 +1,27 @@
+# modelscreen worker image: `docker build -t modelscreen .`
+# Runs `modelscreen <command>` as an unprivileged user; the compose file uses
+# the commands `worker` and `setup`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 modelscreen \
+ && useradd --system --uid 10001 --gid modelscreen \
+      --home-dir /home/modelscreen --create-home --shell /usr/sbin/nologin modelscreen
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY workers ./workers
+COPY rules ./rules
+RUN pip install . \
+ && rm -rf build ./*.egg-info
+
+USER modelscreen:modelscreen
+WORKDIR /home/modelscreen
+
+ENTRYPOINT ["modelscreen"]
+CMD ["worker"]

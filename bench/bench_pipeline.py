@@ -1,0 +1,194 @@
+"""End-to-end pipeline throughput and latency against the same machine's raw Kafka rates.
+
+Needs the services (`eval "$(deploy/local/services up)"`). Prints, in one run:
+  raw Kafka produce and consume rates (aiokafka), events/s end to end for cached downloads and for
+  fresh small uploads, the ratio of the cached rate to the raw consume rate, upload-to-searchable
+  latency percentiles, and the worker's memory over a long cached run.
+
+    python bench/bench_pipeline.py [--cached 20000] [--fresh 500] [--latency 50] [--long 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import pickle
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.integration.harness import Pipeline, upload_event  # noqa: E402
+
+
+async def raw_rates(bootstrap: str, topic: str, n: int, size: int = 400) -> tuple[float, float]:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    payload = os.urandom(size // 2).hex().encode()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=262144)
+    await producer.start()
+    t0 = time.perf_counter()
+    futs = [await producer.send(topic, payload) for _ in range(n)]
+    await asyncio.gather(*futs)
+    produce = n / (time.perf_counter() - t0)
+    await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=f"bench-{time.time_ns()}", enable_auto_commit=False)
+    await consumer.start()
+    got = 0
+    t0 = time.perf_counter()
+    while got < n:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=10000)
+        got += sum(len(v) for v in batch.values())
+    consume = n / (time.perf_counter() - t0)
+    await consumer.stop()
+    return produce, consume
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def count(p: Pipeline) -> int:
+    p.es.indices.refresh(index=p.findings)
+    return p.es.count(index=p.findings)["count"]
+
+
+def wait_count(p: Pipeline, target: int, timeout: float, on_tick=None) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if count(p) >= target:
+            return time.perf_counter() - t0
+        if on_tick:
+            on_tick()
+        time.sleep(0.25)
+    raise SystemExit(f"timed out waiting for {target} findings (have {count(p)})")
+
+
+def send_many(p: Pipeline, values: list[bytes]) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=p.kafka, acks="all", linger_ms=5, batch_size=262144)
+    for v in values:
+        producer.send(p.topic("store-events"), value=v)
+    producer.flush()
+    producer.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cached", type=int, default=20000)
+    ap.add_argument("--fresh", type=int, default=500)
+    ap.add_argument("--latency", type=int, default=50)
+    ap.add_argument("--long", type=int, default=0, help="events in the memory run (e.g. 100000)")
+    args = ap.parse_args()
+    kafka = os.environ.get("MODELSCREEN_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    es = os.environ.get("MODELSCREEN_ELASTICSEARCH_URL", "http://127.0.0.1:9200")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    store = tmp / "store"
+    store.mkdir()
+    p = Pipeline(kafka, es, tmp, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]),
+                 MODELSCREEN_ALERT_MIN_SEVERITY="critical")
+    try:
+        p.setup()
+        from kafka.admin import KafkaAdminClient, NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=kafka)
+        admin.create_topics([NewTopic(p.topic("raw-bench"), 1, 1)])
+        admin.close()
+        n_raw = max(args.cached, 50000)
+        produce, consume = asyncio.run(raw_rates(kafka, p.topic("raw-bench"), n_raw))
+        print(f"raw kafka (aiokafka, 1 partition, {n_raw} x 400 B): produce {produce:,.0f}/s, consume {consume:,.0f}/s")
+
+        worker = p.start_worker()
+        # one artifact with one medium finding (a pickle named .json): every event yields one finding document
+        art = store / "model.json"
+        art.write_bytes(pickle.dumps({"w": [0.5] * 10}))
+        sha = hashlib.sha256(art.read_bytes()).hexdigest()
+        send_many(p, [upload_event(art, event_id="warm", sha256=sha)])
+        wait_count(p, 1, 120)
+
+        base = count(p)
+        events = [upload_event(art, event_id=f"dl-{i}", sha256=sha, action="downloaded") for i in range(args.cached)]
+        t0 = time.perf_counter()
+        send_many(p, events)
+        elapsed = wait_count(p, base + args.cached, 600) + 0
+        elapsed = time.perf_counter() - t0
+        cached_rate = args.cached / elapsed
+        print(f"cached downloads: {args.cached} events in {elapsed:.1f}s = {cached_rate:,.0f} events/s "
+              f"(ratio to raw consume {cached_rate / consume:.3f}; target >= 0.5)")
+
+        files = []
+        for i in range(args.fresh):
+            f = store / f"fresh-{i}.json"
+            f.write_bytes(pickle.dumps({"w": [float(i)] * 8}))
+            files.append(f)
+        base = count(p)
+        t0 = time.perf_counter()
+        send_many(p, [upload_event(f, event_id=f"up-{i}") for i, f in enumerate(files)])
+        wait_count(p, base + args.fresh, 600)
+        fresh_rate = args.fresh / (time.perf_counter() - t0)
+        print(f"fresh small uploads: {args.fresh} events = {fresh_rate:,.0f} events/s")
+
+        lat = []
+        for i in range(args.latency):
+            f = store / f"lat-{i}.json"
+            f.write_bytes(pickle.dumps({"lat": i}))
+            base = count(p)
+            t0 = time.perf_counter()
+            send_many(p, [upload_event(f, event_id=f"lat-{i}")])
+            while count(p) < base + 1:
+                time.sleep(0.02)
+            lat.append(time.perf_counter() - t0)
+        q = statistics.quantiles(lat, n=100)
+        print(f"upload -> searchable latency over {len(lat)}: p50 {statistics.median(lat):.2f}s "
+              f"p90 {q[89]:.2f}s p99 {q[98]:.2f}s max {max(lat):.2f}s (target p50 <= 2s)")
+
+        if args.long:
+            samples = []
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    samples.append((time.perf_counter(), rss_mb(worker.pid)))
+                    time.sleep(1)
+
+            threading.Thread(target=sample, daemon=True).start()
+            base = count(p)
+            chunk = 10000
+            for start in range(0, args.long, chunk):
+                send_many(p, [upload_event(art, event_id=f"long-{i}", sha256=sha, action="downloaded")
+                              for i in range(start, min(args.long, start + chunk))])
+            wait_count(p, base + args.long, 3600)
+            stop.set()
+            rss = [r for _, r in samples]
+            tenth = max(1, len(rss) // 10)
+            print(f"worker memory over {args.long} cached events: first 10% avg {statistics.mean(rss[:tenth]):.0f} MB, "
+                  f"last 10% avg {statistics.mean(rss[-tenth:]):.0f} MB, max {max(rss):.0f} MB")
+    finally:
+        p.close()
+
+
+if __name__ == "__main__":
+    main()

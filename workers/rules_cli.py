@@ -1,0 +1,199 @@
+"""`modelscreen rules ...`: test and bundle the YARA rule library.
+
+    rules test [PATH]        compile with YARA-X and yara-python, check metadata and ids, run every rule
+                             against its samples under both engines, flag slow rules; exit 1 on failure
+    rules bundle [-o FILE]   write the versioned bundle (RuleBundle JSON: version, sources, metadata)
+"""
+from __future__ import annotations
+
+import importlib.util
+import random
+import struct
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
+
+import click
+
+from workers.engine.yara.loader import (
+    ENGINES,
+    RulesetError,
+    assemble,
+    default_rules_dir,
+    load_ruleset,
+    make_engine,
+    parse_rules,
+)
+from workers.engine.yara.matcher import match
+
+DEFAULT_RULE_BUDGET_MS = 250.0
+CORPUS_FLOAT_BYTES = 4 * 1024 * 1024
+# engine warnings that make a rule fail `rules test` (the rest are shown)
+SLOW_MARKERS = ("slow", "potentially_slow")
+
+
+def load_samples(path: str | Path) -> ModuleType:
+    """Import a samples module (rules/samples.py) from its file; it must define build_samples()."""
+    path = Path(path)
+    name = f"_modelscreen_rule_samples_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise click.ClickException(f"cannot import samples from {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(mod)
+    except Exception:
+        sys.modules.pop(name, None)
+        raise
+    if not hasattr(mod, "build_samples"):
+        raise click.ClickException(f"{path} defines no build_samples()")
+    return mod
+
+
+def benign_corpus(negatives: list[bytes]) -> bytes:
+    """A fixed benign corpus for timing: the negative samples plus seeded random float32 tensor bytes."""
+    rng = random.Random(20240601)
+    floats = struct.pack(f"<{CORPUS_FLOAT_BYTES // 4}f", *(rng.gauss(0.0, 0.05) for _ in range(CORPUS_FLOAT_BYTES // 4)))
+    return b"".join(negatives) + floats
+
+
+@click.group("rules", context_settings={"help_option_names": ["-h", "--help"]})
+def rules() -> None:
+    """Develop, test and ship the YARA rule library (rules/yara)."""
+
+
+@rules.command("test")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--samples", "samples_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Samples module (default: samples.py beside the rules directory).")
+@click.option("--rule-budget-ms", type=float, default=DEFAULT_RULE_BUDGET_MS, show_default=True,
+              help="Slowest acceptable time for one rule over the benign corpus, per engine.")
+def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float) -> None:
+    """Compile with both engines, check metadata, run every rule against its samples, flag slow rules."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=200, highlight=False)
+    root = path or default_rules_dir()
+    failures: dict[str, list[str]] = defaultdict(list)  # rule name (or "*") -> reasons
+    general: list[str] = []
+
+    parsed, _sources, problems = parse_rules(root)
+    general.extend(problems)
+    rulesets = {}
+    for eng in ENGINES:
+        try:
+            rulesets[eng] = load_ruleset(root, eng)
+        except RulesetError as exc:
+            general.extend(f"{eng}: {p}" for p in exc.problems)
+        except ImportError as exc:
+            general.append(f"{eng}: not installed ({exc})")
+
+    by_name = {r.name: r for r in parsed}
+    samples_path = samples_path or (root.parent / "samples.py")
+    samples = []
+    if samples_path.is_file():
+        samples = list(load_samples(samples_path).build_samples())
+    else:
+        general.append(f"no samples module at {samples_path}")
+
+    positives: dict[str, int] = defaultdict(int)
+    sample_rows: list[tuple[str, str]] = []
+    if len(rulesets) == len(ENGINES):
+        id_to_name = {r.meta.id: r.name for r in parsed}
+        for s in samples:
+            unknown = set(s.expect) - set(id_to_name)
+            if unknown:
+                general.append(f"sample {s.name} expects unknown rule ids {sorted(unknown)}")
+            got = {eng: {m.rule_id for m in match(rs, s.data)} for eng, rs in rulesets.items()}
+            for rid in s.expect:
+                positives[rid] += 1
+            x, y = got["yara-x"], got["yara-python"]
+            if x != y:
+                general.append(f"engines disagree on {s.name}: yara-x only {sorted(x - y)}, yara-python only {sorted(y - x)}")
+            for eng, ids in got.items():
+                for rid in sorted(set(s.expect) - ids):
+                    failures[id_to_name.get(rid, rid)].append(f"{eng} missed positive {s.name}")
+                for rid in sorted(ids - set(s.expect)):
+                    failures[id_to_name.get(rid, rid)].append(f"{eng} matched {s.name} (not in manifest)")
+            sample_rows.append((s.name, "ok" if x == y == set(s.expect) else "FAIL"))
+
+    # per rule: engine warnings when compiled alone, and time over the benign corpus
+    corpus = benign_corpus([s.data for s in samples if not s.expect])
+    timings: dict[str, dict[str, float]] = defaultdict(dict)
+    warned: dict[str, list[str]] = defaultdict(list)
+    for eng in ENGINES:
+        try:
+            engine = make_engine(eng)
+        except (RulesetError, ImportError):
+            continue
+        for r in parsed:
+            try:
+                compiled, warnings = engine.compile(assemble([r]))
+            except RulesetError as exc:
+                failures[r.name].append(f"{eng}: does not compile alone: {exc}")
+                continue
+            for w in warnings:
+                first = w.splitlines()[0]
+                warned[r.name].append(f"{eng}: {first}")
+                if any(m in w.lower() for m in SLOW_MARKERS):
+                    failures[r.name].append(f"{eng} warns: {first}")
+            start = time.perf_counter()
+            engine.scan(compiled, corpus, 60)
+            ms = (time.perf_counter() - start) * 1000
+            timings[r.name][eng] = ms
+            if ms > rule_budget_ms:
+                failures[r.name].append(f"{eng}: {ms:.0f} ms over the benign corpus (budget {rule_budget_ms:.0f} ms)")
+
+    for r in parsed:
+        if not positives.get(r.meta.id):
+            failures[r.name].append("no positive sample in the manifest")
+
+    table = Table(title=f"YARA rules in {root} ({len(parsed)} rules, {len(samples)} samples, corpus {len(corpus) >> 10} KiB)")
+    for col in ("id", "rule", "category", "severity", "pos", "yara-x ms", "yara-python ms", "result"):
+        table.add_column(col, no_wrap=col != "result")
+    for r in sorted(parsed, key=lambda r: r.meta.id):
+        reasons = failures.get(r.name, [])
+        t = timings.get(r.name, {})
+        result = "[green]PASS[/]" if not reasons else "[red]FAIL[/] " + "; ".join(sorted(set(reasons)))
+        if not reasons and warned.get(r.name):
+            result += " [yellow](" + "; ".join(warned[r.name]) + ")[/]"
+        table.add_row(r.meta.id, r.name, r.meta.category, r.meta.severity.value, str(positives.get(r.meta.id, 0)),
+                      f"{t.get('yara-x', 0):.1f}", f"{t.get('yara-python', 0):.1f}", result)
+    console.print(table)
+    stray = {k: v for k, v in failures.items() if k not in by_name}
+    for k, v in stray.items():
+        general.extend(f"{k}: {reason}" for reason in v)
+    bad_samples = [n for n, st in sample_rows if st != "ok"]
+    for line in general:
+        console.print(f"[red]FAIL[/] {line}")
+    n_fail = sum(1 for r in parsed if failures.get(r.name))
+    version = next(iter(rulesets.values())).version if rulesets else "-"
+    console.print(f"ruleset {version}: {len(parsed) - n_fail}/{len(parsed)} rules pass, "
+                  f"{len(sample_rows) - len(bad_samples)}/{len(sample_rows)} samples as declared, "
+                  f"{len(general)} general problems")
+    if n_fail or general or bad_samples:
+        raise SystemExit(1)
+
+
+@rules.command("bundle")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the bundle here instead of standard output.")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
+              help="Engine that must compile the bundle (default: MODELSCREEN_YARA_ENGINE or yara-x).")
+def bundle_cmd(path: Path | None, output: Path | None, engine: str | None) -> None:
+    """Write the versioned rule bundle: JSON with the version (content hash), the sources and their metadata."""
+    try:
+        rs = load_ruleset(path or default_rules_dir(), engine)
+    except RulesetError as exc:
+        raise click.ClickException("the rules do not load:\n  " + "\n  ".join(exc.problems)) from exc
+    doc = rs.bundle().model_dump_json(indent=2)
+    if output:
+        output.write_text(doc + "\n", "utf-8")
+        click.echo(f"bundle {rs.version}: {len(rs.rules)} rules, {len(rs.sources)} files -> {output}", err=True)
+    else:
+        click.echo(doc)
