@@ -8,6 +8,8 @@ from pydantic import BaseModel
 
 from schemas.events import ArtifactEvent, DeadLetter, ModelscreenCloudEventData
 from schemas.findings import Finding
+from schemas.inventory import InventoryRecord, TensorManifest
+from schemas.policy import ProvenancePolicy
 from schemas.report import ArtifactReport, ScanReport
 from schemas.results import ScanResult
 
@@ -19,6 +21,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "artifact-event": ArtifactEvent,
     "dead-letter": DeadLetter,
     "modelscreen-cloudevent-data": ModelscreenCloudEventData,
+    "inventory-record": InventoryRecord,
+    "tensor-manifest": TensorManifest,
+    "provenance-policy": ProvenancePolicy,
 }
 
 SCHEMA_DIR = Path(__file__).parent / "json"

@@ -1,10 +1,12 @@
 """YARA rule metadata and the versioned rule bundle."""
 from __future__ import annotations
 
+import base64
+
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from schemas.findings import Severity
 
@@ -70,6 +72,27 @@ class RuleSource(BaseModel):
     text: str
 
 
+class RuleSample(BaseModel):
+    """A sample shipped with a bundle: scanned whole with every rule, it must match exactly `expect`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    data: bytes = Field(description="Sample bytes (base64 in JSON)")
+    expect: list[str] = Field(default_factory=list, description="Rule ids that must match, and no others")
+
+    @field_serializer("data", when_used="json")
+    def _b64(self, data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _unb64(cls, value):
+        if isinstance(value, str):
+            return base64.b64decode(value.encode("ascii"), validate=True)
+        return value
+
+
 class RuleBundle(BaseModel):
     """A self-contained, versioned copy of the rule library (what `modelscreen rules bundle` writes)."""
 
@@ -79,3 +102,5 @@ class RuleBundle(BaseModel):
     version: str = Field(description="Ruleset version: content hash of the sorted sources and metadata")
     rules: list[RuleMeta]
     sources: list[RuleSource]
+    samples: list[RuleSample] = Field(default_factory=list,
+                                      description="Samples a worker checks before it swaps the bundle in")

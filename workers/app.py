@@ -74,7 +74,7 @@ def credentials(settings: Settings):
 
 
 def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
-    from workers.agents import alert, index, normalise, scan
+    from workers.agents import alert, index, normalise, rules, scan
     from workers.logs import LOGGING_CONFIG
 
     settings = settings or Settings()
@@ -105,6 +105,6 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
                  topics.DEAD_LETTER):
         rt.topics[name] = app.topic(settings.topic(name), value_type=bytes, key_type=bytes,
                                     partitions=settings.topic_partitions if name != topics.DEAD_LETTER else 1)
-    for stage in (normalise, scan, index, alert):
+    for stage in (normalise, scan, index, alert, rules):
         stage.register(app, rt)
     return app, rt

@@ -179,6 +179,7 @@ def _register() -> None:
     main.add_command(pipeline.worker)
     main.add_command(pipeline.send)
     main.add_command(pipeline.dlq)
+    main.add_command(pipeline.retrohunt)
     main.add_command(gateway.gateway)
     main.add_command(rules)
 

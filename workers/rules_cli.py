@@ -179,21 +179,66 @@ def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float
         raise SystemExit(1)
 
 
-@rules.command("bundle")
-@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write the bundle here instead of standard output.")
-@click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
-              help="Engine that must compile the bundle (default: MODELSCREEN_YARA_ENGINE or yara-x).")
-def bundle_cmd(path: Path | None, output: Path | None, engine: str | None) -> None:
-    """Write the versioned rule bundle: JSON with the version (content hash), the sources and their metadata."""
+def _build_bundle(path: Path | None, engine: str | None, samples_path: Path | None):
+    from workers.rule_bundles import with_samples
+
+    root = path or default_rules_dir()
     try:
-        rs = load_ruleset(path or default_rules_dir(), engine)
+        rs = load_ruleset(root, engine)
     except RulesetError as exc:
         raise click.ClickException("the rules do not load:\n  " + "\n  ".join(exc.problems)) from exc
-    doc = rs.bundle().model_dump_json(indent=2)
+    return with_samples(rs.bundle(), samples_path or (root.parent / "samples.py"))
+
+
+_bundle_options = [
+    click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)),
+    click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
+                 help="Engine that must compile the bundle (default: MODELSCREEN_YARA_ENGINE or yara-x)."),
+    click.option("--samples", "samples_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                 help="Samples module shipped in the bundle (default: samples.py beside the rules directory)."),
+]
+
+
+def bundle_options(fn):
+    for opt in reversed(_bundle_options):
+        fn = opt(fn)
+    return fn
+
+
+@rules.command("bundle")
+@bundle_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the bundle here instead of standard output.")
+def bundle_cmd(path: Path | None, engine: str | None, samples_path: Path | None, output: Path | None) -> None:
+    """Write the versioned rule bundle: JSON with the version (content hash), sources, metadata and samples."""
+    bundle = _build_bundle(path, engine, samples_path)
+    doc = bundle.model_dump_json(indent=2)
     if output:
         output.write_text(doc + "\n", "utf-8")
-        click.echo(f"bundle {rs.version}: {len(rs.rules)} rules, {len(rs.sources)} files -> {output}", err=True)
+        click.echo(f"bundle {bundle.version}: {len(bundle.rules)} rules, {len(bundle.sources)} files, "
+                   f"{len(bundle.samples)} samples -> {output}", err=True)
     else:
         click.echo(doc)
+
+
+@rules.command("publish")
+@bundle_options
+@click.option("--bundle", "bundle_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Publish this bundle file instead of building one from PATH.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+def publish_cmd(path: Path | None, engine: str | None, samples_path: Path | None, bundle_file: Path | None,
+                config: Path | None) -> None:
+    """Publish a bundle to the compacted rule-bundles topic; running workers validate it and swap it in."""
+    import json
+
+    from schemas.rules import RuleBundle
+    from workers.rule_bundles import publish, validate
+    from workers.settings import load_settings
+
+    bundle = (RuleBundle.model_validate_json(bundle_file.read_bytes()) if bundle_file
+              else _build_bundle(path, engine, samples_path))
+    try:
+        validate(bundle, engine)
+    except RulesetError as exc:
+        raise click.ClickException("the bundle does not validate:\n  " + "\n  ".join(exc.problems)) from exc
+    click.echo(json.dumps(publish(load_settings(config), bundle)))

@@ -31,7 +31,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic(ALERTS), p, {"retention.ms": week}),
         TopicSpec(settings.topic(DEAD_LETTER), 1, {"retention.ms": str(30 * 24 * 3600 * 1000),
                                                    "max.message.bytes": str(8 * 1024 * 1024)}),
-        TopicSpec(settings.topic(RULE_BUNDLES), 1, {"cleanup.policy": "compact"}),
+        TopicSpec(settings.topic(RULE_BUNDLES), 1, {"cleanup.policy": "compact",
+                                                    "max.message.bytes": str(17 * 1024 * 1024)}),
     ]
 
 

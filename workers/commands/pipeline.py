@@ -104,3 +104,45 @@ def dlq_replay(config: Path | None, stage: str | None, limit: int | None, dry_ru
     settings = _settings(config)
     for line in replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout):
         click.echo(json.dumps(line))
+
+
+@click.command()
+@config_option
+@click.option("--ruleset", "ruleset_version", help="Re-scan what was not scanned with this ruleset version "
+              "(default: the version of the local rule library).")
+@click.option("--store", help="Only artifacts seen in this store kind (s3, harbor, huggingface, ...).")
+@click.option("--name", help="Only artifacts with a name matching this wildcard pattern.")
+@click.option("--verdict", type=click.Choice(["clean", "suspicious", "malicious", "error"]))
+@click.option("--all", "include_current", is_flag=True, help="Also artifacts already scanned with the ruleset.")
+@click.option("--dry-run", is_flag=True, help="List what would be re-scanned.")
+def retrohunt(config: Path | None, ruleset_version: str | None, store: str | None, name: str | None,
+              verdict: str | None, include_current: bool, dry_run: bool) -> None:
+    """Queue artifacts scanned with an older ruleset for a new scan (runs by itself after `rules publish`)."""
+    from kafka import KafkaProducer
+
+    from workers.engine.yara.loader import default_ruleset
+    from workers.retrohunt import plan
+    from workers.topics import ARTIFACT_EVENTS
+
+    settings = _settings(config)
+    if not ruleset_version:
+        rs, reason = default_ruleset()
+        if rs is None:
+            raise click.ClickException(f"no local rule library ({reason}); pass --ruleset")
+        ruleset_version = rs.version
+    es = settings.elasticsearch_client()
+    try:
+        events = plan(es, settings.artifacts_index, ruleset_version, store=store, name=name, verdict=verdict,
+                      include_current=include_current)
+    finally:
+        es.close()
+    if not dry_run and events:
+        producer = KafkaProducer(acks="all", **settings.kafka_python_config())
+        for e in events:
+            producer.send(settings.topic(ARTIFACT_EVENTS), key=e.expected_sha256.encode(),
+                          value=e.model_dump_json().encode())
+        producer.flush()
+        producer.close()
+    for e in events:
+        click.echo(json.dumps({"sha256": e.expected_sha256, "uri": e.uri, "queued": not dry_run}))
+    click.echo(json.dumps({"ruleset": ruleset_version, "artifacts": len(events), "queued": not dry_run}), err=True)

@@ -405,3 +405,10 @@ def reset_default_ruleset() -> None:
     global _default
     with _default_lock:
         _default = None
+
+
+def set_default_ruleset(ruleset: Ruleset) -> None:
+    """Swap the ruleset every later scan uses (a validated bundle published to running workers)."""
+    global _default
+    with _default_lock:
+        _default = (ruleset, None)

@@ -1,0 +1,144 @@
+"""Provenance policy: what each store (and each name pattern in it) requires of an artifact.
+
+A policy is a YAML file (see deploy/policy.example.yaml) loaded with `yaml.safe_load` and validated
+by `ProvenancePolicy`. `defaults` apply everywhere; every rule whose `store` and `name` patterns
+(fnmatch) match an artifact is applied in file order, each overriding only the fields it sets.
+"""
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.findings import Severity
+
+# Every finding the provenance checks can produce, with its default severity.
+DEFAULT_SEVERITIES: dict[str, Severity] = {
+    "PINNED-ARTIFACT-CHANGED": Severity.critical,
+    "PROVENANCE-UNAPPROVED-DOWNLOAD": Severity.high,
+    "PROVENANCE-PENDING-APPROVAL": Severity.medium,
+    "PROVENANCE-REVOKED-DOWNLOAD": Severity.high,
+    "POLICY-FORMAT-NOT-ALLOWED": Severity.high,
+    "SIGNATURE-MISSING": Severity.high,
+    "SIGNATURE-INVALID": Severity.critical,
+    "SIGNATURE-TAMPERED-FILE": Severity.critical,
+    "SIGNATURE-EXTRA-FILE": Severity.high,
+    "SIGNATURE-MISSING-FILE": Severity.high,
+    "SIGNATURE-UNEXPECTED-SIGNER": Severity.critical,
+    "HF-PIN-DIGEST-MISMATCH": Severity.critical,
+    "HF-PIN-MISSING-FILE": Severity.medium,
+    "HF-PIN-EXTRA-FILE": Severity.medium,
+}
+
+# Formats whose loaders run pickle (directly or inside a container): `pickle-based` in a format list.
+PICKLE_BASED_FORMATS = frozenset({"pickle", "pytorch-legacy", "joblib", "zlib", "lzma"})
+
+
+def _rule_id(value: str) -> str:
+    if value not in DEFAULT_SEVERITIES:
+        raise ValueError(f"unknown provenance finding {value!r} (known: {', '.join(sorted(DEFAULT_SEVERITIES))})")
+    return value
+
+
+class Requirements(BaseModel):
+    """What an artifact must satisfy. Unset (null) fields inherit from `defaults` / earlier rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_signature: bool | None = Field(
+        default=None, description="A verified OpenSSF model signature must be recorded in the inventory")
+    require_approval: bool | None = Field(
+        default=None, description="Downloads need an approval of these exact bytes; uploads open a pending approval")
+    allowed_formats: list[str] | None = Field(
+        default=None, description="Only these formats (of the artifact and any member) are allowed; null: any")
+    denied_formats: list[str] | None = Field(
+        default=None, description="Formats refused (artifact or member). `pickle-based` names every pickle format")
+    allowed_signers: list[str] | None = Field(
+        default=None,
+        description="Accepted signer identities (fnmatch): key fingerprints `key:sha256:<hex>`, certificate "
+                    "subjects `cert:<rfc4514 subject>`, Sigstore identities `sigstore:<identity>`")
+    severities: dict[str, Severity] = Field(default_factory=dict,
+                                            description="Severity per provenance finding rule id")
+
+    @field_validator("severities")
+    @classmethod
+    def _known_rules(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        for key in value:
+            _rule_id(key)
+        return value
+
+    @field_validator("allowed_formats", "denied_formats")
+    @classmethod
+    def _lower(cls, value: list[str] | None) -> list[str] | None:
+        return [v.strip().lower() for v in value] if value is not None else None
+
+
+class PolicyRule(Requirements):
+    """Requirements for the artifacts whose store and name match the patterns."""
+
+    store: str = Field(default="*", min_length=1,
+                       description="fnmatch pattern on the store kind, or `kind/store_name` (e.g. `s3/prod-*`)")
+    name: str = Field(default="*", min_length=1,
+                      description="fnmatch pattern on the artifact name (the URI when it has none)")
+    description: str | None = None
+
+    def matches(self, store: str, store_name: str | None, name: str) -> bool:
+        stores = [store] + ([f"{store}/{store_name}"] if store_name else [])
+        return any(fnmatchcase(s, self.store) for s in stores) and fnmatchcase(name, self.name)
+
+
+class EffectiveRequirements(BaseModel):
+    """Requirements after defaults and matching rules are applied (no nulls left)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_signature: bool = False
+    require_approval: bool = False
+    allowed_formats: list[str] | None = None
+    denied_formats: list[str] = Field(default_factory=list)
+    allowed_signers: list[str] | None = None
+    severities: dict[str, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
+    matched_rules: list[int] = Field(default_factory=list, description="Indices of the rules applied, in order")
+
+    def severity(self, rule_id: str) -> Severity:
+        return self.severities.get(rule_id, DEFAULT_SEVERITIES.get(rule_id, Severity.medium))
+
+    def format_refused(self, fmt: str) -> bool:
+        fmt = fmt.lower()
+        denied = set(self.denied_formats)
+        if "pickle-based" in denied:
+            denied |= PICKLE_BASED_FORMATS
+        if fmt in denied:
+            return True
+        if self.allowed_formats is None:
+            return False
+        allowed = set(self.allowed_formats)
+        if "pickle-based" in allowed:
+            allowed |= PICKLE_BASED_FORMATS
+        return fmt not in allowed
+
+
+class ProvenancePolicy(BaseModel):
+    """The policy file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    defaults: Requirements = Field(default_factory=Requirements)
+    rules: list[PolicyRule] = Field(default_factory=list)
+
+    def for_artifact(self, store: str, store_name: str | None, name: str) -> EffectiveRequirements:
+        eff = EffectiveRequirements()
+        layers: list[tuple[int | None, Requirements]] = [(None, self.defaults)]
+        layers += [(i, r) for i, r in enumerate(self.rules) if r.matches(store, store_name, name)]
+        for index, layer in layers:
+            for field in ("require_signature", "require_approval", "allowed_formats", "denied_formats",
+                          "allowed_signers"):
+                value = getattr(layer, field)
+                if value is not None:
+                    setattr(eff, field, list(value) if isinstance(value, list) else value)
+            eff.severities.update(layer.severities)
+            if index is not None:
+                eff.matched_rules.append(index)
+        return eff
