@@ -108,10 +108,9 @@ class Settings(BaseSettings):
             cfg["ssl_context"] = ctx
         return cfg
 
-    def elasticsearch_client(self):
-        from elasticsearch import Elasticsearch
-
-        kw: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
+    def elasticsearch_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the Elasticsearch client, sync or async."""
+        kw: dict[str, Any] = {"hosts": [self.elasticsearch_url], "request_timeout": 30}
         if self.elasticsearch_api_key:
             kw["api_key"] = self.elasticsearch_api_key.get_secret_value()
         elif self.elasticsearch_username:
@@ -121,7 +120,12 @@ class Settings(BaseSettings):
             kw["ca_certs"] = str(self.elasticsearch_ca_certs)
         if self.elasticsearch_url.startswith("https"):
             kw["verify_certs"] = self.elasticsearch_verify_certs
-        return Elasticsearch(self.elasticsearch_url, **kw)
+        return kw
+
+    def elasticsearch_client(self):
+        from elasticsearch import Elasticsearch
+
+        return Elasticsearch(retry_on_timeout=True, max_retries=3, **self.elasticsearch_kwargs())
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

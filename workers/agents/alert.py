@@ -11,7 +11,7 @@ from schemas.alerts import Alert
 from workers import metrics, topics
 from workers.agents.batching import run_batched
 from workers.pipeline.alerting import webhook_payload
-from workers.sources.intake import dead_letter
+from workers.agents.dead_letters import dead_letter_for
 
 log = logging.getLogger("modelscreen.agents.alert")
 
@@ -55,11 +55,8 @@ def register(app, rt) -> None:
                 failure = await deliver(session, url, webhook_payload(item, rt.settings.alert_webhook_format),
                                         rt.settings.max_attempts)
                 if failure:
-                    dl = dead_letter(f"webhook delivery failed: {failure}", msg.value, list(msg.headers or []),
-                                     stage="alert", topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                                     attempts=rt.settings.max_attempts)
-                    metrics.DEAD_LETTERS.labels("alert").inc()
-                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    out.append(dead_letter_for(msg, f"webhook delivery failed: {failure}", "alert",
+                                               attempts=rt.settings.max_attempts))
             await rt.send_many(out)
 
         try:

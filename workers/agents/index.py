@@ -10,7 +10,7 @@ from workers import metrics, topics
 from workers.agents.batching import retry_forever, run_batched
 from workers.pipeline.alerting import alerts_for
 from workers.sinks.elasticsearch import FindingsWriter, PermanentIndexError, TransientIndexError
-from workers.sources.intake import dead_letter
+from workers.agents.dead_letters import dead_letter_for
 
 log = logging.getLogger("modelscreen.agents.index")
 
@@ -26,7 +26,7 @@ async def writer_for(rt) -> FindingsWriter:
                                           lambda: _in_thread(lambda: supports_data_streams(sync)),
                                           is_transient=lambda exc: True)
         sync.close()
-        es = AsyncElasticsearch(**_async_kwargs(rt.settings))
+        es = AsyncElasticsearch(**rt.settings.elasticsearch_kwargs())
         rt.writer = FindingsWriter(es, findings_target=rt.settings.findings_data_stream,
                                    artifacts_index=rt.settings.artifacts_index, observer=rt.observer,
                                    data_stream=data_stream)
@@ -37,20 +37,6 @@ async def _in_thread(fn):
     import asyncio
 
     return await asyncio.get_running_loop().run_in_executor(None, fn)
-
-
-def _async_kwargs(settings) -> dict:
-    kw: dict = {"hosts": [settings.elasticsearch_url], "request_timeout": 30}
-    if settings.elasticsearch_api_key:
-        kw["api_key"] = settings.elasticsearch_api_key.get_secret_value()
-    elif settings.elasticsearch_username:
-        kw["basic_auth"] = (settings.elasticsearch_username,
-                            settings.elasticsearch_password.get_secret_value() if settings.elasticsearch_password else "")
-    if settings.elasticsearch_ca_certs:
-        kw["ca_certs"] = str(settings.elasticsearch_ca_certs)
-    if settings.elasticsearch_url.startswith("https"):
-        kw["verify_certs"] = settings.elasticsearch_verify_certs
-    return kw
 
 
 def register(app, rt) -> None:
@@ -65,10 +51,7 @@ def register(app, rt) -> None:
                 try:
                     result = ScanResult.model_validate_json(msg.value or b"")
                 except ValidationError as exc:
-                    dl = dead_letter(f"invalid scan result: {exc.errors()[0].get('msg')}", msg.value,
-                                     list(msg.headers or []), stage="index", topic=msg.topic,
-                                     partition=msg.partition, offset=msg.offset)
-                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    out.append(dead_letter_for(msg, f"invalid scan result: {exc.errors()[0].get('msg')}", "index"))
                     continue
                 results.append(result)
                 raw[result.event.event_id] = msg
@@ -79,11 +62,7 @@ def register(app, rt) -> None:
                                     on_retry=lambda exc, n: metrics.RETRIES.labels("index").inc())
             except PermanentIndexError as exc:
                 for event_id, reason in exc.reasons.items():
-                    msg = raw[event_id]
-                    dl = dead_letter(f"elasticsearch refused: {reason}", msg.value, list(msg.headers or []),
-                                     stage="index", topic=msg.topic, partition=msg.partition, offset=msg.offset)
-                    metrics.DEAD_LETTERS.labels("index").inc()
-                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    out.append(dead_letter_for(raw[event_id], f"elasticsearch refused: {reason}", "index"))
             for result in results:
                 for report in result.reports:
                     for f in report.findings:

@@ -6,7 +6,8 @@ import logging
 from workers import metrics, topics
 from workers.agents.batching import run_batched
 from workers.sources.base import InvalidEvent
-from workers.sources.intake import dead_letter, normalise_raw
+from workers.agents.dead_letters import dead_letter_for
+from workers.sources.intake import normalise_raw
 
 log = logging.getLogger("modelscreen.agents.normalise")
 
@@ -28,11 +29,8 @@ def register(app, rt) -> None:
                 try:
                     events = normalise_raw(msg.value or b"", headers)
                 except InvalidEvent as exc:
-                    dl = dead_letter(exc, msg.value, headers, stage="intake", topic=msg.topic,
-                                     partition=msg.partition, offset=msg.offset)
-                    metrics.DEAD_LETTERS.labels("intake").inc()
                     log.warning("dead-lettered %s:%s@%s: %s", msg.topic, msg.partition, msg.offset, exc)
-                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    out.append(dead_letter_for(msg, exc, "intake"))
                     continue
                 for event in events:
                     metrics.EVENTS_IN.labels(event.store.value, event.action.value).inc()

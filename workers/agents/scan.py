@@ -14,7 +14,7 @@ from workers.agents.batching import retry_forever, run_batched
 from workers.fetch import FetchError
 from workers.logs import current_event_id
 from workers.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_event
-from workers.sources.intake import dead_letter
+from workers.agents.dead_letters import dead_letter_for
 
 log = logging.getLogger("modelscreen.agents.scan")
 
@@ -63,10 +63,7 @@ def register(app, rt) -> None:
                     event = ArtifactEvent.model_validate_json(msg.value or b"")
                 except ValidationError as exc:
                     reason = f"invalid artifact event: {exc.errors()[0].get('msg') if exc.errors() else exc}"
-                    dl = dead_letter(reason, msg.value, list(msg.headers or []), stage="scan", topic=msg.topic,
-                                     partition=msg.partition, offset=msg.offset)
-                    metrics.DEAD_LETTERS.labels("scan").inc()
-                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    out.append(dead_letter_for(msg, reason, "scan"))
                     continue
                 if not needs_scan(event):
                     continue
@@ -76,10 +73,7 @@ def register(app, rt) -> None:
                 finally:
                     current_event_id.reset(token)
                 if gave_up:
-                    dl = dead_letter(gave_up, msg.value, list(msg.headers or []), stage="fetch", topic=msg.topic,
-                                     partition=msg.partition, offset=msg.offset, attempts=result.attempts)
-                    metrics.DEAD_LETTERS.labels("fetch").inc()
-                    out.append((topics.DEAD_LETTER, None, dl.model_dump_json().encode()))
+                    out.append(dead_letter_for(msg, gave_up, "fetch", attempts=result.attempts))
                 out.append((topics.SCAN_RESULTS, event.event_id.encode(), result.model_dump_json().encode()))
             await rt.send_many(out)
 
