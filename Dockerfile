@@ -17,8 +17,13 @@ COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY workers ./workers
 COPY rules ./rules
+COPY deploy ./deploy
 RUN pip install . \
  && rm -rf build ./*.egg-info
+# The rule library and the Elasticsearch templates stay in /app; the installed package finds them here.
+ENV MODELSCREEN_RULES_DIR=/app/rules/yara \
+    MODELSCREEN_TEMPLATES_DIR=/app/deploy/elasticsearch \
+    MODELSCREEN_KIBANA_ASSETS_DIR=/app/deploy/kibana
 
 USER modelscreen:modelscreen
 WORKDIR /home/modelscreen

@@ -174,10 +174,9 @@ class InventoryRecord(BaseModel):
     format: str | None = None
     first_seen: datetime | None = None
     last_seen: datetime | None = None
-    uploaded_by: list[str] = Field(default_factory=list)
-    downloaded_by: list[str] = Field(default_factory=list)
-    uploads: int = 0
-    downloads: int = 0
+    uploaded_by: list[str] = Field(default_factory=list, description="Who uploaded these bytes (latest last)")
+    downloaded_by: list[str] = Field(default_factory=list, description="Who downloaded them (latest last)")
+    last_event_id: str | None = None
     verdict: Verdict | None = Field(default=None, description="Latest content verdict of these bytes")
     verdict_at: datetime | None = None
     engine_version: str | None = None

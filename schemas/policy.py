@@ -32,7 +32,7 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
 }
 
 # Formats whose loaders run pickle (directly or inside a container): `pickle-based` in a format list.
-PICKLE_BASED_FORMATS = frozenset({"pickle", "pytorch-legacy", "joblib", "zlib", "lzma"})
+PICKLE_BASED_FORMATS = frozenset({"pickle", "pytorch-legacy", "joblib"})
 
 
 def _rule_id(value: str) -> str:

@@ -29,6 +29,7 @@ class Runtime:
     es: Any = None
     writer: Any = None
     ruleset_version: str | None = None
+    provenance: Any = None  # workers.provenance.ProvenanceChecker, opened on first use
 
     @property
     def observer(self) -> dict[str, str]:

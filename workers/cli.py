@@ -173,6 +173,8 @@ def schemas_export(directory: Path | None) -> None:
 
 def _register() -> None:
     from workers.commands import gateway, pipeline
+    from workers.commands.kibana import kibana
+    from workers.commands.provenance import diff, inventory, verify
     from workers.rules_cli import rules
 
     main.add_command(pipeline.setup)
@@ -182,6 +184,10 @@ def _register() -> None:
     main.add_command(pipeline.retrohunt)
     main.add_command(gateway.gateway)
     main.add_command(rules)
+    main.add_command(kibana)
+    main.add_command(inventory)
+    main.add_command(verify)
+    main.add_command(diff)
 
 
 _register()

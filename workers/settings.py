@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     elasticsearch_verify_certs: bool = True
     findings_data_stream: str = "logs-modelscreen.findings-default"
     artifacts_index: str = "modelscreen-artifacts"
+    inventory_index: str = "modelscreen-inventory"
+    provenance_policy: Path | None = Field(default=None, description="YAML provenance policy (deploy/policy.example.yaml)")
 
     # Worker behaviour
     alert_min_severity: Severity = Severity.high

@@ -4,9 +4,10 @@ Endpoints come from MODELSCREEN_KAFKA_BOOTSTRAP / MODELSCREEN_ELASTICSEARCH_URL.
 When they are unset or not reachable, the services are started on loopback
 with ``deploy/local/services up`` (Kafka 4.x and Elasticsearch 8.x without
 Docker; the first run downloads them through Maven, later runs start from the
-cache in seconds). Services started here are stopped at the end of the session
-unless MODELSCREEN_KEEP_SERVICES=1; services that were already running (e.g.
-after ``eval "$(deploy/local/services up)"``) are left alone.
+cache in seconds). Each session takes a lease (``up --lease PID``) and releases
+it at the end (``down --lease PID``): the services stop when the last session
+that uses them ends, unless a developer started them with a plain ``up`` (e.g.
+``eval "$(deploy/local/services up)"``) or MODELSCREEN_KEEP_SERVICES=1 is set.
 
 Where the services cannot be had (no Java, no Maven, no network on the first
 run) the tests are skipped with a one-line reason; with
@@ -123,13 +124,9 @@ class _LocalServices:
         if not SERVICES_SCRIPT.is_file():
             self.error = f"{SERVICES_SCRIPT.relative_to(REPO_ROOT)} is missing"
             _unavailable(self.error)
-        running = self._already_running()
-        if running is not None:
-            self.endpoints = running
-            return running
         try:
             proc = subprocess.run(
-                ["bash", str(SERVICES_SCRIPT), "up"],
+                ["bash", str(SERVICES_SCRIPT), "up", "--lease", str(os.getpid())],
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -149,31 +146,13 @@ class _LocalServices:
         self.started_here = True
         return endpoints
 
-    @staticmethod
-    def _already_running() -> dict[str, str] | None:
-        """Endpoints of services a previous `up` left running (not ours to stop)."""
-        try:
-            proc = subprocess.run(
-                ["bash", str(SERVICES_SCRIPT), "env"],
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        endpoints = _parse_endpoints(proc.stdout)
-        kafka = endpoints.get("MODELSCREEN_KAFKA_BOOTSTRAP")
-        es = endpoints.get("MODELSCREEN_ELASTICSEARCH_URL")
-        if kafka and es and kafka_reachable(kafka) and elasticsearch_reachable(es):
-            return endpoints
-        return None
-
     def down(self) -> None:
+        # Releases this session's lease; the script stops the services only
+        # when no other test session still uses them and a test session (not
+        # a developer's plain `up`) started them.
         if self.started_here and not _truthy("MODELSCREEN_KEEP_SERVICES"):
             subprocess.run(
-                ["bash", str(SERVICES_SCRIPT), "down"],
+                ["bash", str(SERVICES_SCRIPT), "down", "--lease", str(os.getpid())],
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -214,3 +193,27 @@ def kafka_bootstrap(_local_services: _LocalServices) -> str:
 def elasticsearch_url(_local_services: _LocalServices) -> str:
     """Base URL of a reachable Elasticsearch 8.x."""
     return _endpoint(_local_services, "MODELSCREEN_ELASTICSEARCH_URL", elasticsearch_reachable)
+
+
+def s3_reachable(url: str, timeout: float = 5.0) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout):  # noqa: S310
+            return True
+    except urllib.error.HTTPError:
+        return True  # an S3 error document is still an S3 server answering
+    except (OSError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """URL of a reachable S3-compatible server (SeaweedFS from `deploy/local/services up --with-s3`)."""
+    value = os.environ.get("MODELSCREEN_S3_ENDPOINT", "").strip()
+    if not value:
+        running = _parse_endpoints(subprocess.run(["bash", str(SERVICES_SCRIPT), "env"], cwd=REPO_ROOT,
+                                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                                  timeout=60).stdout)
+        value = running.get("MODELSCREEN_S3_ENDPOINT", "")
+    if not value or not s3_reachable(value):
+        _unavailable("no S3 server: start one with `deploy/local/services up --with-s3`")
+    return value

@@ -134,8 +134,10 @@ class Pipeline:
 
 
 def upload_event(path: Path, *, event_id: str | None = None, name: str | None = None, sha256: str | None = None,
-                 action: str = "uploaded", actor: str = "alice") -> bytes:
+                 action: str = "uploaded", actor: str = "alice", version: str | None = None) -> bytes:
     data = {"uri": path.resolve().as_uri(), "name": name or path.name, "actor": actor}
+    if version:
+        data["version"] = version
     if sha256:
         data["sha256"] = sha256
     return json.dumps({"specversion": "1.0", "type": f"io.modelscreen.artifact.{action}", "source": "/tests",

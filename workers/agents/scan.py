@@ -19,8 +19,37 @@ from workers.agents.dead_letters import dead_letter_for
 log = logging.getLogger("modelscreen.agents.scan")
 
 
+def _es_unavailable(exc: BaseException) -> bool:
+    from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
+
+    if isinstance(exc, (ConnectionError, ConnectionTimeout)):
+        return True
+    return isinstance(exc, ApiError) and exc.status_code in (408, 429, 500, 502, 503, 504)
+
+
+async def with_provenance(rt, result: ScanResult) -> ScanResult:
+    """Inventory, approvals, pins and policy for this event; an inventory outage delays, never skips."""
+    if result.error:
+        return result
+    loop = asyncio.get_running_loop()
+    if rt.provenance is None:
+        from workers.provenance import ProvenanceChecker, load_policy, open_inventory
+
+        inventory = open_inventory("elasticsearch", settings=rt.settings, index=rt.settings.inventory_index)
+        rt.provenance = ProvenanceChecker(inventory, load_policy(rt.settings.provenance_policy))
+    return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.executor, rt.provenance.process,
+                                                                                 result),
+                               is_transient=_es_unavailable,
+                               on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
+
+
 async def scan_one(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None]:
     """Returns the result and, when the event gave up after bounded retries, the dead-letter reason."""
+    result, gave_up = await _scan_or_cached(rt, event)
+    return await with_provenance(rt, result), gave_up
+
+
+async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None]:
     cached = rt.scan_cache.get(event.expected_sha256, rt.ruleset_version)
     if cached is not None:
         metrics.SCANS.labels(cached.verdict.value, "true").inc()

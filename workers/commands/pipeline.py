@@ -30,12 +30,22 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
 
         out["topics"] = create_topics(settings)
     if not skip_elasticsearch:
-        from workers.sinks.es_setup import install
+        import os
+
+        from workers.sinks.es_setup import install, set_kibana_system_password
 
         es = settings.elasticsearch_client()
         try:
+            kibana_password = os.environ.get("MODELSCREEN_KIBANA_SYSTEM_PASSWORD")
+            if kibana_password:
+                set_kibana_system_password(es, kibana_password)
+                out["kibana_system_password"] = "set"
             out["elasticsearch"] = install(es, findings_target=settings.findings_data_stream,
                                            artifacts_index=settings.artifacts_index)
+            from workers.provenance.es_inventory import install_template
+
+            install_template(es, settings.inventory_index)
+            out["elasticsearch"]["inventory"] = settings.inventory_index
         finally:
             es.close()
     click.echo(json.dumps(out, indent=2))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pickletools
+import re
 import struct
 
 HEAD_BYTES = 64 * 1024
@@ -28,8 +29,9 @@ EXPECTED_BY_SUFFIX: dict[str, set[str]] = {
     ".tar": {"tar", "pytorch-legacy"}, ".gz": {"gzip"}, ".tgz": {"gzip"}, ".bz2": {"bz2"},
     ".xz": {"xz"}, ".7z": {"7z"}, ".lz4": {"lz4"},
     ".json": {"json"}, ".yaml": {"yaml", "text", "json"}, ".yml": {"yaml", "text", "json"},
-    ".txt": {"text", "json", "yaml"}, ".md": {"text"}, ".py": {"text"},
+    ".txt": {"text", "json", "yaml"}, ".md": {"text", "yaml"}, ".py": {"text", "yaml"},
     ".h5": {"hdf5"}, ".hdf5": {"hdf5"}, ".onnx": {"onnx", "binary", "unknown"},
+    ".pb": {"tf-savedmodel", "onnx", "unknown", "text"}, ".jinja": {"text"}, ".j2": {"text"},
     ".png": {"png"}, ".jpg": {"jpeg"}, ".jpeg": {"jpeg"},
 }
 
@@ -83,13 +85,111 @@ def _ends_with_eocd(tail: bytes) -> bool:
     return False
 
 
+# --- YAML: text whose lines are (almost all) YAML mapping/sequence/comment lines ---
+_YAML_KEY = re.compile(r"""^\s*(?:[A-Za-z_][\w .\-/]*|"[^"\n]{1,200}"|'[^'\n]{1,200}')\s*:(?:\s.*)?$""")
+_YAML_OTHER = re.compile(r"^(?:\s*-(?:\s.*)?|\s*#.*|---(?:\s.*)?|\.\.\.\s*|\s+\S.*|%(?:YAML|TAG)\s.*)$")
+_YAML_PY_TAG = re.compile(r"^(?:---\s+)?(?:-\s+)?!!python/|^\s*[\w\-]+\s*:\s+!!python/", re.M)
+
+
+def _looks_like_yaml(text: str, cut: bool) -> bool:
+    lines = [ln for ln in text.splitlines()[:400] if ln.strip()]
+    if cut and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a head may be cut
+    if not lines:
+        return False
+    if lines[0].startswith(("%YAML", "%TAG")) or _YAML_PY_TAG.search(text[:4096]):
+        return True
+    keys = sum(1 for ln in lines if _YAML_KEY.match(ln))
+    if keys < 2 or not _YAML_KEY.match(lines[0]) and not lines[0].startswith(("---", "#", "-")):
+        return False
+    ok = sum(1 for ln in lines if _YAML_KEY.match(ln) or _YAML_OTHER.match(ln))
+    return ok >= 0.9 * len(lines)
+
+
+# --- protobuf models (no magic): ONNX ModelProto and TensorFlow SavedModel, by strict structure ---
+_ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+_SAVEDMODEL_FIELDS = {1: 0, 2: 2}
+_METAGRAPH_FIELDS = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2, 7: 2, 8: 2, 9: 2}
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int] | None:
+    result = shift = 0
+    for i in range(pos, min(pos + 10, len(buf))):
+        b = buf[i]
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i + 1
+        shift += 7
+    return None
+
+
+def _proto_fields(buf: bytes, start: int, end: int, total: int, allowed: dict[int, int],
+                  max_fields: int = 64) -> list[tuple[int, int, int, int]] | None:
+    """Fields (number, value_or_length, body offset, wire) of a message in buf[start:end); a LEN field
+    may run past the buffer (a head) as long as it ends inside `total`. None when not protobuf."""
+    out = []
+    pos = start
+    while pos < min(end, len(buf)) and len(out) < max_fields:
+        tv = _varint(buf, pos)
+        if tv is None:
+            return None if pos + 10 <= len(buf) else out
+        tag, pos = tv
+        number, wire = tag >> 3, tag & 7
+        if allowed.get(number) != wire:
+            return None
+        vv = _varint(buf, pos)
+        if vv is None:
+            return None if pos + 10 <= len(buf) else out
+        value, pos = vv
+        if wire == 2:
+            if pos + value > total or pos + value > end:
+                return None
+            out.append((number, value, pos, wire))
+            if pos + value > len(buf):
+                return out
+            pos += value
+        else:
+            out.append((number, value, pos, wire))
+    return out
+
+
+def _looks_like_savedmodel(head: bytes, size: int) -> bool:
+    if not head.startswith(b"\x08\x01\x12"):
+        return False
+    top = _proto_fields(head, 0, size, size, _SAVEDMODEL_FIELDS)
+    if not top or len(top) < 2 or top[1][0] != 2 or top[1][1] < 8:
+        return False
+    _n, length, body, _w = top[1]
+    inner = _proto_fields(head, body, body + length, size, _METAGRAPH_FIELDS, 8)
+    return bool(inner)
+
+
+def _looks_like_onnx(head: bytes, size: int) -> bool:
+    if len(head) < 8 or head[0] != 0x08 or not 1 <= head[1] <= 15:
+        return False
+    top = _proto_fields(head, 0, size, size, _ONNX_FIELDS)
+    if not top or top[0][0] != 1 or not any(n == 7 for n, *_ in top):
+        return False
+    for number, length, body, _w in top:
+        if number in (2, 3, 4):  # producer name/version, domain: short printable text
+            text = head[body:body + length]
+            if length > 4096 or len(text) < length:
+                return False
+            try:
+                if not text.decode("utf-8").isprintable():
+                    return False
+            except UnicodeDecodeError:
+                return False
+    return True
+
+
 def _text_kind(head: bytes) -> str | None:
     if b"\x00" in head:
         return None
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte char cut by the head boundary is fine
+        if len(head) < HEAD_BYTES or exc.start < len(head) - 4:  # only a char cut by the head boundary is fine
             return None
         text = head[: exc.start].decode("utf-8")
     stripped = text.lstrip()
@@ -99,6 +199,8 @@ def _text_kind(head: bytes) -> str | None:
             return "json"
         except ValueError:
             return "json" if len(head) >= HEAD_BYTES else "text"
+    if _looks_like_yaml(text, len(head) >= HEAD_BYTES):
+        return "yaml"
     return "text"
 
 
@@ -150,6 +252,11 @@ def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> str:
         return "lzma"  # legacy .lzma (joblib compress="lzma"): props byte 0x5d, dictionary size, size
     if len(head) >= 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA) and (head[0] * 256 + head[1]) % 31 == 0:
         return "zlib"
+    if head[0] == 0x08 and size is not None:
+        proto = ("tf-savedmodel" if _looks_like_savedmodel(head, size)
+                 else "onnx" if _looks_like_onnx(head, size) else None)
+        if proto:
+            return "zip" if _ends_with_eocd(tail) else proto  # a zip appended (polyglot): scan both parts
     if ZIP_EOCD in tail or ZIP64_EOCD_LOCATOR in tail:
         return "zip"  # data prepended to a zip: loaders still open it
     kind = _text_kind(head)

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from schemas import ArtifactReport, Finding, Severity, Verdict
+from schemas.inventory import ArtifactIdentity
 from schemas.results import ScanResult
 
 DATASET = "modelscreen.findings"
@@ -25,7 +26,20 @@ _DEFAULT_REMEDIATION = {
     Severity.critical: "Do not load this artifact. Quarantine it, revoke any approval, and find out who uploaded it.",
     Severity.high: "Do not load this artifact until it is reviewed; prefer a safetensors copy from a trusted source.",
     Severity.medium: "Review the finding before approving the artifact.",
+    Severity.low: "No action needed unless it adds to other findings on the same artifact.",
 }
+
+
+def identity(ev) -> str:
+    """The artifact identity the inventory commands take: store[/store_name]:name[@version], else the URI."""
+    return ArtifactIdentity(store=ev.store.value, store_name=ev.store_name, name=ev.name, version=ev.version,
+                            uri=ev.uri).key
+
+
+def one_line(text: str, limit: int = 1024) -> str:
+    """Text from inside an artifact may carry newlines and control characters: escape them."""
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 def finding_doc_id(event_id: str, artifact_path: str, f: Finding) -> str:
@@ -55,11 +69,12 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
     ev = result.event
     severity = f.severity
     where = f" at {f.location}" if f.location else ""
-    message = f"{severity.value.upper()} {f.rule_id}: {f.title} in {ev.name or report.path}{where} " \
-              f"({ev.action.value} via {ev.store.value})"
+    member = f"{ev.name}!{report.path.split('!', 1)[1]}" if ev.name and "!" in report.path else None
+    message = one_line(f"{severity.value.upper()} {f.rule_id}: {f.title} in {member or ev.name or report.path}"
+                       f"{where} ({ev.action.value} via {ev.store.value})")
     doc: dict[str, Any] = {
         "@timestamp": _iso(result.scanned_at),
-        "message": message[:1024],
+        "message": message,
         "ecs": {"version": "8.11.0"},
         "data_stream": {"type": "logs", "dataset": DATASET, "namespace": "default"},
         "event": {
@@ -79,7 +94,7 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
         },
         "rule": {
             "id": f.rule_id,
-            "name": f.title[:256],
+            "name": one_line(f.title, 256),
             "description": f.detail[:2048] if f.detail else f.title,
             "version": result.ruleset_version if f.analyzer and f.analyzer.startswith("yara") else result.engine_version,
             "ruleset": "yara" if f.analyzer and f.analyzer.startswith("yara") else "modelscreen-engine",
@@ -94,7 +109,8 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
             "hash": {"sha256": report.sha256},
             "type": "file",
         },
-        "related": {"hash": sorted({h for h in (report.sha256, result.sha256) if h})},
+        "related": {"hash": sorted({h for h in (report.sha256, result.sha256) if h}),
+                    "user": [ev.actor] if ev.actor else None},
         "observer": observer,
         "labels": _labels(result),
         "url": {"full": ev.uri} if ev.uri.startswith(("http://", "https://")) else None,
@@ -110,7 +126,8 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
             "format": report.format,
             "member": report.path.split("!", 1)[1] if "!" in report.path else None,
             "location": f.location,
-            "evidence": f.evidence,
+            "evidence": one_line(f.evidence, 512) if f.evidence else None,
+            "identity": identity(ev),
             "remediation": f.remediation or _DEFAULT_REMEDIATION.get(severity),
             "analyzer": f.analyzer,
             "engine_version": result.engine_version,

@@ -6,10 +6,13 @@ server has them.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch"
+# The templates live in deploy/elasticsearch; an installed copy (e.g. the container image) names them.
+TEMPLATE_DIR = Path(os.environ.get("MODELSCREEN_TEMPLATES_DIR")
+                    or Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch")
 COMPONENT = "modelscreen-findings-mappings"
 
 
@@ -27,6 +30,13 @@ def supports_data_streams(es) -> bool:
         if exc.status_code in (400, 404, 405, 410):
             return False
         raise
+
+
+def set_kibana_system_password(es, password: str) -> None:
+    """Compose: Kibana logs in as kibana_system, whose password only the elastic superuser can set."""
+    es.perform_request("POST", "/_security/user/kibana_system/_password",
+                       headers={"content-type": "application/json", "accept": "application/json"},
+                       body={"password": password})
 
 
 def install(es, *, findings_target: str, artifacts_index: str) -> dict[str, Any]:

@@ -39,11 +39,17 @@ def _load() -> None:
     # Importing registers. One module per format family.
     from workers.engine.analyzers import (  # noqa: F401
         compressed,
+        configs,
+        gguf_format,
+        keras_format,
         numpy_format,
+        onnx_format,
         pickle_format,
         safetensors_format,
         sevenzip,
         tar_format,
+        text_code,
+        tf_savedmodel,
         torch_legacy,
         zip_format,
     )

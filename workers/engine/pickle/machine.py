@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -53,6 +54,20 @@ _RUNS = {
     74: (re.compile(rb"(?:J....)+", re.S), 5),
     71: (re.compile(rb"(?:G.{8})+", re.S), 9),
 }
+
+try:  # optional C accelerator for runs of data-only opcodes (_fastwalk.c); the Python loop is complete without it
+    from workers.engine.pickle import _fastwalk
+except ImportError:
+    _fastwalk = None
+# the opcodes _fastwalk.fast_forward implements (it leaves any case it does not reproduce exactly to Python)
+_FAST_OPS = bytes(1 if op in b"()]}tldeuasKMJGNhjqr012BCTUX" or op in (
+    133, 134, 135, 136, 137, 138, 140, 143, 144, 145, 148, 151, 152) else 0 for op in range(256))
+_NO_FAST_OPS = bytes(256)
+
+
+def _plain_types(keep: tuple) -> tuple:
+    """Exact types of stack values for which isinstance(v, keep) is False (none overrides __class__)."""
+    return tuple(t for t in (list, tuple, int, float, bool, type(None), SDict, SSet, type(DATA)) if not issubclass(t, keep))
 
 _VAR_OPS = frozenset((88, 141, 66, 142, 150, 84, 67, 85, 139, 138))
 _LINE_OPS = frozenset((73, 76, 70, 83, 86, 80, 112, 103))
@@ -475,6 +490,13 @@ class Walker:
         MISSING_ = MISSING
         SDict_ = SDict
         list_ = list
+        fast = None
+        fast_ops = _NO_FAST_OPS
+        if _fastwalk is not None and os.environ.get("MODELSCREEN_PICKLE_PURE", "") in ("", "0"):
+            fast = _fastwalk.fast_forward
+            fast_ops = _FAST_OPS
+            fast_cfg = (SDict, SSet, Bin, DATA, MISSING, BIGTEXT, keep, MEMO_FULL, MAX_ITEMS, MAX_STACK, KEEP_TEXT,
+                        KEEP_BYTES, _plain_types(keep))
         try:
             while True:
                 if i >= chk:
@@ -506,6 +528,18 @@ class Walker:
                     if len(st) > MAX_STACK or len(meta) > MAX_STACK:
                         raise LimitExceeded("max_pickle_stack", f"pickle stack deeper than {MAX_STACK}")
                 op = buf[i]
+                if fast_ops[op]:
+                    # C runs this and the following data-only opcodes up to chk, or up to an opcode it leaves
+                    # to this loop, with the same effects as the branches below
+                    i0 = i
+                    i, st, mlen, chk, self.memo_dropped = fast(buf, i, chk, fe, self.base, st, meta, memo, mlen,
+                                                               self.memo_dropped, fast_cfg)
+                    push = st.append
+                    pop = st.pop
+                    if i != i0:
+                        if i >= chk:
+                            continue
+                        op = buf[i]
                 # ---- hot, fixed-size, data-only opcodes first
                 if op == 75:  # K BININT1
                     push(buf[i + 1])

@@ -1,0 +1,143 @@
+"""Inventory in Elasticsearch (pipeline mode): index `modelscreen-inventory`.
+
+One document per record (doc_type `record`, id = record id) and one per tensor manifest
+(doc_type `tensor-manifest`, id = `manifest-<sha256>`). Writes use optimistic concurrency
+(if_seq_no / if_primary_term, op_type=create for new records). Uses the synchronous client:
+call from a worker thread in async code.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
+from workers.provenance.inventory import Inventory
+
+DEFAULT_INDEX = "modelscreen-inventory"
+TEMPLATE_NAME = "modelscreen-inventory"
+TEMPLATE_NAME_ON_DISK = "index-template-inventory.json"
+
+
+def _template_file() -> Path:
+    # deploy/elasticsearch, or the installed copy named by MODELSCREEN_TEMPLATES_DIR (as workers.sinks.es_setup)
+    base = (os.environ.get("MODELSCREEN_TEMPLATES_DIR")
+            or Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch")
+    return Path(base) / TEMPLATE_NAME_ON_DISK
+
+
+def inventory_index(settings: Any = None) -> str:
+    """`inventory_index` from the settings when they have it, else $MODELSCREEN_INVENTORY_INDEX, else the default."""
+    return (getattr(settings, "inventory_index", None) or os.environ.get("MODELSCREEN_INVENTORY_INDEX")
+            or DEFAULT_INDEX)
+
+
+def put_template(es) -> None:
+    """Idempotent: the index template for modelscreen-inventory* (index-template-inventory.json)."""
+    tpl = json.loads(_template_file().read_text())
+    es.indices.put_index_template(name=TEMPLATE_NAME, meta=tpl.get("_meta"),
+                                  **{k: v for k, v in tpl.items() if k != "_meta"})
+
+
+def install_template(es, index: str = DEFAULT_INDEX) -> dict[str, Any]:
+    """Idempotent: the index template and the index. What `modelscreen setup` should call."""
+    from elasticsearch import ApiError
+
+    put_template(es)
+    if not es.indices.exists(index=index):
+        try:
+            es.indices.create(index=index)
+        except ApiError as exc:
+            if exc.status_code != 400 or "resource_already_exists" not in str(exc):
+                raise
+    return {"inventory": index}
+
+
+class ElasticsearchInventory(Inventory):
+    def __init__(self, es, index: str = DEFAULT_INDEX, *, ensure: bool = True, owns_client: bool = False,
+                 refresh_on_write: bool = False):
+        """`refresh_on_write`: every write waits until searches see it (CLI, tests). Otherwise only approvals,
+        pins and pending approvals do, and plain `record` calls are visible to searches after the next refresh
+        (gets by id are always current)."""
+        self.es = es
+        self.index = index
+        self._owns = owns_client
+        self.refresh_on_write = refresh_on_write
+        if ensure:
+            install_template(es, index)
+
+    @classmethod
+    def from_settings(cls, settings, *, index: str | None = None, ensure: bool = True,
+                      refresh_on_write: bool = False) -> ElasticsearchInventory:
+        return cls(settings.elasticsearch_client(), index or inventory_index(settings), ensure=ensure,
+                   owns_client=True, refresh_on_write=refresh_on_write)
+
+    def close(self) -> None:
+        if self._owns:
+            self.es.close()
+
+    def _load(self, rid: str) -> tuple[InventoryRecord, Any] | None:
+        res = self.es.options(ignore_status=[404]).get(index=self.index, id=rid)
+        if not res.get("found"):
+            return None
+        src = dict(res["_source"])
+        src.pop("doc_type", None)
+        return InventoryRecord.model_validate(src), (res["_seq_no"], res["_primary_term"])
+
+    def _save(self, record: InventoryRecord, token: Any, *, refresh: bool = True) -> bool:
+        from elasticsearch import ConflictError
+
+        doc = {"doc_type": "record", **record.model_dump(mode="json")}
+        kw: dict[str, Any] = {"index": self.index, "id": record.id, "document": doc,
+                              "refresh": "wait_for" if refresh or self.refresh_on_write else False}
+        if token is None:
+            kw["op_type"] = "create"
+        else:
+            kw["if_seq_no"], kw["if_primary_term"] = token
+        try:
+            self.es.index(**kw)
+        except ConflictError:
+            return False
+        return True
+
+    def search(self, *, identity: str | None = None, model_key: str | None = None, sha256: str | None = None,
+               store: str | None = None, name: str | None = None, pinned: bool | None = None,
+               approval: ApprovalStatus | None = None, limit: int = 1000) -> list[InventoryRecord]:
+        filters: list[dict] = [{"term": {"doc_type": "record"}}]
+        for field, value in (("identity", identity), ("model_key", model_key), ("sha256", sha256),
+                             ("store", store)):
+            if value is not None:
+                filters.append({"term": {field: value}})
+        if name is not None:
+            filters.append({"wildcard": {"name": {"value": name}}})
+        if pinned is not None:
+            filters.append({"term": {"pinned": pinned}})
+        if approval is not None:
+            filters.append({"term": {"approval": ApprovalStatus(approval).value}})
+        res = self.es.options(ignore_status=[404]).search(
+            index=self.index, query={"bool": {"filter": filters}}, size=min(int(limit), 10000),
+            sort=[{"last_seen": {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
+                  {"identity": {"order": "asc"}}, {"id": {"order": "asc"}}])
+        out = []
+        for hit in res.get("hits", {}).get("hits", []):
+            src = dict(hit["_source"])
+            src.pop("doc_type", None)
+            out.append(InventoryRecord.model_validate(src))
+        return out
+
+    def put_manifest(self, manifest: TensorManifest) -> None:
+        self.es.index(index=self.index, id=f"manifest-{manifest.sha256}",
+                      document={"doc_type": "tensor-manifest", **manifest.model_dump(mode="json")},
+                      refresh="wait_for" if self.refresh_on_write else False)
+
+    def get_manifest(self, sha256: str) -> TensorManifest | None:
+        res = self.es.options(ignore_status=[404]).get(index=self.index, id=f"manifest-{sha256}")
+        if not res.get("found"):
+            return None
+        src = dict(res["_source"])
+        src.pop("doc_type", None)
+        return TensorManifest.model_validate(src)
+
+    def refresh(self) -> None:
+        self.es.indices.refresh(index=self.index)
