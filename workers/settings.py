@@ -34,7 +34,7 @@ class _YamlFile(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore", env_ignore_empty=True)
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"

@@ -27,7 +27,16 @@
 typedef struct {
     PyObject *sdict, *sset, *bin, *data, *missing, *bigtext, *keep, *plain;
     Py_ssize_t memo_full, max_items, max_stack, keep_text, keep_bytes;
+    int plain_containers;  /* SDict and SSet are created and filled like list, without Python code */
 } cfg_t;
+
+static int
+list_like(PyObject *t)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    return PyType_IsSubtype(tp, &PyList_Type) && tp->tp_new == PyList_Type.tp_new
+           && tp->tp_init == PyList_Type.tp_init && tp->tp_alloc == PyType_GenericAlloc;
+}
 
 static int
 read_cfg(PyObject *t, cfg_t *c)
@@ -55,6 +64,7 @@ read_cfg(PyObject *t, cfg_t *c)
     c->keep_bytes = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 11));
     if (PyErr_Occurred())
         return -1;
+    c->plain_containers = list_like(c->sdict) && list_like(c->sset);
     return 0;
 }
 
@@ -389,12 +399,12 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (push_steal(st, PyList_New(0)) < 0) goto error;
             i += 1;
             break;
-        case 125:  /* } EMPTY_DICT */
-            if (push_steal(st, PyObject_CallNoArgs(c.sdict)) < 0) goto error;
-            i += 1;
-            break;
-        case 143:  /* EMPTY_SET */
-            if (push_steal(st, PyObject_CallNoArgs(c.sset)) < 0) goto error;
+        case 125:  /* } EMPTY_DICT: SDict() */
+        case 143:  /* EMPTY_SET: SSet() */
+            if (!c.plain_containers) goto done;
+            /* what type_call does for a list subtype without __new__/__init__ of its own and no arguments */
+            v = PyType_GenericAlloc((PyTypeObject *)(op == 125 ? c.sdict : c.sset), 0);
+            if (push_steal(st, v) < 0) goto error;
             i += 1;
             break;
         case 133:  /* TUPLE1 */
@@ -428,6 +438,7 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyObject *below;
             if (!meta_ok(meta)) goto done;
             if (op == 100 && (sl & 1)) goto done;  /* odd DICT: Malformed in Python */
+            if ((op == 100 || op == 145) && !c.plain_containers) goto done;
             if (sl > c.max_items) {
                 items = PyList_GetSlice(st, 0, c.max_items);
                 if (items == NULL) goto error;
