@@ -39,7 +39,10 @@ async def run_batched(stream: StreamT, handle: Handler, *, max_batch: int = 500,
                     batch.append(await asyncio.wait_for(queue.get(), remaining))
                 except asyncio.TimeoutError:
                     break
-            await handle(batch)
+            # A handler failure (an outage it did not retry itself, a bug) retries the same batch with
+            # backoff: nothing is acknowledged before it was handled, nothing is skipped.
+            await retry_forever(f"handling a batch of {len(batch)}", lambda: handle(batch),
+                                is_transient=lambda exc: True)
             for event in batch:
                 await stream.ack(event)
 
@@ -48,7 +51,7 @@ async def run_batched(stream: StreamT, handle: Handler, *, max_batch: int = 500,
         async for event in stream.events():
             await queue.put(event)
             if worker.done():
-                worker.result()  # a handler crash stops the agent loudly instead of silently
+                worker.result()
     finally:
         worker.cancel()
 

@@ -32,13 +32,16 @@ async def with_provenance(rt, result: ScanResult) -> ScanResult:
     if result.error:
         return result
     loop = asyncio.get_running_loop()
-    if rt.provenance is None:
-        from workers.provenance import ProvenanceChecker, load_policy, open_inventory
 
-        inventory = open_inventory("elasticsearch", settings=rt.settings, index=rt.settings.inventory_index)
-        rt.provenance = ProvenanceChecker(inventory, load_policy(rt.settings.provenance_policy))
-    return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.executor, rt.provenance.process,
-                                                                                 result),
+    def process() -> ScanResult:
+        if rt.provenance is None:
+            from workers.provenance import ProvenanceChecker, load_policy, open_inventory
+
+            inventory = open_inventory("elasticsearch", settings=rt.settings, index=rt.settings.inventory_index)
+            rt.provenance = ProvenanceChecker(inventory, load_policy(rt.settings.provenance_policy))
+        return rt.provenance.process(result)
+
+    return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.executor, process),
                                is_transient=_es_unavailable,
                                on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
 

@@ -368,7 +368,7 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 while (run_size(cc)) {
                     Py_ssize_t size = run_size(cc);
                     int unit = cc;
-                    if (j + size > n)
+                    if (j + size > n + 1)
                         break;  /* re.match finds no unit: None */
                     while (j + size <= n && b[j] == unit)
                         j += size;
