@@ -108,4 +108,21 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
                                     partitions=settings.topic_partitions if name != topics.DEAD_LETTER else 1)
     for stage in (normalise, scan, index, alert, rules):
         stage.register(app, rt)
+    register_lag_gauge(app)
     return app, rt
+
+
+def register_lag_gauge(app: faust.App, every: float = 15.0) -> None:
+    """Consumer lag per assigned partition: the end of the partition minus the committed offset."""
+    from workers.metrics import CONSUMER_LAG
+
+    @app.timer(every)
+    async def consumer_lag() -> None:
+        consumer = app.consumer
+        committed = getattr(consumer, "_committed_offset", {})  # Faust keeps no public accessor
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            done = committed.get(tp)
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - (done or 0)))

@@ -182,3 +182,32 @@ def test_poison_event_is_dead_lettered_and_replayed_after_a_fix(pipeline):
     assert pipeline.wait_for(lambda: _calls(pipeline))
     again = pipeline.cli("dlq", "replay", "--timeout", "2")  # each dead letter is replayed once
     assert again.stdout.strip() == ""
+
+
+def test_worker_exposes_prometheus_metrics_and_json_logs(pipeline):
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pipeline.start_worker(MODELSCREEN_METRICS_PORT=str(port))
+    f = malicious(pipeline.store / "m.pkl")
+    pipeline.send([upload_event(f, event_id="metrics-1"), b"garbage"])
+    assert pipeline.wait_for(lambda: _calls(pipeline), timeout=90)
+
+    def scrape():
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        except OSError:
+            return ""
+
+    text = pipeline.wait_for(lambda: (lambda t: t if "modelscreen_consumer_lag" in t else None)(scrape()), timeout=60)
+    assert text
+    assert 'modelscreen_events_total{action="uploaded",store="local"} 1.0' in text
+    assert 'modelscreen_dead_letters_total{stage="intake"} 1.0' in text
+    assert 'modelscreen_findings_total{severity="critical"}' in text
+    assert "modelscreen_scan_seconds_count" in text
+    log = (pipeline.tmp / "worker-0.log").read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert lines and all("@timestamp" in x and "log.level" in x for x in lines)

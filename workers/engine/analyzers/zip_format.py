@@ -233,17 +233,20 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     compressed_total = sum(e.usize for e in entries if e.method != 0 and not e.flags & 1)
     room = ctx.limits.max_decompressed_bytes - ctx.budget.decompressed
     if compressed_total > room:
+        largest = max((e for e in entries if e.method != 0 and not e.flags & 1), key=lambda e: e.usize)
         ctx.add("ZIP-BOMB", Severity.high, "Declared decompressed size exceeds the limit",
                 f"members declare {compressed_total} decompressed bytes, above the "
-                f"{ctx.limits.max_decompressed_bytes}-byte limit; members were decompressed only up to it",
-                analyzer=A)
-    state = {"budget_stopped": 0}
+                f"{ctx.limits.max_decompressed_bytes}-byte limit; members were decompressed only up to it "
+                f"(largest: {largest.name!r}, {largest.usize} bytes)", largest.name, analyzer=A)
+    state = {"budget_stopped": 0, "not_analysed": []}
     for e in entries:
         ctx.check_time()
         _member(stream, ctx, e, size, cd_start, state)
     if state["budget_stopped"] > 1:
+        names = state["not_analysed"][1:]
         ctx.add("ZIP-NOT-ANALYSED", Severity.medium, f"{state['budget_stopped'] - 1} more members not decompressed",
-                "the decompression budget was used up", analyzer=A)
+                "the decompression budget was used up; first not analysed: "
+                + ", ".join(repr(n) for n in names[:5]), names[0] if names else None, analyzer=A)
 
 
 def _scan_prefix(stream: BinaryIO, ctx: ScanContext, end: int) -> None:
@@ -349,6 +352,7 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
         if res.stopped in ("ratio", "budget"):
             if res.stopped == "budget":
                 state["budget_stopped"] += 1
+                state["not_analysed"].append(e.name)
             if not bomb:
                 ctx.add("ZIP-BOMB", Severity.high, "Decompression stopped at a limit",
                         f"member {e.name!r}: {res.stop_detail}; only the first {res.produced} bytes were scanned",
