@@ -1,6 +1,8 @@
 """Throughput of the pickle walker against pickletools.genops and plain SHA-256 on the same bytes.
 
-    python bench/bench_pickle.py [--quick]
+    python bench/bench_pickle.py [--quick] [--pure]
+
+--pure forces the pure-Python walker (MODELSCREEN_PICKLE_PURE=1) even where the C accelerator is built.
 
 Prints MB/s for each and the walker/genops ratio (target: >= 4x on opcode-dense pickles) and the
 walker/sha256 ratio (target: close to 1 on array-heavy pickles, whose large arguments are skipped).
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import pickletools
 import sys
@@ -80,6 +83,12 @@ def peak_mib(fn, data: bytes) -> float:
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
+    if "--pure" in argv:
+        os.environ["MODELSCREEN_PICKLE_PURE"] = "1"
+    from workers.engine.pickle import machine
+
+    pure = machine._fastwalk is None or os.environ.get("MODELSCREEN_PICKLE_PURE", "") not in ("", "0")
+    print("walker: " + ("pure Python" if pure else "C accelerator (_fastwalk)"))
     scale = 10 if quick else 1
     cases = [
         ("dense ints   list(range(3M))", dense_ints(3_000_000 // scale), True),

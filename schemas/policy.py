@@ -29,6 +29,7 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
     "HF-PIN-DIGEST-MISMATCH": Severity.critical,
     "HF-PIN-MISSING-FILE": Severity.medium,
     "HF-PIN-EXTRA-FILE": Severity.medium,
+    "MODEL-TENSOR-DRIFT": Severity.info,
 }
 
 # Formats whose loaders run pickle (directly or inside a container): `pickle-based` in a format list.
@@ -39,6 +40,20 @@ def _rule_id(value: str) -> str:
     if value not in DEFAULT_SEVERITIES:
         raise ValueError(f"unknown provenance finding {value!r} (known: {', '.join(sorted(DEFAULT_SEVERITIES))})")
     return value
+
+
+class SigningTrust(BaseModel):
+    """How the pipeline verifies a signature bundle found next to an artifact (offline). Exactly one mode:
+    `public_key`, `certificate` and/or `chain`, or `sigstore_identity` + `sigstore_issuer` + `trust_config`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_key: str | None = Field(default=None, description="PEM public key (ECDSA P-256/384/521) file")
+    certificate: str | None = Field(default=None, description="PEM signing certificate file (pinned signer)")
+    chain: str | None = Field(default=None, description="PEM CA chain file the signing certificate must chain to")
+    sigstore_identity: str | None = Field(default=None, description="Sigstore keyless: expected identity")
+    sigstore_issuer: str | None = Field(default=None, description="Sigstore keyless: expected OIDC issuer")
+    trust_config: str | None = Field(default=None, description="Sigstore keyless: trusted root file (not fetched)")
 
 
 class Requirements(BaseModel):
@@ -58,6 +73,9 @@ class Requirements(BaseModel):
         default=None,
         description="Accepted signer identities (fnmatch): key fingerprints `key:sha256:<hex>`, certificate "
                     "subjects `cert:<rfc4514 subject>`, Sigstore identities `sigstore:<identity>`")
+    signing: SigningTrust | None = Field(
+        default=None, description="Trust used to verify a signature bundle found next to the artifact "
+                                  "(`<artifact>.sig`, or `model.sig` in its directory); replaces inherited trust")
     severities: dict[str, Severity] = Field(default_factory=dict,
                                             description="Severity per provenance finding rule id")
 
@@ -98,6 +116,7 @@ class EffectiveRequirements(BaseModel):
     allowed_formats: list[str] | None = None
     denied_formats: list[str] = Field(default_factory=list)
     allowed_signers: list[str] | None = None
+    signing: SigningTrust | None = None
     severities: dict[str, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
     matched_rules: list[int] = Field(default_factory=list, description="Indices of the rules applied, in order")
 
@@ -134,7 +153,7 @@ class ProvenancePolicy(BaseModel):
         layers += [(i, r) for i, r in enumerate(self.rules) if r.matches(store, store_name, name)]
         for index, layer in layers:
             for field in ("require_signature", "require_approval", "allowed_formats", "denied_formats",
-                          "allowed_signers"):
+                          "allowed_signers", "signing"):
                 value = getattr(layer, field)
                 if value is not None:
                     setattr(eff, field, list(value) if isinstance(value, list) else value)

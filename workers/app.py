@@ -25,7 +25,8 @@ class Runtime:
     app: faust.App
     topics: dict[str, Any] = field(default_factory=dict)
     scan_cache: ScanCache = field(default_factory=ScanCache)
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))  # scans
+    io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=16))
     es: Any = None
     writer: Any = None
     ruleset_version: str | None = None

@@ -130,7 +130,7 @@ def _crafted() -> dict[str, bytes]:
     """Opcode sequences at the edges of what the accelerator implements."""
     s, sg, p4 = M.s, M.sg, M.p4
     env = sg("os", "environ")
-    return {
+    out = {
         "appends_on_global": p4(env + b"(" + s("x") + b"e0N"),
         "numeric_appends_on_global": p4(env + b"(K\x01K\x02M\x03\x00J\x04\x00\x00\x00G" + b"\x00" * 8 + b"e0N"),
         "numeric_appends_on_dict": p4(b"}(K\x01K\x02e"),
@@ -179,7 +179,36 @@ def _crafted() -> dict[str, bytes]:
         "frame_end_at_appends": b"\x80\x04]\x95\x05\x00\x00\x00\x00\x00\x00\x00(K\x01K\x02e.",
         "mark_pop_cases": p4(b"(((N0001K\x01" + b"(N1"),
         "binpersid": p4(s("pid") + b"Q" + b"(" + s("x") + b"\x8c\x01yQl"),
+        # MEMOIZE overwrites the slot BINPUT filled without counting it, twice: 'system' lands in slot 1, not 2
+        "memoize_overwrite_twice": p4(s("a") + b"q\x01" + s("os") + b"\x94" + s("system") + b"\x94" + b"000"
+                                      + b"h\x01h\x02\x93(" + s("x") + b"tR"),
+        # a GET of a slot MEMOIZE dropped (beyond MEMO_FULL when that is patched small) yields <untracked>
+        "get_dropped_slot": p4(b"(" + b"K\x01\x94" * 70 + b"1" + M.call(sg("os", "system"), b"h\x3ch\x05")),
+        "containers_past_max_items": p4(b"".join(M.call(sg("os", "system"), c) + b"0" for c in (
+            b"](" + b"".join(s(f"s{k}") for k in range(6)) + b"e",
+            b"}(" + b"".join(s(f"k{k}") + s(f"v{k}") for k in range(6)) + b"u",
+            b"\x8f(" + b"".join(s(f"e{k}") for k in range(6)) + b"\x90",
+            b"]" + b"".join(s(f"a{k}") + b"a" for k in range(6)),
+            b"}" + b"".join(s(f"k{k}") + s(f"v{k}") + b"s" for k in range(6)),
+            b"(" + b"".join(s(f"t{k}") for k in range(6)) + b"t",
+            b"(" + b"".join(s(f"l{k}") for k in range(6)) + b"l",
+            b"(" + b"".join(s(f"k{k}") + s(f"v{k}") for k in range(6)) + b"d",
+            b"(" + b"".join(s(f"f{k}") for k in range(6)) + b"\x91",
+            b"](" + b"".join(s(f"x{k}") for k in range(70)) + b"e(" + b"".join(s(f"y{k}") for k in range(9)) + b"e",
+        )) + b"N"),
+        # LONG1 values of every length end up in the evidence of a call
+        "long1_in_evidence": p4(b"".join(M.call(sg("os", "system"), *(
+            b"\x8a" + bytes([k]) + bytes(((k * 37 + j * 11) * (1 + sign)) & 0xff for j in range(k))
+            for k in range(lo, lo + 6))) + b"0" for lo in range(0, 24, 6) for sign in (0, 1)) + b"N"),
+        # BINPUT / LONG_BINPUT beyond MEMO_FULL (when patched small) drop data values: a GET yields <untracked>
+        "binput_past_memo_full": p4(b"(" + b"".join(b"G" + bytes(8) + b"q" + bytes([k]) for k in range(70))
+                                    + b"".join(b"K\x01r" + struct.pack("<I", 1000 + k) for k in range(70)) + b"1"
+                                    + M.call(sg("os", "system"), b"h\x3c", b"h\x05", b"j\x30\x04\x00\x00")),
     }
+    # runs of numeric pushes after a MARK, cut at every byte (the run-skipping fast path at the end of the data)
+    run = b"\x80\x04](K\x01M\x02\x00J\x03\x00\x00\x00G" + b"\x01" * 8 + b"K\x04e."
+    out.update({f"run_cut_{k}": run[:k] for k in range(4, len(run) + 1)})
+    return out
 
 
 GENERATED = _generated()
@@ -314,6 +343,23 @@ def test_accelerator_is_used(monkeypatch):
     calls.clear()
     _walk(data, pure=True)
     assert not calls
+
+
+@needs_ext
+def test_gc_state_is_restored():
+    import gc
+
+    data = _records(3000, 4) + b"junk"
+    assert gc.isenabled()
+    _same(data)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _same(data)
+        _same(CRAFTED["bytes_arg_to_loads"])  # Bin() is built with the GC state the caller had
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # ----------------------------------------------------------------------------- property tests

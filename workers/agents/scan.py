@@ -13,10 +13,15 @@ from workers import metrics, topics
 from workers.agents.batching import retry_forever, run_batched
 from workers.fetch import FetchError
 from workers.logs import current_event_id
-from workers.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_event
+from workers.sinks.ecs import identity
+from workers.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_fetched
 from workers.agents.dead_letters import dead_letter_for
 
 log = logging.getLogger("modelscreen.agents.scan")
+
+# The scan stage verifies signature bundles found next to artifacts and reports tensor drift
+# (workers.provenance.pipeline_checks); tests key on this name.
+PIPELINE_PROVENANCE_EVIDENCE = True
 
 
 def _es_unavailable(exc: BaseException) -> bool:
@@ -27,46 +32,61 @@ def _es_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and exc.status_code in (408, 429, 500, 502, 503, 504)
 
 
-async def with_provenance(rt, result: ScanResult) -> ScanResult:
-    """Inventory, approvals, pins and policy for this event; an inventory outage delays, never skips."""
-    if result.error:
-        return result
+async def with_provenance(rt, items: list[tuple[ScanResult, object | None]]) -> list[ScanResult]:
+    """Inventory, approvals, pins, policy, signatures and drift for results about one inventory record
+    (`evidence`, pipeline_checks.LocalEvidence from the fetched copy, or None); checked one by one,
+    recorded in one write. An inventory outage delays, never skips."""
     loop = asyncio.get_running_loop()
 
-    def process() -> ScanResult:
+    def process() -> list[ScanResult]:
         if rt.provenance is None:
             from workers.provenance import ProvenanceChecker, load_policy, open_inventory
 
             inventory = open_inventory("elasticsearch", settings=rt.settings, index=rt.settings.inventory_index)
             rt.provenance = ProvenanceChecker(inventory, load_policy(rt.settings.provenance_policy))
-        return rt.provenance.process(result)
+        from workers.provenance.checks import apply_findings
+        from workers.provenance.pipeline_checks import evidence_findings
 
-    return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.executor, process),
+        todo = []
+        for result, evidence in items:
+            if not result.error:
+                extra = evidence_findings(result, evidence, inventory=rt.provenance.inventory,
+                                          policy=rt.provenance.policy)
+                todo.append(apply_findings(result, extra))
+        done = iter(rt.provenance.process_many(todo) if todo else [])
+        return [r if r.error else next(done) for r, _e in items]
+
+    return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.io_executor, process),
                                is_transient=_es_unavailable,
                                on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
 
 
-async def scan_one(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None]:
-    """Returns the result and, when the event gave up after bounded retries, the dead-letter reason."""
-    result, gave_up = await _scan_or_cached(rt, event)
-    return await with_provenance(rt, result), gave_up
+def _fetch_and_scan(rt, event: ArtifactEvent):
+    """Fetch, scan, and collect provenance evidence from the fetched copy (no inventory read here)."""
+    from workers.provenance.pipeline_checks import collect_evidence, pipeline_policy
+
+    policy = pipeline_policy(rt.settings)
+    return scan_fetched(event, rt.settings, ruleset_version=rt.ruleset_version,
+                        inspect=lambda result, path: collect_evidence(result, path, policy=policy,
+                                                                      settings=rt.settings))
 
 
-async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None]:
+async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
+    """The result; when the event gave up after bounded retries, the dead-letter reason; and the provenance
+    evidence from the fetched copy (pipeline_checks.LocalEvidence; None for cached and failed scans)."""
     cached = rt.scan_cache.get(event.expected_sha256, rt.ruleset_version)
     if cached is not None:
         metrics.SCANS.labels(cached.verdict.value, "true").inc()
-        return check_announced(from_cache(event, cached)), None
+        return check_announced(from_cache(event, cached)), None, None
     loop = asyncio.get_running_loop()
     attempts = 0
     while True:
         attempts += 1
         started = time.monotonic()
         try:
-            result = await retry_forever(
+            result, evidence = await retry_forever(
                 f"fetch {event.uri}",
-                lambda: loop.run_in_executor(rt.executor, lambda: scan_event(
-                    event, rt.settings, ruleset_version=rt.ruleset_version)),
+                lambda: loop.run_in_executor(rt.executor, lambda: _fetch_and_scan(rt, event)),
                 is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient,
                 on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc(),
             )
@@ -77,11 +97,11 @@ async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | N
                 await asyncio.sleep(min(0.2 * 2**attempts, 5))
                 continue
             log.error("giving up on %s after %d attempts: %s", event.uri, attempts, reason)
-            return failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason
+            return failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason, None
         metrics.SCAN_SECONDS.observe(time.monotonic() - started)
         metrics.SCANS.labels(result.verdict.value, "false").inc()
         rt.scan_cache.put(result)
-        return check_announced(result.model_copy(update={"attempts": attempts})), None
+        return check_announced(result.model_copy(update={"attempts": attempts})), None, evidence
 
 
 def register(app, rt) -> None:
@@ -89,7 +109,8 @@ def register(app, rt) -> None:
     async def scan(stream):
         async def handle(batch):
             out = []
-            for ev in batch:
+            scanned = []
+            for ev in batch:  # scans one at a time: CPU-bound, bounded by the scan executor
                 msg = ev.message
                 try:
                     event = ArtifactEvent.model_validate_json(msg.value or b"")
@@ -101,12 +122,21 @@ def register(app, rt) -> None:
                     continue
                 token = current_event_id.set(event.event_id)
                 try:
-                    result, gave_up = await scan_one(rt, event)
+                    result, gave_up, evidence = await _scan_or_cached(rt, event)
                 finally:
                     current_event_id.reset(token)
                 if gave_up:
                     out.append(dead_letter_for(msg, gave_up, "fetch", attempts=result.attempts))
-                out.append((topics.SCAN_RESULTS, event.event_id.encode(), result.model_dump_json().encode()))
+                scanned.append((result, evidence))
+            # Provenance is inventory I/O: groups run side by side; events about the same inventory record
+            # form one group (checked in order, recorded in one write) instead of overwriting each other.
+            groups: dict[tuple[str, str | None], list] = {}
+            for r, e in scanned:
+                groups.setdefault((identity(r.event), r.sha256), []).append((r, e))
+
+            checked = [r for done in await asyncio.gather(*(with_provenance(rt, g) for g in groups.values()))
+                       for r in done]
+            out.extend((topics.SCAN_RESULTS, r.event.event_id.encode(), r.model_dump_json().encode()) for r in checked)
             await rt.send_many(out)
 
         await run_batched(stream, handle, max_batch=200)

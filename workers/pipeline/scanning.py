@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from schemas import ArtifactReport, Finding, Severity, Verdict
 from schemas.events import Action, ArtifactEvent
@@ -12,6 +14,8 @@ from workers.engine import ENGINE_VERSION, Limits, scan_stream
 from workers.engine.verdict import verdict_for, worst_verdict
 from workers.fetch import FetchError, fetch_to_file
 from workers.settings import Settings
+
+T = TypeVar("T")
 
 
 def display_name(event: ArtifactEvent) -> str:
@@ -47,15 +51,25 @@ def scan_event(event: ArtifactEvent, settings: Settings, *, limits: Limits | Non
 
     Raises FetchError; parser failures become an error verdict, never clean.
     """
+    return scan_fetched(event, settings, limits=limits, ruleset_version=ruleset_version)[0]
+
+
+def scan_fetched(event: ArtifactEvent, settings: Settings, *, limits: Limits | None = None,
+                 ruleset_version: str | None = None,
+                 inspect: Callable[[ScanResult, Path], T] | None = None) -> tuple[ScanResult, T | None]:
+    """scan_event, and `inspect(result, local_path)` while the fetched copy still exists (not called when
+    the scan failed). Returns the result and what `inspect` returned (None without it)."""
     with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
         path = fetch_to_file(event.uri, Path(tmp) / "artifact", settings)
         with open(path, "rb", buffering=0) as fh:
             reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits)
-    top = reports[0]
-    return ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
-                      reports=reports, engine_version=ENGINE_VERSION,
-                      ruleset_version=top.ruleset_version or ruleset_version,
-                      scanned_at=datetime.now(timezone.utc), error=top.error)
+        top = reports[0]
+        result = ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
+                            reports=reports, engine_version=ENGINE_VERSION,
+                            ruleset_version=top.ruleset_version or ruleset_version,
+                            scanned_at=datetime.now(timezone.utc), error=top.error)
+        extra = inspect(result, path) if inspect is not None and not result.error else None
+    return result, extra
 
 
 def check_announced(result: ScanResult) -> ScanResult:

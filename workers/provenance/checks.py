@@ -106,9 +106,15 @@ def check_event(event: ArtifactEvent, result: ScanResult, inventory: Inventory,
                 remediation=f"Review, then `modelscreen inventory approve {identity.key} {sha}` "
                             f"(or `inventory pin` to move the pin)."))
 
-    if req.require_signature:
+    if req.require_signature and not _has_signature_findings(result):
         out.extend(_signature_findings(req, identity.key, sha, this, inventory))
     return out
+
+
+def _has_signature_findings(result: ScanResult) -> bool:
+    """The pipeline already verified a bundle found next to the artifact and reported why it failed."""
+    return any(f.analyzer == PROVENANCE_ANALYZER and f.rule_id.startswith("SIGNATURE-")
+               for rep in result.reports[:1] for f in rep.findings)
 
 
 def _signature_findings(req: EffectiveRequirements, key: str, sha: str, this: InventoryRecord | None,
@@ -172,6 +178,10 @@ class ProvenanceChecker:
         return self.inventory.record(result)
 
     def process(self, result: ScanResult) -> ScanResult:
-        checked = self.apply(result)
-        self.inventory.record(checked)
+        return self.process_many([result])[0]
+
+    def process_many(self, results: list[ScanResult]) -> list[ScanResult]:
+        """Results about the same identity and bytes: checked one by one, recorded in one write."""
+        checked = [self.apply(r) for r in results]
+        self.inventory.record_many(checked)
         return checked

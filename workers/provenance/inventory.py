@@ -176,8 +176,25 @@ class Inventory(abc.ABC):
     def record(self, result: ScanResult, *, refresh: bool = False) -> InventoryRecord | None:
         """Record what a scan result says about its event: seen times, actors, verdict; and open a pending
         approval when the result carries a PROVENANCE-PENDING-APPROVAL finding. None when no bytes were seen."""
-        if not result.sha256:
+        return self.record_many([result], refresh=refresh)
+
+    def record_many(self, results: list[ScanResult], *, refresh: bool = False) -> InventoryRecord | None:
+        """`record` for several results about the same identity and bytes, in one write."""
+        results = [r for r in results if r.sha256]
+        if not results:
             return None
+        first = results[0]
+        identity = identity_for_event(first.event)
+        changes = [self._record_change(r) for r in results]
+        wants_pending = any(w for _c, w in changes)
+
+        def change(rec: InventoryRecord) -> None:
+            for apply, _w in changes:
+                apply(rec)
+
+        return self.update(identity, first.sha256, change, refresh=refresh or wants_pending)
+
+    def _record_change(self, result: ScanResult) -> tuple[Callable[[InventoryRecord], None], bool]:
         ev = result.event
         identity = identity_for_event(ev)
         verdict = content_verdict(result)
@@ -204,7 +221,7 @@ class Inventory(abc.ABC):
                                               sha256=result.sha256))
                 rec.approval = ApprovalStatus.pending
 
-        return self.update(identity, result.sha256, change, refresh=refresh or wants_pending)
+        return change, wants_pending
 
     def approve(self, identity: ArtifactIdentity, sha256: str, *, by: str, reason: str = "", force: bool = False,
                 at: datetime | None = None) -> InventoryRecord:

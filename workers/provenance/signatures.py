@@ -101,8 +101,11 @@ def verify_model(model_path: str | Path, signature_path: str | Path, *, public_k
                  certificate: str | Path | None = None, chain: str | Path | None = None,
                  sigstore_identity: str | None = None, sigstore_issuer: str | None = None,
                  trust_config: str | Path | None = None, allowed_signers: list[str] | None = None,
-                 severities: dict[str, Severity] | None = None) -> SignatureCheck:
+                 severities: dict[str, Severity] | None = None, only: str | None = None) -> SignatureCheck:
     """Verify `model_path` (a file or a directory) against the bundle at `signature_path`.
+
+    `only` (a path relative to the directory `model_path`): check that one file against the signed
+    manifest of the directory, and ignore the other files (the pipeline sees one file per event).
 
     Raises SignatureUsageError for bad arguments; every problem with the model or the signature is
     a finding in the returned SignatureCheck (verified when there is none).
@@ -137,7 +140,7 @@ def verify_model(model_path: str | Path, signature_path: str | Path, *, public_k
         check.findings.append(_f("SIGNATURE-UNEXPECTED-SIGNER", "Signed by a signer the policy does not accept",
                                  f"signer {check.signer} is not one of {', '.join(allowed_signers or [])}",
                                  severities))
-    check.findings.extend(compare_manifest(model_path, signature_path, manifest, severities))
+    check.findings.extend(compare_manifest(model_path, signature_path, manifest, severities, only=only))
     check.files = sum(1 for _ in manifest.resource_descriptors())
     return check
 
@@ -247,8 +250,10 @@ def _file_of(identifier: str, method: str) -> str:
     return identifier.rsplit(":", 2)[0] if method == "shards" else identifier
 
 
-def compare_manifest(model_path: Path, signature_path: Path, expected, severities=None) -> list[Finding]:
-    """Hash the model as the signed manifest says and report tampered, extra and missing files."""
+def compare_manifest(model_path: Path, signature_path: Path, expected, severities=None, *,
+                     only: str | None = None) -> list[Finding]:
+    """Hash the model as the signed manifest says and report tampered, extra and missing files
+    (with `only`: hash and compare that one file of the directory)."""
     from model_signing import hashing
 
     ser = dict(expected.serialization_type)
@@ -273,7 +278,8 @@ def compare_manifest(model_path: Path, signature_path: Path, expected, severitie
             pass
     cfg.set_ignored_paths(paths=ignored)
     try:
-        actual = cfg.hash(model_path)
+        actual = (cfg.hash(model_path, files_to_hash=[model_path / only]) if only is not None
+                  else cfg.hash(model_path))
     except Exception as exc:  # noqa: BLE001 - symlinks refused, unreadable files
         raise SignatureUsageError(f"cannot hash {model_path}: {exc}") from None
 
@@ -284,6 +290,8 @@ def compare_manifest(model_path: Path, signature_path: Path, expected, severitie
         return out
 
     want, got = by_file(expected), by_file(actual)
+    if only is not None:
+        want = {k: v for k, v in want.items() if k == only}
     findings = []
     for name in sorted(set(want) & set(got)):
         if want[name] != got[name]:

@@ -12,7 +12,13 @@
  * findings. It also stops when the position reaches `chk`, where the Python loop runs its slow checks
  * (frame end, refill + time check, opcode budget); where Python would force those checks right after
  * a length-prefixed argument (`chk = i`) they are no-ops except for the stack-depth limit, which is
- * checked here and handed back by lowering `chk`.
+ * checked here and handed back by lowering `chk`. Like one iteration of the Python loop, the first opcode is
+ * executed even when the call starts at `i >= chk` (the slow checks have just run).
+ *
+ * The cyclic GC is paused while this runs (and no Python code runs): the containers built here stay reachable
+ * from the stack or the memo (what is popped is freed by reference counting), so collections would only
+ * traverse them again and again. The GC state is restored before returning or calling Python code
+ * (Bin.__init__). This changes when the collector runs, never a value or a finding.
  *
  * fast_forward(buf, i, chk, fe, base, st, meta, memo, mlen, dropped, cfg) -> (i, st, mlen, chk, dropped)
  *   cfg = (SDict, SSet, Bin, DATA, MISSING, BIGTEXT, keep, MEMO_FULL, MAX_ITEMS, MAX_STACK,
@@ -27,15 +33,28 @@
 typedef struct {
     PyObject *sdict, *sset, *bin, *data, *missing, *bigtext, *keep, *plain;
     Py_ssize_t memo_full, max_items, max_stack, keep_text, keep_bytes;
-    int plain_containers;  /* SDict and SSet are created and filled like list, without Python code */
+    int plain_containers;  /* SDict and SSet are created and extended like list, without Python code */
 } cfg_t;
 
+static PyObject *str_extend;  /* "extend" */
+
+/* a list subtype that is created, initialised and extended by list's own C code */
 static int
 list_like(PyObject *t)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
-    return PyType_IsSubtype(tp, &PyList_Type) && tp->tp_new == PyList_Type.tp_new
-           && tp->tp_init == PyList_Type.tp_init && tp->tp_alloc == PyType_GenericAlloc;
+    PyObject *mine, *lists;
+    int same;
+    if (!PyType_IsSubtype(tp, &PyList_Type) || tp->tp_new != PyList_Type.tp_new
+            || tp->tp_init != PyList_Type.tp_init || tp->tp_alloc != PyType_GenericAlloc)
+        return 0;
+    mine = PyObject_GetAttr(t, str_extend);
+    lists = PyObject_GetAttr((PyObject *)&PyList_Type, str_extend);
+    same = mine != NULL && mine == lists;
+    Py_XDECREF(mine);
+    Py_XDECREF(lists);
+    PyErr_Clear();
+    return same;
 }
 
 static int
@@ -80,11 +99,12 @@ push_steal(PyObject *st, PyObject *v)
     return r;
 }
 
-/* del l[newlen:] */
+/* l.pop() without the result: one list_resize, as in Python (a list's capacity follows the same steps) */
 static int
-list_truncate(PyObject *l, Py_ssize_t newlen)
+list_drop(PyObject *l)
 {
-    return PyList_SetSlice(l, newlen, PyList_GET_SIZE(l), NULL);
+    Py_ssize_t n = PyList_GET_SIZE(l);
+    return PyList_SetSlice(l, n - 1, n, NULL);
 }
 
 /* meta.pop() (a new reference), or NULL with an exception set */
@@ -109,26 +129,26 @@ meta_ok(PyObject *meta)
     return m > 0 && PyList_CheckExact(PyList_GET_ITEM(meta, m - 1));
 }
 
-/* tgt.extend(items[:max_items - len(tgt)]) if len(tgt) < max_items */
+/* tgt.extend(items[:max_items - len(tgt)]) if len(tgt) < max_items; list.extend itself, which sizes an
+   empty list exactly (a slice assignment would over-allocate) */
 static int
 extend_bounded(PyObject *tgt, PyObject *items, Py_ssize_t max_items)
 {
-    Py_ssize_t lt = PyList_GET_SIZE(tgt), take, li = PyList_GET_SIZE(items);
-    PyObject *part;
-    int r;
+    Py_ssize_t lt = PyList_GET_SIZE(tgt);
+    PyObject *part, *res, *argv[2];
     if (lt >= max_items)
         return 0;
-    take = max_items - lt;
-    if (take > li)
-        take = li;
-    if (take == 0)
-        return 0;
-    part = PyList_GetSlice(items, 0, take);
+    part = PyList_GetSlice(items, 0, max_items - lt);
     if (part == NULL)
         return -1;
-    r = PyList_SetSlice(tgt, lt, lt, part);
+    argv[0] = tgt;
+    argv[1] = part;
+    res = PyObject_VectorcallMethod(str_extend, argv, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     Py_DECREF(part);
-    return r;
+    if (res == NULL)
+        return -1;
+    Py_DECREF(res);
+    return 0;
 }
 
 /* isinstance(v, keep), answered without attribute lookups for the exact types in `plain` (types that are no
@@ -213,16 +233,15 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_INCREF(st);  /* owned from here on: MARK and the container opcodes replace it */
-    /* Pause the cyclic GC while only C code runs: the containers built here all stay alive (stack, memo), so
-       collections triggered every 700 allocations would only traverse them again and again. The allocation
-       count carries over, the next allocation after this call collects as usual. */
+    /* pause the cyclic GC (see the top of the file); the allocation count carries over, so the first
+       allocation after this call collects as usual */
     gc_was = PyGC_Disable();
     if (!PyBytes_CheckExact(buf))
         goto done;  /* the Python loop handles other buffer types itself */
     b = (const unsigned char *)PyBytes_AS_STRING(buf);
     n = PyBytes_GET_SIZE(buf);
 
-    /* like one iteration of the Python loop, the first opcode runs even at i >= chk (its slow checks just ran) */
+    /* as in the Python loop, the first opcode runs even at i >= chk (its slow checks have just run) */
     for (first = 1; (first || i < chk) && i < n; first = 0) {
         Py_ssize_t sl = PyList_GET_SIZE(st);
         int op = b[i];
@@ -368,7 +387,7 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 while (run_size(cc)) {
                     Py_ssize_t size = run_size(cc);
                     int unit = cc;
-                    if (j + size > n + 1)
+                    if (j + size > n)
                         break;  /* re.match finds no unit: None */
                     while (j + size <= n && b[j] == unit)
                         j += size;
@@ -418,8 +437,11 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (sl < 2) goto done;
             v = PyTuple_Pack(2, PyList_GET_ITEM(st, sl - 2), PyList_GET_ITEM(st, sl - 1));
             if (v == NULL) goto error;
+            if (list_drop(st) < 0) {
+                Py_DECREF(v);
+                goto error;
+            }
             PyList_SetItem(st, sl - 2, v);
-            if (list_truncate(st, sl - 1) < 0) goto error;
             i += 1;
             break;
         case 135:  /* TUPLE3 */
@@ -427,8 +449,11 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             v = PyTuple_Pack(3, PyList_GET_ITEM(st, sl - 3), PyList_GET_ITEM(st, sl - 2),
                              PyList_GET_ITEM(st, sl - 1));
             if (v == NULL) goto error;
+            if (list_drop(st) < 0 || list_drop(st) < 0) {
+                Py_DECREF(v);
+                goto error;
+            }
             PyList_SetItem(st, sl - 3, v);
-            if (list_truncate(st, sl - 2) < 0) goto error;
             i += 1;
             break;
         case 116:    /* t TUPLE */
@@ -497,7 +522,7 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (!PyList_CheckExact(tgt)) goto done;
             if (PyList_GET_SIZE(tgt) < c.max_items && PyList_Append(tgt, PyList_GET_ITEM(st, sl - 1)) < 0)
                 goto error;
-            if (list_truncate(st, sl - 1) < 0) goto error;
+            if (list_drop(st) < 0) goto error;
             i += 1;
             break;
         case 115:  /* s SETITEM */
@@ -508,14 +533,14 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 if (PyList_Append(tgt, PyList_GET_ITEM(st, sl - 2)) < 0) goto error;
                 if (PyList_Append(tgt, PyList_GET_ITEM(st, sl - 1)) < 0) goto error;
             }
-            if (list_truncate(st, sl - 2) < 0) goto error;
+            if (list_drop(st) < 0 || list_drop(st) < 0) goto error;
             i += 1;
             break;
 
         /* ---------------------------------------------------------- stack manipulation */
         case 48:  /* 0 POP */
             if (sl > 0) {
-                if (list_truncate(st, sl - 1) < 0) goto error;
+                if (list_drop(st) < 0) goto error;
             }
             else {  /* C pops the MARK itself when the stack above it is empty */
                 if (!meta_ok(meta)) goto done;
@@ -642,5 +667,7 @@ static struct PyModuleDef moduledef = {
 PyMODINIT_FUNC
 PyInit__fastwalk(void)
 {
+    if (str_extend == NULL && (str_extend = PyUnicode_InternFromString("extend")) == NULL)
+        return NULL;
     return PyModule_Create(&moduledef);
 }

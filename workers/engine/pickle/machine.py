@@ -67,7 +67,8 @@ _NO_FAST_OPS = bytes(256)
 
 def _plain_types(keep: tuple) -> tuple:
     """Exact types of stack values for which isinstance(v, keep) is False (none overrides __class__)."""
-    return tuple(t for t in (list, tuple, int, float, bool, type(None), SDict, SSet, type(DATA)) if not issubclass(t, keep))
+    return tuple(t for t in (list, tuple, int, float, bool, type(None), SDict, SSet, type(DATA))
+                 if not issubclass(t, keep))
 
 _VAR_OPS = frozenset((88, 141, 66, 142, 150, 84, 67, 85, 139, 138))
 _LINE_OPS = frozenset((73, 76, 70, 83, 86, 80, 112, 103))
@@ -490,8 +491,8 @@ class Walker:
         MISSING_ = MISSING
         SDict_ = SDict
         list_ = list
-        fast = None
-        fast_ops = _NO_FAST_OPS
+        fast = fast_cfg = None
+        fast_ops = _NO_FAST_OPS  # MODELSCREEN_PICKLE_PURE=1: the pure-Python loop alone (tests, differential checks)
         if _fastwalk is not None and os.environ.get("MODELSCREEN_PICKLE_PURE", "") in ("", "0"):
             fast = _fastwalk.fast_forward
             fast_ops = _FAST_OPS

@@ -1,0 +1,290 @@
+"""Provenance checks the pipeline runs on the fetched bytes: signature bundles found next to an artifact,
+and tensor drift from the previous version of the same model.
+
+Two steps, because the fetched copy only exists during the fetch and the inventory may be down:
+
+    evidence = collect_evidence(result, local_path, policy=policy, settings=settings)
+        # while the fetched copy exists; reads no inventory. Verifies a bundle found next to the
+        # artifact and builds the safetensors tensor manifest. Raises FetchError (transient) only when
+        # the store holding the bundle is unreachable.
+    findings = evidence_findings(result, evidence, inventory=inventory, policy=policy)
+        # reads and writes the inventory (signature status and signer, tensor manifest); inventory
+        # outages propagate (the caller retries). `evidence` may be None (a cached scan: drift then
+        # uses the manifest stored for these bytes).
+
+`extra_provenance_findings(result, local_path, inventory=..., policy=..., settings=...)` does both.
+A missing, unreadable or non-verifying bundle is never an exception: it is a finding (or, when
+missing, nothing here: `check_event` reports SIGNATURE-MISSING where the policy requires a signature).
+
+Where a bundle is looked for:
+  file://.../<artifact>      `<artifact>.sig` (a single-file signature), else `model.sig` in the same
+                             directory (a directory signature: only this artifact's file is compared)
+  s3://bucket/<key>          the object `<key>.sig` (at most SIGNATURE_MAX_BYTES; a missing object is
+                             no signature)
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from schemas import Finding
+from schemas.events import Action
+from schemas.inventory import InventoryRecord, TensorManifest
+from schemas.policy import EffectiveRequirements, ProvenancePolicy
+from schemas.results import ScanResult
+from workers.fetch.base import FetchError, FetchLimits
+from workers.provenance.checks import _finding, requirements_for
+from workers.provenance.inventory import Inventory, identity_for_event
+
+log = logging.getLogger("modelscreen.provenance.pipeline")
+
+SIGNATURE_MAX_BYTES = 1 << 20
+SIBLING_SUFFIX = ".sig"
+DIRECTORY_BUNDLE = "model.sig"
+DRIFT_NAMES = 10  # tensor names listed in a drift finding
+DRIFT_CANDIDATES = 5  # previous versions tried for a stored manifest
+DRIFT_RULE = "MODEL-TENSOR-DRIFT"
+
+
+@dataclass
+class LocalEvidence:
+    """What the fetched copy showed; no inventory was read to get it."""
+
+    bundle: str | None = None  # where the bundle was found (path or URI)
+    signature: object | None = None  # workers.provenance.signatures.SignatureCheck, when verified (or not)
+    findings: list[Finding] = field(default_factory=list)  # bundle unreadable or not verifiable at all
+    manifest: TensorManifest | None = None
+
+
+# --- policy -----------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def _policy_at(path: str, mtime_ns: int) -> ProvenancePolicy:
+    from workers.provenance.policy import load_policy
+
+    return load_policy(path)
+
+
+def pipeline_policy(settings) -> ProvenancePolicy:
+    """The policy the worker is configured with (settings.provenance_policy, else the environment), re-read
+    when the file changes."""
+    from workers.provenance.policy import POLICY_ENV, load_policy
+
+    path = getattr(settings, "provenance_policy", None) or os.environ.get(POLICY_ENV)
+    if not path:
+        return load_policy(None)
+    try:
+        mtime = Path(path).stat().st_mtime_ns
+    except OSError:
+        return load_policy(path)  # raises PolicyError with the reason
+    return _policy_at(str(path), mtime)
+
+
+# --- step 1: the fetched copy -------------------------------------------------------------------------
+
+def _scheme(uri: str) -> str:
+    return uri.split("://", 1)[0].lower() if "://" in uri else ""
+
+
+def _unreadable(req: EffectiveRequirements, where: str, reason: str) -> Finding:
+    return _finding(req, "SIGNATURE-INVALID", "Signature bundle cannot be read", f"{where}: {reason}"[:1000],
+                    location=where)
+
+
+def _local_bundle(local_path: Path, settings, req: EffectiveRequirements, ev: LocalEvidence
+                  ) -> tuple[Path, Path, str | None] | None:
+    """(model path, bundle path, `only`) for a file:// artifact, or None when there is no bundle."""
+    from workers.fetch.local import resolve
+
+    limits = FetchLimits(max_bytes=SIGNATURE_MAX_BYTES, timeout=getattr(settings, "fetch_timeout", 60.0))
+    roots = list(getattr(settings, "fetch_file_roots", None) or [local_path.parent])
+    for bundle, model, only in ((local_path.with_name(local_path.name + SIBLING_SUFFIX), local_path, None),
+                                (local_path.with_name(DIRECTORY_BUNDLE), local_path.parent, local_path.name)):
+        if bundle == local_path or not os.path.lexists(bundle):
+            continue
+        ev.bundle = str(bundle)
+        try:
+            resolve(bundle.as_uri(), limits, roots=roots)  # inside the allowed roots, a regular file, bounded
+        except FetchError as exc:
+            if exc.transient:
+                raise
+            ev.findings.append(_unreadable(req, str(bundle), exc.reason))
+            return None
+        return model, bundle, only
+    return None
+
+
+def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: LocalEvidence) -> Path | None:
+    from workers.fetch.s3 import download, parse
+
+    bucket, key, _version = parse(uri)
+    sig_uri = f"s3://{bucket}/{key}{SIBLING_SUFFIX}"
+    limits = FetchLimits(max_bytes=SIGNATURE_MAX_BYTES, timeout=getattr(settings, "fetch_timeout", 60.0))
+    try:
+        path = download(sig_uri, tmp / "bundle.sig", limits, endpoint_url=getattr(settings, "s3_endpoint_url", None),
+                        region=getattr(settings, "s3_region", None))
+    except FetchError as exc:
+        if exc.transient:
+            raise
+        # S3 answers 403 instead of 404 for a missing key when the reader may not list the bucket
+        if any(code in exc.reason for code in ("NoSuchKey", " 404 ", "S3 404", "AccessDenied", "S3 403")):
+            return None
+        ev.bundle = sig_uri
+        ev.findings.append(_unreadable(req, sig_uri, exc.reason))
+        return None
+    ev.bundle = sig_uri
+    return path
+
+
+def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequirements, ev: LocalEvidence) -> None:
+    from workers.provenance.signatures import SignatureUsageError, verify_model
+
+    trust = req.signing
+    if trust is None:
+        log.warning("signature bundle %s found, but the policy configures no signing trust for it: not verified",
+                    ev.bundle)
+        return
+    try:
+        check = verify_model(model, bundle, public_key=trust.public_key, certificate=trust.certificate,
+                             chain=trust.chain, sigstore_identity=trust.sigstore_identity,
+                             sigstore_issuer=trust.sigstore_issuer, trust_config=trust.trust_config,
+                             allowed_signers=req.allowed_signers, severities=req.severities, only=only)
+    except SignatureUsageError as exc:
+        ev.findings.append(_finding(req, "SIGNATURE-INVALID", "Signature cannot be verified",
+                                    f"{ev.bundle}: {exc} (check the policy's signing trust)"[:1000]))
+        return
+    except Exception as exc:  # noqa: BLE001 - a garbled bundle is a finding, never a crash of the stage
+        ev.findings.append(_finding(req, "SIGNATURE-INVALID", "Signature cannot be verified",
+                                    f"{ev.bundle}: {type(exc).__name__}: {exc}"[:1000]))
+        return
+    check.bundle = ev.bundle
+    ev.signature = check
+
+
+def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: ProvenancePolicy | None = None,
+                     settings=None) -> LocalEvidence:
+    """Look at the fetched copy at `local_path` (call while it exists). Reads no inventory."""
+    ev = LocalEvidence()
+    event = result.event
+    if local_path is None or result.error or event.action not in (Action.uploaded, Action.downloaded):
+        return ev
+    local_path = Path(local_path)
+    req = requirements_for(event, policy or ProvenancePolicy())
+    scheme = _scheme(event.uri)
+    with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:
+        if scheme == "file":
+            found = _local_bundle(local_path, settings, req, ev)
+            if found:
+                _verify(*found, req, ev)
+        elif scheme == "s3":
+            bundle = _s3_bundle(event.uri, Path(tmp), settings, req, ev)
+            if bundle is not None:
+                _verify(local_path, bundle, None, req, ev)
+    if (result.format or "").lower() == "safetensors" and local_path.is_file():
+        from workers.provenance.tensors import ManifestError, tensor_manifest
+
+        try:
+            ev.manifest = tensor_manifest(local_path)
+        except (ManifestError, OSError) as exc:  # the scan reports malformed files itself
+            log.info("no tensor manifest for %s: %s", event.uri, exc)
+    return ev
+
+
+# --- step 2: the inventory ----------------------------------------------------------------------------
+
+def _previous_manifest(inventory: Inventory, result: ScanResult) -> tuple[InventoryRecord, TensorManifest] | None:
+    identity = identity_for_event(result.event)
+    if not identity.model_key or not identity.name:
+        return None  # a nameless artifact has no versions
+    tried: set[str] = set()
+    for rec in inventory.search(model_key=identity.model_key):  # latest seen first
+        if not rec.sha256 or rec.sha256 == result.sha256 or rec.sha256 in tried or rec.path != identity.path:
+            continue
+        tried.add(rec.sha256)
+        manifest = inventory.get_manifest(rec.sha256)
+        if manifest is not None:
+            return rec, manifest
+        if len(tried) >= DRIFT_CANDIDATES:
+            break
+    return None
+
+
+def drift_finding(req: EffectiveRequirements, key: str, previous: InventoryRecord, old: TensorManifest,
+                  new: TensorManifest) -> Finding | None:
+    from workers.provenance.tensors import diff_manifests
+
+    changes = diff_manifests(old, new)
+    meta = old.metadata != new.metadata
+    if not changes and not meta:
+        return None
+    counts = {"changed": 0, "added": 0, "removed": 0}
+    for c in changes:
+        counts["changed" if c.kind in ("changed", "dtype", "shape") else c.kind] += 1
+    modified = [c for c in changes if c.kind in ("changed", "dtype", "shape")]
+    first = (modified or changes or [None])[0]
+    listed = ", ".join(f"{c.name} ({c.kind})" for c in changes[:DRIFT_NAMES])
+    more = f" and {len(changes) - DRIFT_NAMES} more" if len(changes) > DRIFT_NAMES else ""
+    summary = f"{counts['changed']} changed, {counts['added']} added, {counts['removed']} removed"
+    return _finding(
+        req, DRIFT_RULE, f"Tensors differ from the previous version: {summary}",
+        f"{key} ({new.sha256}) compared with the previous version {previous.identity} ({old.sha256}): "
+        f"{summary} of {len(new.tensors)} tensors"
+        + (f"; {listed}{more}" if changes else "")
+        + ("; __metadata__ changed" if meta else ""),
+        location=first.name if first is not None else None,
+        remediation="Check that the change is expected (fine-tuning, a new release) and not a tampered update.")
+
+
+def evidence_findings(result: ScanResult, evidence: LocalEvidence | None, *, inventory: Inventory,
+                      policy: ProvenancePolicy | None = None) -> list[Finding]:
+    """Findings from the evidence, recorded in the inventory. Inventory errors propagate."""
+    event = result.event
+    if not result.sha256 or result.error or event.action not in (Action.uploaded, Action.downloaded):
+        return []
+    policy = policy or ProvenancePolicy()
+    req = requirements_for(event, policy)
+    identity = identity_for_event(event)
+    out: list[Finding] = []
+    evidence = evidence or LocalEvidence()
+
+    out.extend(evidence.findings)
+    check = evidence.signature
+    if check is not None:
+        inventory.set_signature(identity, result.sha256, check.info(bundle=evidence.bundle))
+        out.extend(check.findings)
+
+    manifest = evidence.manifest
+    if manifest is not None and manifest.sha256 != result.sha256:
+        manifest = None  # the file changed between the scan and the manifest
+    if manifest is None and (result.format or "").lower() == "safetensors":
+        manifest = inventory.get_manifest(result.sha256)
+    elif manifest is not None:
+        inventory.store_manifest(manifest)
+
+        def mark(rec: InventoryRecord) -> None:
+            rec.manifest = True
+
+        inventory.update(identity, result.sha256, mark)
+    if manifest is not None:
+        prev = _previous_manifest(inventory, result)
+        if prev is not None:
+            found = drift_finding(req, identity.key, prev[0], prev[1], manifest)
+            if found is not None:
+                out.append(found)
+    return out
+
+
+def extra_provenance_findings(result: ScanResult, local_path: Path | None, *, inventory: Inventory,
+                              policy: ProvenancePolicy | None = None, settings=None) -> list[Finding]:
+    """Both steps at once (the fetched copy must still exist). Add the findings with checks.apply_findings
+    before ProvenanceChecker.process, so a failed pipeline verification replaces SIGNATURE-MISSING."""
+    evidence = collect_evidence(result, local_path, policy=policy, settings=settings)
+    return evidence_findings(result, evidence, inventory=inventory, policy=policy)
+
+
+__all__ = ["DRIFT_RULE", "LocalEvidence", "SIGNATURE_MAX_BYTES", "collect_evidence", "drift_finding",
+           "evidence_findings", "extra_provenance_findings", "pipeline_policy"]
