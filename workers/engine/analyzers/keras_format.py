@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from schemas import Severity
 from workers.engine.analyzers import register
+from workers.engine.substream import SubStream
 from workers.engine.context import ScanContext
 
 A = "keras"
@@ -227,42 +228,6 @@ def analyze_keras_json(ctx: ScanContext, text: str | bytes, prefix: str) -> None
     analyze_keras_object(ctx, obj, prefix)
 
 
-class _FileView(io.RawIOBase):
-    """A read-only file-like view for h5py (which must not see the hashing reader's write methods)."""
-
-    def __init__(self, stream: BinaryIO, size: int):
-        super().__init__()
-        self._s = stream
-        self._size = size
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_CUR:
-            offset += self._pos
-        elif whence == io.SEEK_END:
-            offset += self._size
-        self._pos = max(offset, 0)
-        return self._pos
-
-    def readinto(self, b) -> int:  # type: ignore[override]
-        if self._pos >= self._size:
-            return 0
-        self._s.seek(self._pos)
-        data = self._s.read(min(len(b), self._size - self._pos))
-        b[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-
 @register("hdf5")
 def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
     """Legacy Keras .h5: read only the root group's attributes (never keras.models.load_model)."""
@@ -272,7 +237,7 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("HDF5-NOT-ANALYSED", Severity.info, "HDF5 attributes not read", "h5py is not installed", analyzer=A)
         return
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
-    view = _FileView(stream, size)
+    view = SubStream(stream, 0, size)  # read-only: h5py must not see the hashing reader itself
     try:
         f = h5py.File(view, "r")
     except Exception as exc:  # noqa: BLE001 - libhdf5 refuses malformed files with assorted errors
