@@ -18,8 +18,13 @@ COPY schemas ./schemas
 COPY workers ./workers
 COPY rules ./rules
 COPY deploy ./deploy
-RUN pip install . \
- && rm -rf build ./*.egg-info
+# A C compiler only while installing: it builds the pickle walker's optional fast path.
+COPY setup.py ./
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && pip install . \
+ && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
+ && rm -rf /var/lib/apt/lists/* build ./*.egg-info
 # The rule library and the Elasticsearch templates stay in /app; the installed package finds them here.
 ENV MODELSCREEN_RULES_DIR=/app/rules/yara \
     MODELSCREEN_TEMPLATES_DIR=/app/deploy/elasticsearch \

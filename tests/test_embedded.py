@@ -18,7 +18,7 @@ def test_watch_scans_new_and_changed_files_once(tmp_path):
         (store_dir / "w.safetensors").write_bytes(pickle.dumps({"x": 1}))  # disguised pickle: medium
         assert watch(store_dir, store, once=True) == 1
         found = list(store.search(rule="FORMAT-EXTENSION-*"))
-        assert [f.path for f in found] == [str(store_dir / "w.safetensors")]
+        assert [f.path for f in found] == [(store_dir / "w.safetensors").resolve().as_uri()]
         assert found[0].action == "uploaded" and found[0].event_id
 
 

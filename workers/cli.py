@@ -104,11 +104,14 @@ def watch(directory: Path, db: Path | None, interval: float, settle: float, once
     from workers.embedded.watch import watch as run_watch
     from workers.sinks.sqlite_store import SqliteStore
 
-    def emit(change, reports) -> None:
-        top = reports[0]
-        click.echo(json.dumps({"event_id": change.event_id, "action": "uploaded", "path": top.path,
-                               "sha256": top.sha256, "verdict": top.verdict.value,
-                               "findings": sum(len(r.findings) for r in reports)}))
+    from schemas import Severity as _Severity
+    from workers.pipeline.alerting import alerts_for
+
+    def emit(change, result) -> None:
+        click.echo(json.dumps({"event_id": result.event.event_id, "action": result.event.action.value,
+                               "path": str(change.path), "sha256": result.sha256, "verdict": result.verdict.value,
+                               "findings": sum(len(r.findings) for r in result.reports),
+                               "alerts": [a.message for a in alerts_for(result, _Severity.high)]}))
 
     with SqliteStore(db) as store:
         try:

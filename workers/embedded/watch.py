@@ -1,21 +1,26 @@
 """Treat a directory as an artifact store: new or changed files are upload events.
 
-Polling (not inotify) so it works the same on every filesystem, network mounts included. A file
+Each change becomes the same ArtifactEvent a store would send and goes through the same stage logic
+as in the pipeline (workers.pipeline: fetch + scan; workers.provenance: inventory, pins, policy;
+alerts), with SQLite instead of Elasticsearch. Polling (not inotify) so it works the same on every filesystem, network mounts included. A file
 is scanned once it has kept the same size and mtime for `settle` seconds, so half-written uploads
 are not judged early.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from schemas import ArtifactReport
-from workers.engine import ENGINE_VERSION, Limits, scan_path
+from schemas.events import Action, ArtifactEvent, StoreKind
+from schemas.results import ScanResult
+from workers.engine import ENGINE_VERSION, Limits
 from workers.engine.scanner import iter_files
+from workers.pipeline.scanning import scan_event
+from workers.settings import Settings
 from workers.sinks.sqlite_store import SqliteStore
 
 log = logging.getLogger("modelscreen.watch")
@@ -27,10 +32,13 @@ class FileChange:
     mtime_ns: int
     size: int
 
-    @property
-    def event_id(self) -> str:
-        key = f"local\x1f{self.path}\x1f{self.mtime_ns}\x1f{self.size}"
-        return hashlib.sha256(key.encode()).hexdigest()[:32]
+    def event(self, root: Path) -> ArtifactEvent:
+        """The upload event a store would send for this change."""
+        return ArtifactEvent(
+            action=Action.uploaded, store=StoreKind.local, store_name=str(root), uri=self.path.resolve().as_uri(),
+            name=str(self.path.relative_to(root)) if self.path.is_relative_to(root) else self.path.name,
+            size=self.size, time=datetime.fromtimestamp(self.mtime_ns / 1e9, timezone.utc),
+            source_event_id=f"{self.path}:{self.mtime_ns}:{self.size}", raw_type="io.modelscreen.watch")
 
 
 def changes(root: Path, store: SqliteStore, settle: float, pending: dict[Path, tuple[int, int, float]]) -> Iterator[FileChange]:
@@ -56,25 +64,51 @@ def changes(root: Path, store: SqliteStore, settle: float, pending: dict[Path, t
         yield FileChange(f, *sig)
 
 
-def process(change: FileChange, store: SqliteStore, limits: Limits | None = None) -> list[ArtifactReport]:
-    reports = scan_path(change.path, limits=limits)
-    store.record(reports, engine_version=ENGINE_VERSION, event_id=change.event_id, action="uploaded")
-    store.mark_watched(str(change.path), change.mtime_ns, change.size, reports[0].sha256)
-    return reports
+class Processor:
+    """What happens to one change: scan, provenance (SQLite inventory), findings to SQLite."""
+
+    def __init__(self, root: Path, store: SqliteStore, *, limits: Limits | None = None, provenance: bool = True):
+        self.root = root.resolve()
+        self.store = store
+        self.limits = limits
+        self.settings = Settings(fetch_file_roots=[self.root])
+        self.checker = None
+        if provenance:
+            from workers.provenance import ProvenanceChecker, load_policy, open_inventory
+
+            self.checker = ProvenanceChecker(open_inventory("sqlite", db=store.path),
+                                             load_policy(self.settings.provenance_policy))
+
+    def __call__(self, change: FileChange) -> ScanResult:
+        from workers.fetch import FetchError
+        from workers.pipeline.scanning import failed
+
+        event = change.event(self.root)
+        try:
+            result = scan_event(event, self.settings, limits=self.limits)
+        except FetchError as exc:  # gone or unreadable by now: an error verdict, never clean
+            result = failed(event, exc, attempts=1, ruleset_version=None)
+        if self.checker is not None and not result.error:
+            result = self.checker.process(result)
+        self.store.record(result.reports, engine_version=ENGINE_VERSION, event_id=event.event_id,
+                          action=event.action.value)
+        self.store.mark_watched(str(change.path), change.mtime_ns, change.size, result.sha256)
+        return result
 
 
 def watch(root: Path, store: SqliteStore, *, interval: float = 2.0, settle: float = 2.0, once: bool = False,
-          limits: Limits | None = None, on_result: Callable[[FileChange, list[ArtifactReport]], None] | None = None,
+          limits: Limits | None = None, on_result: Callable[[FileChange, ScanResult], None] | None = None,
           should_stop: Callable[[], bool] = lambda: False) -> int:
     """Scan changes until stopped; with `once`, one sweep (settling ignored). Returns files scanned."""
     pending: dict[Path, tuple[int, int, float]] = {}
+    process = Processor(root, store, limits=limits)
     scanned = 0
     while True:
         for change in changes(root, store, 0.0 if once else settle, pending):
-            reports = process(change, store, limits)
+            result = process(change)
             scanned += 1
             if on_result:
-                on_result(change, reports)
+                on_result(change, result)
         if once or should_stop():
             return scanned
         time.sleep(interval)
