@@ -97,6 +97,20 @@ B64Bytes = Annotated[
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("size must be an integer")
+    return value
+
+
+Sha256Hex = Annotated[str, BeforeValidator(_lower), Field(pattern=r"^[0-9a-f]{64}$")]
+ByteSize = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=2**63 - 1)]
+
+
 class ArtifactEvent(BaseModel):
     """One artifact was uploaded to, downloaded from or deleted from one store."""
 
@@ -116,32 +130,18 @@ class ArtifactEvent(BaseModel):
     )
     name: Text | None = Field(default=None, description="Artifact name within the store, where known")
     version: Text | None = Field(default=None, description="Version, tag, commit or object version, where known")
-    expected_sha256: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the content as stated by the store"
-    )
+    expected_sha256: Sha256Hex | None = Field(default=None, description="SHA-256 of the content as stated by the store")
     expected_digests: dict[str, str] = Field(
         default_factory=dict,
         description="Other digests the store states: md5, sha1, git-sha1, oci-manifest (sha256:...)",
     )
-    size: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Size in bytes as stated by the store")
+    size: ByteSize | None = Field(default=None, description="Size in bytes as stated by the store")
     actor: Text | None = Field(default=None, description="Who caused the event, as the store names them")
     time: datetime = Field(description="When the store says the event happened (UTC)")
     source_event_id: str = Field(
         min_length=1, max_length=MAX_TEXT, description="The raw event's own id (or a content hash when it has none)"
     )
     raw_type: str = Field(min_length=1, max_length=MAX_TEXT, description="The store's own event type string")
-
-    @field_validator("expected_sha256", mode="before")
-    @classmethod
-    def _lower_sha256(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("size", mode="before")
-    @classmethod
-    def _no_bool_size(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("size must be an integer")
-        return value
 
     @field_validator("time")
     @classmethod
@@ -205,21 +205,9 @@ class ModelscreenCloudEventData(BaseModel):
     uri: str = Field(min_length=1, max_length=MAX_URI)
     name: Text | None = None
     version: Text | None = None
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    size: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    sha256: Sha256Hex | None = None
+    size: ByteSize | None = None
     actor: Text | None = None
-
-    @field_validator("sha256", mode="before")
-    @classmethod
-    def _lower_sha256(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("size", mode="before")
-    @classmethod
-    def _no_bool_size(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("size must be an integer")
-        return value
 
 
 class DeadLetter(BaseModel):

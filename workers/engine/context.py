@@ -41,6 +41,7 @@ class ScanContext:
     # set by the scanner: scans a nested artifact and returns its reports (itself first)
     member_scanner: Callable[..., list[ArtifactReport]] | None = None
     notes: dict = field(default_factory=dict)
+    format: str = "unknown"  # as sniffed from the content; analyzers refine it in notes["format"]
 
     def add(
         self,

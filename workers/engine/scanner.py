@@ -103,7 +103,7 @@ def scan_stream(
         tail = b""
         if size is not None and size > HEAD_BYTES:
             tail = _peek(stream, max(size - HEAD_BYTES, HEAD_BYTES), HEAD_BYTES)
-        fmt = sniff(head, tail, size)
+        fmt = ctx.format = sniff(head, tail, size)
         _check_name(ctx, fmt)
         if truncated or (size is not None and size > limits.max_file_bytes):
             raise LimitExceeded("max_file_bytes", f"artifact is larger than {limits.max_file_bytes} bytes")

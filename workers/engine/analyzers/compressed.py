@@ -38,7 +38,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             declared = None
         ctx.notes["format"] = "joblib-zfile"
     else:
-        fmt = _guess(head)
+        fmt = ctx.format if ctx.format in _KIND else None
     if fmt is None:
         ctx.add("COMPRESSED-UNKNOWN", Severity.low, "Unrecognised compressed stream", analyzer=A)
         return
@@ -74,19 +74,3 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.scan_member("<decompressed>", spool, res.produced)
     finally:
         spool.close()
-
-
-def _guess(head: bytes) -> str | None:
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
-    if head.startswith(b"\x04\x22\x4d\x18"):
-        return "lz4"
-    if head[:1] == b"\x5d" and head[1:3] == b"\x00\x00":
-        return "lzma"
-    if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] * 256 + head[1]) % 31 == 0:
-        return "zlib"
-    return None
