@@ -130,6 +130,10 @@ class ArtifactEvent(BaseModel):
     )
     name: Text | None = Field(default=None, description="Artifact name within the store, where known")
     version: Text | None = Field(default=None, description="Version, tag, commit or object version, where known")
+    path: Text | None = Field(
+        default=None,
+        description="The file within a multi-file artifact (a repository at a commit) when the event names one",
+    )
     expected_sha256: Sha256Hex | None = Field(default=None, description="SHA-256 of the content as stated by the store")
     expected_digests: dict[str, str] = Field(
         default_factory=dict,
@@ -161,7 +165,7 @@ class ArtifactEvent(BaseModel):
             raise ValueError("uri has nothing after the scheme")
         return value
 
-    @field_validator("store_name", "name", "version", "actor", "source_event_id", "raw_type")
+    @field_validator("store_name", "name", "version", "path", "actor", "source_event_id", "raw_type")
     @classmethod
     def _check_text(cls, value: str | None) -> str | None:
         return _no_control(value, "field")

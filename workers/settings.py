@@ -75,6 +75,14 @@ class Settings(BaseSettings):
                     "arbitrary local files because an event asked it to)")
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    hf_endpoint: str | None = Field(default=None, description="Hugging Face Hub endpoint (default the public Hub)")
+    hf_token: SecretStr | None = None
+    hf_max_files: int = Field(default=10000, ge=1, description="Files a repository event may expand into")
+    artifactory_url: str | None = Field(default=None, description="e.g. https://acme.example/artifactory")
+    artifactory_token: SecretStr | None = None
+    nexus_url: str | None = Field(default=None, description="e.g. https://nexus.example")
+    nexus_username: str | None = None
+    nexus_password: SecretStr | None = None
     metrics_port: int = 9108
     observer_name: str | None = None
 

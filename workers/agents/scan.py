@@ -14,8 +14,10 @@ from workers.agents.batching import retry_forever, run_batched
 from workers.fetch import FetchError
 from workers.logs import current_event_id
 from workers.sinks.ecs import identity
+from workers.pipeline.expand import expand, is_multi_file
 from workers.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_fetched
 from workers.agents.dead_letters import dead_letter_for
+from workers.agents.normalise import artifact_key
 
 log = logging.getLogger("modelscreen.agents.scan")
 
@@ -71,6 +73,31 @@ def _fetch_and_scan(rt, event: ArtifactEvent):
                                                                       settings=rt.settings))
 
 
+async def _attempts(rt, what: str, fn) -> tuple[object | None, str | None, int]:
+    """Run fn() in the scan executor: transient fetch failures retry without limit; anything else (a permanent
+    fetch failure, an unexpected crash) is tried max_attempts times. (value, None, attempts), or
+    (None, reason, attempts) when it gave up."""
+    loop = asyncio.get_running_loop()
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            value = await retry_forever(
+                what, lambda: loop.run_in_executor(rt.executor, fn),
+                is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient,
+                on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc(),
+            )
+            return value, None, attempts
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
+            if attempts < rt.settings.max_attempts:
+                metrics.RETRIES.labels("scan").inc()
+                await asyncio.sleep(min(0.2 * 2**attempts, 5))
+                continue
+            log.error("giving up on %s after %d attempts: %s", what, attempts, reason)
+            return None, reason, attempts
+
+
 async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
     """The result; when the event gave up after bounded retries, the dead-letter reason; and the provenance
     evidence from the fetched copy (pipeline_checks.LocalEvidence; None for cached and failed scans)."""
@@ -78,30 +105,15 @@ async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | N
     if cached is not None:
         metrics.SCANS.labels(cached.verdict.value, "true").inc()
         return check_announced(from_cache(event, cached)), None, None
-    loop = asyncio.get_running_loop()
-    attempts = 0
-    while True:
-        attempts += 1
-        started = time.monotonic()
-        try:
-            result, evidence = await retry_forever(
-                f"fetch {event.uri}",
-                lambda: loop.run_in_executor(rt.executor, lambda: _fetch_and_scan(rt, event)),
-                is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient,
-                on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc(),
-            )
-        except Exception as exc:  # permanent fetch failure or an unexpected crash: bounded retries
-            reason = exc.reason if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
-            if attempts < rt.settings.max_attempts:
-                metrics.RETRIES.labels("scan").inc()
-                await asyncio.sleep(min(0.2 * 2**attempts, 5))
-                continue
-            log.error("giving up on %s after %d attempts: %s", event.uri, attempts, reason)
-            return failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason, None
-        metrics.SCAN_SECONDS.observe(time.monotonic() - started)
-        metrics.SCANS.labels(result.verdict.value, "false").inc()
-        rt.scan_cache.put(result)
-        return check_announced(result.model_copy(update={"attempts": attempts})), None, evidence
+    started = time.monotonic()
+    done, reason, attempts = await _attempts(rt, f"fetch {event.uri}", lambda: _fetch_and_scan(rt, event))
+    if reason is not None:
+        return failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason, None
+    result, evidence = done
+    metrics.SCAN_SECONDS.observe(time.monotonic() - started)
+    metrics.SCANS.labels(result.verdict.value, "false").inc()
+    rt.scan_cache.put(result)
+    return check_announced(result.model_copy(update={"attempts": attempts})), None, evidence
 
 
 def register(app, rt) -> None:
@@ -122,7 +134,17 @@ def register(app, rt) -> None:
                     continue
                 token = current_event_id.set(event.event_id)
                 try:
-                    result, gave_up, evidence = await _scan_or_cached(rt, event)
+                    if is_multi_file(event):  # one event per file, back onto this topic
+                        files, gave_up, attempts = await _attempts(rt, f"list {event.uri}",
+                                                                   lambda: expand(event, rt.settings))
+                        if gave_up is None:
+                            out.extend((topics.ARTIFACT_EVENTS, artifact_key(e), e.model_dump_json().encode())
+                                       for e in files)
+                            continue
+                        result = failed(event, gave_up, attempts=attempts, ruleset_version=rt.ruleset_version)
+                        evidence = None
+                    else:
+                        result, gave_up, evidence = await _scan_or_cached(rt, event)
                 finally:
                     current_event_id.reset(token)
                 if gave_up:

@@ -1,4 +1,5 @@
-"""URI -> bounded local copy of the artifact (file, http(s), s3). One module per scheme."""
+"""URI -> bounded local copy of the artifact (file, http(s), s3, hf, artifactory, nexus). One module per
+scheme (or family)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,6 +24,14 @@ def fetch_to_file(uri: str, dest: Path, settings: Settings) -> Path:
         from workers.fetch.s3 import download as s3_download
 
         return s3_download(uri, dest, limits, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+    if scheme == "hf":
+        from workers.fetch.hf import fetch
+
+        return fetch(uri, dest, limits, settings)
+    if scheme in ("artifactory", "nexus"):
+        from workers.fetch.repository import fetch as fetch_from_repository
+
+        return fetch_from_repository(uri, dest, limits, settings)
     raise FetchError(f"no fetcher for {scheme or 'this'} URI", transient=False)
 
 

@@ -13,11 +13,15 @@ RETRIES = 3
 _TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 
 
-def download(uri: str, dest: Path, limits: FetchLimits, *, retries: int = RETRIES) -> Path:
+def download(uri: str, dest: Path, limits: FetchLimits, *, retries: int = RETRIES,
+             auth: str | None = None) -> Path:
+    """`auth`: an Authorization header value, sent to `uri`'s host only (never along a redirect)."""
     last: FetchError | None = None
     for attempt in range(retries):
         try:
             req = urllib.request.Request(uri, headers={"User-Agent": f"modelscreen/{__version__}"})
+            if auth:
+                req.add_unredirected_header("Authorization", auth)
             with urllib.request.urlopen(req, timeout=limits.timeout) as resp:
                 length = resp.headers.get("Content-Length")
                 if length and length.isdigit() and int(length) > limits.max_bytes:

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 def display_name(event: ArtifactEvent) -> str:
     """The file name a loader would see: last path segment of the name or URI."""
-    base = (event.name or event.uri.split("?", 1)[0]).rstrip("/")
+    base = (event.path or event.name or event.uri.split("?", 1)[0]).rstrip("/")
     return base.rsplit("/", 1)[-1].split("@", 1)[0]
 
 

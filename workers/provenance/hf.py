@@ -31,7 +31,11 @@ IGNORED = (".git/", ".gitattributes", ".gitignore", ".cache/", ".huggingface/")
 
 
 class HubError(Exception):
-    """The Hub could not be asked, or answered something unusable."""
+    """The Hub could not be asked, or answered something unusable; `transient`: asking again may help."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ def urllib_getter(timeout: float = 30.0, max_bytes: int = 64 << 20) -> Getter:
         except urllib.error.HTTPError as exc:
             return HttpResponse(exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, exc.read()[:65536])
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise HubError(f"{url}: {exc}") from None
+            raise HubError(f"{url}: {exc}", transient=True) from None
 
     return get
 
@@ -102,7 +106,8 @@ class HubClient:
         resp = self.get(method, url, body, headers)
         if resp.status != 200:
             detail = resp.body[:300].decode("utf-8", "replace")
-            raise HubError(f"{method} {url}: HTTP {resp.status} {detail}")
+            raise HubError(f"{method} {url}: HTTP {resp.status} {detail}",
+                           transient=resp.status in (408, 429, 500, 502, 503, 504))
         try:
             return json.loads(resp.body), resp.headers
         except ValueError:
@@ -202,7 +207,7 @@ def check_file(local: str | os.PathLike, expected: HubFile, *, severities: dict[
                     remediation="Download the file again from the pinned commit; do not load this copy.")]
 
 
-def _ignored(rel: str) -> bool:
+def ignored(rel: str) -> bool:
     return any(rel == p.rstrip("/") or rel.startswith(p) for p in IGNORED)
 
 
@@ -224,7 +229,7 @@ def verify_directory(directory: str | os.PathLike, expected: dict[str, HubFile],
     if extra_files:
         for local in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = local.relative_to(root).as_posix()
-            if rel not in expected and not _ignored(rel):
+            if rel not in expected and not ignored(rel):
                 findings.append(Finding(
                     rule_id="HF-PIN-EXTRA-FILE", severity=_sev("HF-PIN-EXTRA-FILE", severities),
                     title=f"File not in the pinned revision: {rel}",

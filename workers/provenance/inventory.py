@@ -50,7 +50,7 @@ def now_utc() -> datetime:
 
 def identity_for_event(event: ArtifactEvent) -> ArtifactIdentity:
     return ArtifactIdentity(store=event.store.value, store_name=event.store_name, name=event.name,
-                            version=event.version, uri=event.uri)
+                            version=event.version, path=event.path, uri=event.uri)
 
 
 def hf_purl(repo: str, commit: str | None, path: str | None = None) -> str:

@@ -21,6 +21,8 @@ Where a bundle is looked for:
                              directory (a directory signature: only this artifact's file is compared)
   s3://bucket/<key>          the object `<key>.sig` (at most SIGNATURE_MAX_BYTES; a missing object is
                              no signature)
+A non-LFS file of a Hub repository (hf://...@<commit>/<path>) is also checked against its git blob sha1
+(HF-PIN-DIGEST-MISMATCH); LFS files carry a sha256, which the scan stage compares itself.
 """
 from __future__ import annotations
 
@@ -184,6 +186,13 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
             bundle = _s3_bundle(event.uri, Path(tmp), settings, req, ev)
             if bundle is not None:
                 _verify(local_path, bundle, None, req, ev)
+    git_sha1 = event.expected_digests.get("git-sha1")
+    if scheme == "hf" and git_sha1 and not event.expected_sha256:
+        # a non-LFS file of a Hub repository: the git blob id is the only digest the Hub gives
+        from workers.provenance.hf import HubFile, check_file
+
+        expected = HubFile(path=event.path or event.uri, size=event.size or 0, sha256=None, git_sha1=git_sha1)
+        ev.findings.extend(check_file(local_path, expected, severities=req.severities))
     if (result.format or "").lower() == "safetensors" and local_path.is_file():
         from workers.provenance.tensors import ManifestError, tensor_manifest
 

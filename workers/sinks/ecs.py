@@ -31,9 +31,9 @@ _DEFAULT_REMEDIATION = {
 
 
 def identity(ev) -> str:
-    """The artifact identity the inventory commands take: store[/store_name]:name[@version], else the URI."""
+    """The artifact identity the inventory commands take: store[/store_name]:name[@version][#path], else the URI."""
     return ArtifactIdentity(store=ev.store.value, store_name=ev.store_name, name=ev.name, version=ev.version,
-                            uri=ev.uri).key
+                            path=ev.path, uri=ev.uri).key
 
 
 def one_line(text: str, limit: int = 1024) -> str:
@@ -65,12 +65,16 @@ def _file_name(path: str) -> str:
     return path.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
 
 
+def _artifact_name(ev) -> str | None:
+    return f"{ev.name}/{ev.path}" if ev.name and ev.path else ev.name
+
+
 def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, observer: dict[str, Any]) -> dict:
     ev = result.event
     severity = f.severity
     where = f" at {f.location}" if f.location else ""
-    member = f"{ev.name}!{report.path.split('!', 1)[1]}" if ev.name and "!" in report.path else None
-    message = one_line(f"{severity.value.upper()} {f.rule_id}: {f.title} in {member or ev.name or report.path}"
+    member = f"{_artifact_name(ev)}!{report.path.split('!', 1)[1]}" if ev.name and "!" in report.path else None
+    message = one_line(f"{severity.value.upper()} {f.rule_id}: {f.title} in {member or _artifact_name(ev) or report.path}"
                        f"{where} ({ev.action.value} via {ev.store.value})")
     doc: dict[str, Any] = {
         "@timestamp": _iso(result.scanned_at),
