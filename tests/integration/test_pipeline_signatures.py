@@ -4,6 +4,7 @@ a safetensors model reports which tensors changed. Also: `<key>.sig` objects on 
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from datetime import datetime, timezone
 
@@ -26,6 +27,7 @@ from workers.fetch import fetch_to_file  # noqa: E402
 from workers.pipeline.scanning import scan_event  # noqa: E402
 from workers.provenance.es_inventory import ElasticsearchInventory  # noqa: E402
 from workers.provenance.pipeline_checks import collect_evidence  # noqa: E402
+from workers.provenance.signatures import key_fingerprint  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -106,6 +108,138 @@ def test_signed_tampered_and_unsigned_uploads(pipeline, keys):
     bad_rec = inv.search(sha256=results["signed/bad.safetensors"]["sha256"])[0]
     assert bad_rec.signature.status is SignatureStatus.failed and bad_rec.signature.findings == ["SIGNATURE-TAMPERED-FILE"]
     assert inv.search(sha256=results["signed/unsigned.safetensors"]["sha256"])[0].signature is None
+
+
+def signed_directory(store, name, key_path, staging):
+    """A model directory signed as a whole: its bundle is `model.sig` inside it (staged outside while signing,
+    so the bundle is not part of the signed manifest)."""
+    d = store / name
+    d.mkdir()
+    weights(d / "model.safetensors", w=[1, 2, 3])
+    (d / "config.json").write_text(json.dumps({"model": name}))
+    sign_with_key(d, staging, key_path)
+    shutil.move(staging, d / "model.sig")
+    return d
+
+
+def _sig_rules(results):
+    return {name: sorted(f["rule_id"] for f in r["reports"][0]["findings"] if f["rule_id"].startswith("SIGNATURE-"))
+            for name, r in results.items()}
+
+
+@WIRED
+def test_file_added_to_a_signed_directory(pipeline, keys, tmp_path):
+    """Each upload event names one file; a file that is not in the directory's signed manifest is its own finding
+    (a file of the same directory still verifies)."""
+    (priv, _), _ = keys
+    d = signed_directory(pipeline.store, "extra", priv, tmp_path / "extra-staging.sig")
+    added = weights(d / "added.safetensors", w=[7, 8])  # put next to the model after signing
+
+    pipeline.start_worker()
+    pipeline.send([upload_event(d / "model.safetensors", event_id="sig-dir-ok", name="signed/extra/model.safetensors",
+                                version="v1"),
+                   upload_event(added, event_id="sig-dir-extra", name="signed/extra/added.safetensors", version="v1")])
+
+    extra = pipeline.wait_for(lambda: _rule_docs(pipeline, "SIGNATURE-EXTRA-FILE"), timeout=120)
+    assert extra and len(extra) == 1 and extra[0]["event"]["severity"] == 73
+    assert extra[0]["modelscreen"]["identity"].endswith(":signed/extra/added.safetensors@v1")
+    assert "added.safetensors" in extra[0]["rule"]["name"]
+    results = {json.loads(m.value)["event"]["name"]: json.loads(m.value)
+               for m in pipeline.read("scan-results", expect=2)}
+    assert _sig_rules(results) == {"signed/extra/model.safetensors": [],
+                                   "signed/extra/added.safetensors": ["SIGNATURE-EXTRA-FILE"]}
+    assert not _rule_docs(pipeline, "SIGNATURE-MISSING")  # the failed verification replaces it
+
+    inv = ElasticsearchInventory(pipeline.es, pipeline.env["MODELSCREEN_INVENTORY_INDEX"], ensure=False)
+    ok = inv.search(sha256=results["signed/extra/model.safetensors"]["sha256"])[0]
+    assert ok.signature.status is SignatureStatus.verified and ok.signature.bundle == str(d / "model.sig")
+    bad = inv.search(sha256=results["signed/extra/added.safetensors"]["sha256"])[0]
+    assert bad.signature.status is SignatureStatus.failed and bad.signature.findings == ["SIGNATURE-EXTRA-FILE"]
+    assert bad.signature.bundle == str(d / "model.sig")
+
+
+@WIRED
+def test_directory_signed_with_the_wrong_key(pipeline, keys, tmp_path):
+    """The policy trusts the signer key; a directory signed with another key is an unexpected signer, for every
+    file of it, with the other key recorded as the signer."""
+    (_, pub), (other_priv, other_pub) = keys
+    d = signed_directory(pipeline.store, "wrongkey", other_priv, tmp_path / "wrongkey-staging.sig")
+
+    pipeline.start_worker()
+    pipeline.send([upload_event(d / "model.safetensors", event_id="sig-wrong-model",
+                                name="signed/wrongkey/model.safetensors", version="v1"),
+                   upload_event(d / "config.json", event_id="sig-wrong-config", name="signed/wrongkey/config.json",
+                                version="v1")])
+
+    docs = pipeline.wait_for(lambda: len(_rule_docs(pipeline, "SIGNATURE-UNEXPECTED-SIGNER")) >= 2
+                             and _rule_docs(pipeline, "SIGNATURE-UNEXPECTED-SIGNER"), timeout=120)
+    assert docs and len(docs) == 2 and {d["event"]["severity"] for d in docs} == {99}
+    assert sorted(d["modelscreen"]["identity"].rsplit(":", 1)[1] for d in docs) == [
+        "signed/wrongkey/config.json@v1", "signed/wrongkey/model.safetensors@v1"]
+    results = {json.loads(m.value)["event"]["name"]: json.loads(m.value)
+               for m in pipeline.read("scan-results", expect=2)}
+    assert _sig_rules(results) == {"signed/wrongkey/model.safetensors": ["SIGNATURE-UNEXPECTED-SIGNER"],
+                                   "signed/wrongkey/config.json": ["SIGNATURE-UNEXPECTED-SIGNER"]}
+    assert not _rule_docs(pipeline, "SIGNATURE-MISSING") and not _rule_docs(pipeline, "SIGNATURE-TAMPERED-FILE")
+
+    from cryptography.hazmat.primitives import serialization
+
+    def fingerprint(path):
+        return key_fingerprint(serialization.load_pem_public_key(path.read_bytes()))
+
+    inv = ElasticsearchInventory(pipeline.es, pipeline.env["MODELSCREEN_INVENTORY_INDEX"], ensure=False)
+    for name, r in results.items():
+        rec = inv.search(sha256=r["sha256"])[0]
+        assert rec.signature.status is SignatureStatus.failed, name
+        assert rec.signature.findings == ["SIGNATURE-UNEXPECTED-SIGNER"], name
+        assert rec.signature.signer == f"key:sha256:{fingerprint(other_pub)}" != f"key:sha256:{fingerprint(pub)}"
+
+
+@WIRED
+def test_file_removed_from_a_signed_directory_and_one_added_in_a_subdirectory(pipeline, keys, tmp_path):
+    """The remaining files' events report the signed file that is gone; a file added in a subdirectory is
+    checked against the directory's bundle above it."""
+    (priv, _), _ = keys
+    d = signed_directory(pipeline.store, "removed", priv, tmp_path / "removed-staging.sig")
+    (d / "config.json").unlink()
+    (d / "hooks").mkdir()
+    hook = d / "hooks" / "post_load.json"
+    hook.write_text("{}")
+    pipeline.start_worker()
+    pipeline.send([upload_event(d / "model.safetensors", event_id="sig-removed",
+                                name="signed/removed/model.safetensors", version="v1"),
+                   upload_event(hook, event_id="sig-subdir", name="signed/removed/hooks/post_load.json", version="v1")])
+    missing = pipeline.wait_for(lambda: (lambda d: d if len(d) >= 2 else None)(
+        _rule_docs(pipeline, "SIGNATURE-MISSING-FILE")), timeout=120)
+    assert missing and {d["modelscreen"]["location"] for d in missing} == {"config.json"}  # on both events
+    assert sorted(d["modelscreen"]["identity"].rsplit(":", 1)[1] for d in missing) == [
+        "signed/removed/hooks/post_load.json@v1", "signed/removed/model.safetensors@v1"]
+    extra = pipeline.wait_for(lambda: _rule_docs(pipeline, "SIGNATURE-EXTRA-FILE"), timeout=60)
+    assert extra and extra[0]["modelscreen"]["location"] == "hooks/post_load.json"
+    assert not _rule_docs(pipeline, "SIGNATURE-MISSING")
+
+
+@WIRED
+def test_bytes_scanned_before_are_still_checked_against_their_new_bundle(pipeline, keys, tmp_path):
+    """A re-upload of bytes the worker has scanned (a cached scan) into a directory signed with another key:
+    the bundle next to it is still verified."""
+    import hashlib
+
+    (priv, _), (other_priv, _) = keys
+    good = signed_directory(pipeline.store, "first", priv, tmp_path / "first-staging.sig")
+    sha = hashlib.sha256((good / "model.safetensors").read_bytes()).hexdigest()
+    pipeline.start_worker()
+    pipeline.send([upload_event(good / "model.safetensors", event_id="cache-1", sha256=sha,
+                                name="signed/first/model.safetensors", version="v1")])
+    assert pipeline.wait_for(lambda: pipeline.artifact_doc(sha), timeout=120)
+    again = signed_directory(pipeline.store, "second", other_priv, tmp_path / "second-staging.sig")
+    assert hashlib.sha256((again / "model.safetensors").read_bytes()).hexdigest() == sha
+    pipeline.send([upload_event(again / "model.safetensors", event_id="cache-2", sha256=sha,
+                                name="signed/second/model.safetensors", version="v1")])
+    docs = pipeline.wait_for(lambda: _rule_docs(pipeline, "SIGNATURE-UNEXPECTED-SIGNER"), timeout=120)
+    assert docs and docs[0]["modelscreen"]["identity"].endswith(":signed/second/model.safetensors@v1")
+    results = [json.loads(m.value) for m in pipeline.read("scan-results", expect=2)]
+    assert [r["cached"] for r in sorted(results, key=lambda r: r["event"]["name"])] == [False, True]
 
 
 @WIRED

@@ -167,6 +167,76 @@ def test_directory_bundle_checks_only_this_file(store, settings, keys, inventory
     assert rules(extra) == ["SIGNATURE-EXTRA-FILE"]
 
 
+def _signed_dir(store, priv, name="model"):
+    d = store / name
+    (d / "sub").mkdir(parents=True)
+    weights(d / "model.safetensors", w=[1, 2])
+    (d / "sub" / "tokenizer.json").write_text("{}")
+    sign_with_key(d, store / f"{name}.staging.sig", priv)
+    (store / f"{name}.staging.sig").rename(d / "model.sig")
+    return d
+
+
+def test_directory_bundle_is_found_from_a_subdirectory(store, settings, keys, inventory):
+    (priv, pub), _ = keys
+    d = _signed_dir(store, priv)
+    added = d / "sub" / "payload.json"
+    added.write_text("{}")
+    _, extra = run(scan(added, settings), added, inventory=inventory, policy=policy_for(pub), settings=settings)
+    assert rules(extra) == ["SIGNATURE-EXTRA-FILE"] and extra[0].location == "sub/payload.json"
+    tok = d / "sub" / "tokenizer.json"
+    _, extra = run(scan(tok, settings), tok, inventory=inventory, policy=policy_for(pub), settings=settings)
+    assert extra == []
+
+
+def test_a_removed_signed_file_is_reported_on_the_other_files_events(store, settings, keys, inventory):
+    (priv, pub), _ = keys
+    d = _signed_dir(store, priv)
+    (d / "sub" / "tokenizer.json").unlink()
+    f = d / "model.safetensors"
+    _, extra = run(scan(f, settings), f, inventory=inventory, policy=policy_for(pub), settings=settings)
+    assert rules(extra) == ["SIGNATURE-MISSING-FILE"] and extra[0].location == "sub/tokenizer.json"
+
+
+def test_a_cached_scan_still_verifies_the_bundle_without_reading_the_bytes(store, settings, keys, inventory,
+                                                                           monkeypatch):
+    from workers.provenance.pipeline_checks import collect_cached_evidence
+
+    (priv, pub), (_, other_pub) = keys
+    f = weights(store / "clf.safetensors", w=[1, 2, 3])
+    sign_with_key(f, store / "clf.safetensors.sig", priv)
+    result = scan(f, settings).model_copy(update={"cached": True})
+
+    import model_signing.hashing as hashing
+
+    def no_hashing(*a, **k):
+        raise AssertionError("the cached path must not hash the bytes again")
+
+    monkeypatch.setattr(hashing.Config, "hash", no_hashing)
+    ok = collect_cached_evidence(result, policy=policy_for(pub), settings=settings)
+    assert ok.signature is not None and ok.signature.verified
+    wrong = collect_cached_evidence(result, policy=policy_for(other_pub), settings=settings)
+    assert rules(wrong.signature.findings) == ["SIGNATURE-UNEXPECTED-SIGNER"]
+    swapped = result.model_copy(update={"sha256": "0" * 64})  # the cache says other bytes than were signed
+    bad = collect_cached_evidence(swapped, policy=policy_for(pub), settings=settings)
+    assert rules(bad.signature.findings) == ["SIGNATURE-TAMPERED-FILE"]
+
+
+def test_a_sharded_manifest_needs_the_bytes(store, keys):
+    import model_signing
+
+    from workers.provenance.signatures import BytesNeeded, verify_model
+
+    (priv, pub), _ = keys
+    f = weights(store / "clf.safetensors", w=[1, 2, 3])
+    sig = store / "clf.sig"
+    (model_signing.signing.Config().use_elliptic_key_signer(private_key=priv)
+     .set_hashing_config(model_signing.hashing.Config().use_shard_serialization()).sign(f, sig))
+    assert verify_model(f, sig, public_key=pub, sha256="00" * 32).verified  # the bytes are there: hashed
+    with pytest.raises(BytesNeeded):
+        verify_model(store / "not-fetched", sig, public_key=pub, sha256="00" * 32)
+
+
 def test_no_bundle_and_required_is_signature_missing_once(store, settings, keys, inventory):
     (_, pub), _ = keys
     f = weights(store / "clf.safetensors", w=[1])

@@ -100,11 +100,16 @@ async def _attempts(rt, what: str, fn) -> tuple[object | None, str | None, int]:
 
 async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
     """The result; when the event gave up after bounded retries, the dead-letter reason; and the provenance
-    evidence from the fetched copy (pipeline_checks.LocalEvidence; None for cached and failed scans)."""
+    evidence from the fetched copy (pipeline_checks.LocalEvidence; None for cached and failed scans:
+    _add_cached_evidence looks for signature bundles of cached ones)."""
     cached = rt.scan_cache.get(event.expected_sha256, rt.ruleset_version)
     if cached is not None:
         metrics.SCANS.labels(cached.verdict.value, "true").inc()
         return check_announced(from_cache(event, cached)), None, None
+    return await _scan(rt, event)
+
+
+async def _scan(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
     started = time.monotonic()
     done, reason, attempts = await _attempts(rt, f"fetch {event.uri}", lambda: _fetch_and_scan(rt, event))
     if reason is not None:
@@ -114,6 +119,37 @@ async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | N
     metrics.SCANS.labels(result.verdict.value, "false").inc()
     rt.scan_cache.put(result)
     return check_announced(result.model_copy(update={"attempts": attempts})), None, evidence
+
+
+async def _add_cached_evidence(rt, items: list[list]) -> None:
+    """items: [result, gave_up, evidence, message] of cached scans. A signature bundle next to the artifact is still
+    verified (against the cached sha256, in one executor call for the batch); where its manifest needs the
+    bytes hashed, the artifact is fetched and scanned after all."""
+    from workers.provenance.pipeline_checks import collect_cached_evidence, pipeline_policy
+    from workers.provenance.signatures import BytesNeeded
+
+    if not items:
+        return
+
+    def collect() -> list:
+        policy = pipeline_policy(rt.settings)
+        out = []
+        for item in items:
+            try:
+                out.append(collect_cached_evidence(item[0], policy=policy, settings=rt.settings))
+            except BytesNeeded:
+                out.append(None)
+        return out
+
+    loop = asyncio.get_running_loop()
+    found = await retry_forever("signature bundles", lambda: loop.run_in_executor(rt.io_executor, collect),
+                                is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient,
+                                on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc())
+    for item, evidence in zip(items, found):
+        if evidence is None:
+            item[:3] = await _scan(rt, item[0].event)
+        else:
+            item[2] = evidence
 
 
 def register(app, rt) -> None:
@@ -147,13 +183,15 @@ def register(app, rt) -> None:
                         result, gave_up, evidence = await _scan_or_cached(rt, event)
                 finally:
                     current_event_id.reset(token)
+                scanned.append([result, gave_up, evidence, msg])
+            await _add_cached_evidence(rt, [item for item in scanned if item[0].cached])
+            for result, gave_up, _evidence, msg in scanned:
                 if gave_up:
                     out.append(dead_letter_for(msg, gave_up, "fetch", attempts=result.attempts))
-                scanned.append((result, evidence))
             # Provenance is inventory I/O: groups run side by side; events about the same inventory record
             # form one group (checked in order, recorded in one write) instead of overwriting each other.
             groups: dict[tuple[str, str | None], list] = {}
-            for r, e in scanned:
+            for r, _gave_up, e, _msg in scanned:
                 groups.setdefault((identity(r.event), r.sha256), []).append((r, e))
 
             checked = [r for done in await asyncio.gather(*(with_provenance(rt, g) for g in groups.values()))

@@ -13,12 +13,15 @@ Two steps, because the fetched copy only exists during the fetch and the invento
         # uses the manifest stored for these bytes).
 
 `extra_provenance_findings(result, local_path, inventory=..., policy=..., settings=...)` does both.
+`collect_cached_evidence(result, ...)` is step 1 for a scan reused from the cache: the bundle is still
+looked for and verified, against the cached sha256.
 A missing, unreadable or non-verifying bundle is never an exception: it is a finding (or, when
 missing, nothing here: `check_event` reports SIGNATURE-MISSING where the policy requires a signature).
 
 Where a bundle is looked for:
-  file://.../<artifact>      `<artifact>.sig` (a single-file signature), else `model.sig` in the same
-                             directory (a directory signature: only this artifact's file is compared)
+  file://.../<artifact>      `<artifact>.sig` (a single-file signature), else `model.sig` in its directory
+                             or the nearest parent inside the allowed roots (a directory signature: this
+                             artifact's file is compared, the other signed files are checked for being there)
   s3://bucket/<key>          the object `<key>.sig` (at most SIGNATURE_MAX_BYTES; a missing object is
                              no signature)
 A non-LFS file of a Hub repository (hf://...@<commit>/<path>) is also checked against its git blob sha1
@@ -104,8 +107,10 @@ def _local_bundle(local_path: Path, settings, req: EffectiveRequirements, ev: Lo
 
     limits = FetchLimits(max_bytes=SIGNATURE_MAX_BYTES, timeout=getattr(settings, "fetch_timeout", 60.0))
     roots = list(getattr(settings, "fetch_file_roots", None) or [local_path.parent])
-    for bundle, model, only in ((local_path.with_name(local_path.name + SIBLING_SUFFIX), local_path, None),
-                                (local_path.with_name(DIRECTORY_BUNDLE), local_path.parent, local_path.name)):
+    candidates = [(local_path.with_name(local_path.name + SIBLING_SUFFIX), local_path, None)]
+    for directory in _directories_up(local_path, roots):
+        candidates.append((directory / DIRECTORY_BUNDLE, directory, local_path.relative_to(directory).as_posix()))
+    for bundle, model, only in candidates:
         if bundle == local_path or not os.path.lexists(bundle):
             continue
         ev.bundle = str(bundle)
@@ -118,6 +123,18 @@ def _local_bundle(local_path: Path, settings, req: EffectiveRequirements, ev: Lo
             return None
         return model, bundle, only
     return None
+
+
+def _directories_up(path: Path, roots: list[Path]) -> list[Path]:
+    """The file's directory and its parents up to the allowed root that holds it (nearest first)."""
+    top = next((Path(r) for r in roots if path.is_relative_to(Path(r))), path.parent)
+    out, d = [], path.parent
+    while d.is_relative_to(top):
+        out.append(d)
+        if d == top:
+            break
+        d = d.parent
+    return out
 
 
 def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: LocalEvidence) -> Path | None:
@@ -142,8 +159,9 @@ def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: Lo
     return path
 
 
-def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequirements, ev: LocalEvidence) -> None:
-    from workers.provenance.signatures import SignatureUsageError, verify_model
+def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequirements, ev: LocalEvidence,
+            sha256: str | None = None) -> None:
+    from workers.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
 
     trust = req.signing
     if trust is None:
@@ -154,7 +172,10 @@ def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequireme
         check = verify_model(model, bundle, public_key=trust.public_key, certificate=trust.certificate,
                              chain=trust.chain, sigstore_identity=trust.sigstore_identity,
                              sigstore_issuer=trust.sigstore_issuer, trust_config=trust.trust_config,
-                             allowed_signers=req.allowed_signers, severities=req.severities, only=only)
+                             allowed_signers=req.allowed_signers, severities=req.severities, only=only,
+                             sha256=sha256)
+    except BytesNeeded:
+        raise
     except SignatureUsageError as exc:
         ev.findings.append(_finding(req, "SIGNATURE-INVALID", "Signature cannot be verified",
                                     f"{ev.bundle}: {exc} (check the policy's signing trust)"[:1000]))
@@ -167,6 +188,45 @@ def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequireme
     ev.signature = check
 
 
+def _signature_evidence(uri: str, local_path: Path | None, req: EffectiveRequirements, settings, ev: LocalEvidence,
+                        sha256: str | None = None) -> None:
+    with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:
+        scheme = _scheme(uri)
+        if scheme == "file":
+            found = _local_bundle(local_path, settings, req, ev)
+            if found:
+                _verify(*found, req, ev, sha256=sha256)
+        elif scheme == "s3":
+            bundle = _s3_bundle(uri, Path(tmp), settings, req, ev)
+            if bundle is not None:
+                _verify(local_path or Path(tmp, "not-fetched"), bundle, None, req, ev, sha256=sha256)
+
+
+def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | None = None,
+                            settings=None) -> LocalEvidence:
+    """For a scan reused from the cache (the bytes are not fetched again): the signature bundle that
+    accompanies this event's artifact, checked against the cached sha256. Raises BytesNeeded when the
+    bundle's manifest can only be checked by hashing the bytes (the caller then fetches and scans)."""
+    ev = LocalEvidence()
+    event = result.event
+    if not result.sha256 or result.error or event.action not in (Action.uploaded, Action.downloaded):
+        return ev
+    req = requirements_for(event, policy or ProvenancePolicy())
+    if _scheme(event.uri) == "file":
+        from workers.fetch.local import resolve
+
+        limits = FetchLimits(max_bytes=getattr(settings, "fetch_max_bytes", 1 << 62),
+                             timeout=getattr(settings, "fetch_timeout", 60.0))
+        try:
+            local = resolve(event.uri, limits, roots=list(getattr(settings, "fetch_file_roots", None) or []))
+        except FetchError:
+            return ev  # gone or outside the roots: the cached scan stands, no bundle can be read
+        _signature_evidence(event.uri, local, req, settings, ev, sha256=result.sha256)
+    elif _scheme(event.uri) == "s3":
+        _signature_evidence(event.uri, None, req, settings, ev, sha256=result.sha256)
+    return ev
+
+
 def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: ProvenancePolicy | None = None,
                      settings=None) -> LocalEvidence:
     """Look at the fetched copy at `local_path` (call while it exists). Reads no inventory."""
@@ -177,15 +237,7 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
     local_path = Path(local_path)
     req = requirements_for(event, policy or ProvenancePolicy())
     scheme = _scheme(event.uri)
-    with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:
-        if scheme == "file":
-            found = _local_bundle(local_path, settings, req, ev)
-            if found:
-                _verify(*found, req, ev)
-        elif scheme == "s3":
-            bundle = _s3_bundle(event.uri, Path(tmp), settings, req, ev)
-            if bundle is not None:
-                _verify(local_path, bundle, None, req, ev)
+    _signature_evidence(event.uri, local_path, req, settings, ev)
     git_sha1 = event.expected_digests.get("git-sha1")
     if scheme == "hf" and git_sha1 and not event.expected_sha256:
         # a non-LFS file of a Hub repository: the git blob id is the only digest the Hub gives
@@ -295,5 +347,5 @@ def extra_provenance_findings(result: ScanResult, local_path: Path | None, *, in
     return evidence_findings(result, evidence, inventory=inventory, policy=policy)
 
 
-__all__ = ["DRIFT_RULE", "LocalEvidence", "SIGNATURE_MAX_BYTES", "collect_evidence", "drift_finding",
-           "evidence_findings", "extra_provenance_findings", "pipeline_policy"]
+__all__ = ["DRIFT_RULE", "LocalEvidence", "SIGNATURE_MAX_BYTES", "collect_cached_evidence", "collect_evidence",
+           "drift_finding", "evidence_findings", "extra_provenance_findings", "pipeline_policy"]

@@ -7,13 +7,14 @@ one resource per file, with its digest); the model is then hashed with the libra
 configured as the manifest says, and the two are compared file by file.
 
 Modes: a public key (ECDSA P-256/384/521: what the library supports), a signing certificate checked
-against a CA chain, offline; Sigstore keyless only with an explicit trust configuration (a trusted
-root file), so nothing is fetched from the network.
+against a CA chain, offline; Sigstore keyless only with an explicit trust configuration (a Sigstore
+ClientTrustConfig JSON: trusted root plus signing config), so nothing is fetched from the network.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,10 @@ from workers.provenance.inventory import PROVENANCE_ANALYZER
 
 class SignatureUsageError(Exception):
     """Bad arguments or unusable key material: not a verdict about the model."""
+
+
+class BytesNeeded(Exception):
+    """The signed manifest cannot be checked from a known sha256 and the model's bytes are not at hand."""
 
 
 @dataclass
@@ -101,11 +106,15 @@ def verify_model(model_path: str | Path, signature_path: str | Path, *, public_k
                  certificate: str | Path | None = None, chain: str | Path | None = None,
                  sigstore_identity: str | None = None, sigstore_issuer: str | None = None,
                  trust_config: str | Path | None = None, allowed_signers: list[str] | None = None,
-                 severities: dict[str, Severity] | None = None, only: str | None = None) -> SignatureCheck:
+                 severities: dict[str, Severity] | None = None, only: str | None = None,
+                 sha256: str | None = None) -> SignatureCheck:
     """Verify `model_path` (a file or a directory) against the bundle at `signature_path`.
 
     `only` (a path relative to the directory `model_path`): check that one file against the signed
-    manifest of the directory, and ignore the other files (the pipeline sees one file per event).
+    manifest of the directory (the pipeline sees one file per event); the directory's other files are
+    only checked for being there. `sha256`: that file's (or the single-file model's) sha256, when the
+    caller hashed it already: a manifest of per-file sha256 digests is then checked without reading it
+    again (BytesNeeded when another kind of manifest needs the bytes and they are not there).
 
     Raises SignatureUsageError for bad arguments; every problem with the model or the signature is
     a finding in the returned SignatureCheck (verified when there is none).
@@ -116,7 +125,7 @@ def verify_model(model_path: str | Path, signature_path: str | Path, *, public_k
     if len(modes) != 1:
         raise SignatureUsageError("give exactly one of: a public key, a certificate (and chain), or a Sigstore "
                                   "identity and issuer")
-    if not model_path.exists():
+    if not model_path.exists() and sha256 is None:
         raise SignatureUsageError(f"{model_path}: no such file or directory")
     method = modes[0]
     check = SignatureCheck(method=method, bundle=str(signature_path))
@@ -140,7 +149,8 @@ def verify_model(model_path: str | Path, signature_path: str | Path, *, public_k
         check.findings.append(_f("SIGNATURE-UNEXPECTED-SIGNER", "Signed by a signer the policy does not accept",
                                  f"signer {check.signer} is not one of {', '.join(allowed_signers or [])}",
                                  severities))
-    check.findings.extend(compare_manifest(model_path, signature_path, manifest, severities, only=only))
+    check.findings.extend(compare_manifest(model_path, signature_path, manifest, severities, only=only,
+                                           sha256=sha256))
     check.files = sum(1 for _ in manifest.resource_descriptors())
     return check
 
@@ -224,6 +234,10 @@ def _verify_certificate(check: SignatureCheck, signature_path: Path, certificate
     return None
 
 
+# sigstore's identity policy failures: "Certificate's SANs do not match ...", "... OIDCIssuer does not match ..."
+_POLICY_FAILURE = re.compile(r"\b(SANs?|identity|issuer|OIDCIssuer\w*)\b.*\b(do|does) not match\b", re.IGNORECASE)
+
+
 def _verify_sigstore(check: SignatureCheck, signature_path: Path, identity: str, issuer: str, trust_config: Path,
                      severities):
     from model_signing._signing import sign_sigstore
@@ -235,12 +249,13 @@ def _verify_sigstore(check: SignatureCheck, signature_path: Path, identity: str,
     try:
         verifier = sign_sigstore.Verifier(identity=identity, oidc_issuer=issuer, trust_config=trust_config)
     except Exception as exc:  # noqa: BLE001
-        raise SignatureUsageError(f"{trust_config}: unusable trust configuration: {exc}") from None
+        raise SignatureUsageError(f"{trust_config}: unusable trust configuration (a Sigstore ClientTrustConfig "
+                                  f"JSON: trusted root and signing config): {str(exc)[:300]}") from None
     try:
         return verifier.verify(sig)
     except Exception as exc:  # noqa: BLE001
         text = str(exc)
-        unexpected = any(w in text.lower() for w in ("identity", "san", "issuer", "policy"))
+        unexpected = bool(_POLICY_FAILURE.search(text))  # the certificate verified; its identity did not match
         check.findings.append(_f("SIGNATURE-UNEXPECTED-SIGNER" if unexpected else "SIGNATURE-INVALID",
                                  "Sigstore verification failed", f"{type(exc).__name__}: {text}"[:1000], severities))
         return None
@@ -251,9 +266,10 @@ def _file_of(identifier: str, method: str) -> str:
 
 
 def compare_manifest(model_path: Path, signature_path: Path, expected, severities=None, *,
-                     only: str | None = None) -> list[Finding]:
+                     only: str | None = None, sha256: str | None = None) -> list[Finding]:
     """Hash the model as the signed manifest says and report tampered, extra and missing files
-    (with `only`: hash and compare that one file of the directory)."""
+    (with `only`: compare that one file of the directory, and report signed files that are gone;
+    `sha256`: see verify_model)."""
     from model_signing import hashing
 
     ser = dict(expected.serialization_type)
@@ -277,11 +293,6 @@ def compare_manifest(model_path: Path, signature_path: Path, expected, severitie
         except ValueError:
             pass
     cfg.set_ignored_paths(paths=ignored)
-    try:
-        actual = (cfg.hash(model_path, files_to_hash=[model_path / only]) if only is not None
-                  else cfg.hash(model_path))
-    except Exception as exc:  # noqa: BLE001 - symlinks refused, unreadable files
-        raise SignatureUsageError(f"cannot hash {model_path}: {exc}") from None
 
     def by_file(manifest) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -289,8 +300,22 @@ def compare_manifest(model_path: Path, signature_path: Path, expected, severitie
             out.setdefault(_file_of(rd.identifier, method), {})[rd.identifier] = rd.digest.digest_hex
         return out
 
-    want, got = by_file(expected), by_file(actual)
+    single = only if only is not None else "." if not model_path.is_dir() else None
+    if sha256 and single and method == "files" and ser.get("hash_type", "sha256") == "sha256":
+        got = {single: {single: sha256}}  # a files/sha256 manifest holds each file's plain sha256
+    elif not model_path.exists():
+        raise BytesNeeded(f"{ser.get('method')}/{ser.get('hash_type')} manifest: the bytes must be hashed")
+    else:
+        try:
+            got = by_file(cfg.hash(model_path, files_to_hash=[model_path / only]) if only is not None
+                          else cfg.hash(model_path))
+        except Exception as exc:  # noqa: BLE001 - symlinks refused, unreadable files
+            raise SignatureUsageError(f"cannot hash {model_path}: {exc}") from None
+
+    want = by_file(expected)
+    gone: list[str] = []
     if only is not None:
+        gone = sorted(k for k in want if k != only and not (model_path / k).is_file())
         want = {k: v for k, v in want.items() if k == only}
     findings = []
     for name in sorted(set(want) & set(got)):
@@ -303,7 +328,7 @@ def compare_manifest(model_path: Path, signature_path: Path, expected, severitie
     for name in sorted(set(got) - set(want)):
         findings.append(_f("SIGNATURE-EXTRA-FILE", f"File not covered by the signature: {name}",
                            f"{name} is in the model but not in the signed manifest", severities, location=name))
-    for name in sorted(set(want) - set(got)):
+    for name in sorted(set(want) - set(got)) + gone:
         findings.append(_f("SIGNATURE-MISSING-FILE", f"Signed file is missing: {name}",
                            f"{name} is in the signed manifest but not in the model", severities, location=name))
     return findings
