@@ -77,12 +77,17 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     hf_endpoint: str | None = Field(default=None, description="Hugging Face Hub endpoint (default the public Hub)")
     hf_token: SecretStr | None = None
-    hf_max_files: int = Field(default=10000, ge=1, description="Files a repository event may expand into")
+    expand_max_files: int = Field(default=10000, ge=1,
+                                  description="Files (Hub repository files, image layers) one event may expand into")
     artifactory_url: str | None = Field(default=None, description="e.g. https://acme.example/artifactory")
     artifactory_token: SecretStr | None = None
     nexus_url: str | None = Field(default=None, description="e.g. https://nexus.example")
     nexus_username: str | None = None
     nexus_password: SecretStr | None = None
+    oci_username: str | None = None
+    oci_password: SecretStr | None = None
+    oci_plain_http: list[str] = Field(default_factory=list,
+                                      description="Registry hosts (host:port) reached over http, e.g. a local one")
     metrics_port: int = 9108
     observer_name: str | None = None
 

@@ -16,6 +16,7 @@ class Route:
     body: bytes = b""
     headers: dict[str, str] | None = None
     auth: str | None = None  # required Authorization value
+    challenge: str | None = None  # WWW-Authenticate sent with the 401 when it is missing
 
 
 class StoreServer:
@@ -35,7 +36,8 @@ class StoreServer:
                 if route is None:
                     return self._send(Route(404, b'{"error": "Entry not found"}'))
                 if route.auth and self.headers.get("Authorization") != route.auth:
-                    return self._send(Route(401, b'{"error": "Unauthorized"}'))
+                    challenge = {"WWW-Authenticate": route.challenge} if route.challenge else None
+                    return self._send(Route(401, b'{"error": "Unauthorized"}', challenge))
                 return self._send(route)
 
             def _send(self, route: Route):

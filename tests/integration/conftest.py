@@ -217,3 +217,25 @@ def s3_endpoint() -> str:
     if not value or not s3_reachable(value):
         _unavailable("no S3 server: start one with `deploy/local/services up --with-s3`")
     return value
+
+
+def oci_reachable(registry: str, timeout: float = 5.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{registry}/v2/", timeout=timeout):  # noqa: S310
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def oci_registry() -> str:
+    """host:port of a reachable OCI registry over plain http (`deploy/local/services up --with-oci`)."""
+    value = os.environ.get("MODELSCREEN_OCI_REGISTRY", "").strip()
+    if not value:
+        running = _parse_endpoints(subprocess.run(["bash", str(SERVICES_SCRIPT), "env"], cwd=REPO_ROOT,
+                                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                                  timeout=60).stdout)
+        value = running.get("MODELSCREEN_OCI_REGISTRY", "")
+    if not value or not oci_reachable(value):
+        _unavailable("no OCI registry: start one with `deploy/local/services up --with-oci`")
+    return value

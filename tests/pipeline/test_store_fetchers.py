@@ -14,7 +14,7 @@ from workers.fetch import FetchError, fetch_to_file
 from workers.fetch.hf import parse, resolve_url
 from workers.fetch.repository import basic_auth, download_url
 from workers.pipeline.expand import expand, is_multi_file
-from workers.pipeline.scanning import display_name, scan_fetched
+from workers.pipeline.scanning import display_name, needs_scan, scan_fetched
 from workers.provenance.pipeline_checks import collect_evidence
 from workers.settings import Settings
 
@@ -79,7 +79,7 @@ def test_listing_failures_say_whether_a_retry_may_help(hub, tmp_path):
         expand(_repo_event(), _settings(tmp_path, hub))
     assert busy.value.transient
     with pytest.raises(FetchError) as many:
-        expand(_repo_event(), _settings(tmp_path, hub, hf_max_files=2))
+        expand(_repo_event(), _settings(tmp_path, hub, expand_max_files=2))
     assert not many.value.transient and "3 files" in many.value.reason
     with pytest.raises(FetchError) as unpinned:
         expand(_repo_event(f"hf://models/{REPO}"), _settings(tmp_path, hub))
@@ -173,3 +173,86 @@ def test_artifactory_and_nexus_downloads_authenticate(tmp_path):
             fetch_to_file("nexus://raw-models/team/w.bin", tmp_path / "x", wrong)
     finally:
         server.close()
+
+
+# --- OCI registries (a real registry is in tests/integration/test_oci_registry.py) ---------------------
+
+def _oci_manifest(server, repo, layers, *, auth=None, challenge=None, serve=None):
+    import json
+
+    doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:" + "4" * 64, "size": 2},
+           "layers": [{"mediaType": "application/octet-stream", "digest": "sha256:" + hashlib.sha256(d).hexdigest(),
+                       "size": len(d), "annotations": {"org.opencontainers.image.title": name}}
+                      for name, d in layers.items()]}
+    body = json.dumps(doc).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    server.routes[f"/v2/{repo}/manifests/{digest}"] = Route(200, serve or body, {
+        "Content-Type": "application/vnd.oci.image.manifest.v1+json"}, auth=auth, challenge=challenge)
+    for d in layers.values():
+        blob = f"/v2/{repo}/blobs/sha256:{hashlib.sha256(d).hexdigest()}"
+        server.routes[blob] = Route(307, b"", {"Location": f"{server.url}/storage/{hashlib.sha256(d).hexdigest()}"},
+                                    auth=auth, challenge=challenge)
+        server.routes[f"/storage/{hashlib.sha256(d).hexdigest()}"] = Route(200, d)
+    return digest
+
+
+def _oci_event(host, repo, digest):
+    return ArtifactEvent(action=Action.uploaded, store=StoreKind.harbor, store_name=host,
+                         uri=f"oci://{host}/{repo}@{digest}", name=repo, version="v1",
+                         time=datetime(2026, 12, 5, tzinfo=timezone.utc), source_event_id="h-1",
+                         raw_type="PUSH_ARTIFACT")
+
+
+def test_registry_bearer_token_challenge_and_no_credentials_on_redirects(tmp_path):
+    server = StoreServer()
+    try:
+        host = server.url.split("://", 1)[1]
+        realm = f"{server.url}/service/token"
+        server.routes["/service/token?service=harbor-registry&scope=repository%3Aml%2Fbert%3Apull"] = Route(
+            200, b'{"token": "tok-1"}', auth=basic_auth("robot$ci", "pw"))
+        challenge = f'Bearer realm="{realm}",service="harbor-registry",scope="repository:ml/bert:pull"'
+        digest = _oci_manifest(server, "ml/bert", {"w.bin": b"weights"}, auth="Bearer tok-1", challenge=challenge)
+        settings = _settings(tmp_path, oci_plain_http=[host], oci_username="robot$ci", oci_password="pw")
+        [layer] = expand(_oci_event(host, "ml/bert", digest), settings)
+        assert layer.path == "w.bin" and layer.expected_digests == {"oci-manifest": digest}
+        assert fetch_to_file(layer.uri, tmp_path / "w", settings).read_bytes() == b"weights"
+        auth = dict(server.requests)
+        assert auth[f"/storage/{hashlib.sha256(b'weights').hexdigest()}"] is None  # storage never sees the token
+        with pytest.raises(FetchError) as denied:  # wrong password: the token service refuses
+            expand(_oci_event(host, "ml/bert", digest), _settings(tmp_path, oci_plain_http=[host],
+                                                                  oci_username="robot$ci", oci_password="no"))
+        assert not denied.value.transient and "401" in denied.value.reason
+    finally:
+        server.close()
+
+
+def test_a_manifest_that_does_not_hash_to_its_digest_is_refused(tmp_path):
+    server = StoreServer()
+    try:
+        host = server.url.split("://", 1)[1]
+        digest = _oci_manifest(server, "ml/bert", {"w.bin": b"weights"}, serve=b'{"schemaVersion": 2, "layers": []}')
+        with pytest.raises(FetchError, match="not " + digest) as exc:
+            expand(_oci_event(host, "ml/bert", digest), _settings(tmp_path, oci_plain_http=[host]))
+        assert not exc.value.transient
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("uri", ["oci://reg.example/ml/bert:v1", "oci://reg.example/ml/bert@sha256:abc",
+                                 "oci://reg.example/ML/Bert@sha256:" + "a" * 64,
+                                 "oci://reg.example/ml/bert@sha256:" + "a" * 64 + "/../x"])
+def test_bad_oci_uris_are_permanent_failures(uri, tmp_path):
+    with pytest.raises(FetchError) as exc:
+        fetch_to_file(uri, tmp_path / "x", _settings(tmp_path))
+    assert not exc.value.transient
+
+
+def test_nexus_component_events_are_not_fetched_their_asset_events_are():
+    def nexus(uri):
+        return ArtifactEvent(action=Action.uploaded, store=StoreKind.nexus, store_name="raw-models", uri=uri,
+                             time=datetime(2026, 12, 5, tzinfo=timezone.utc), source_event_id="n-1",
+                             raw_type="component.CREATED")
+
+    assert not needs_scan(nexus("nexus-component://raw-models/Y29tcG9uZW50"))
+    assert needs_scan(nexus("nexus://raw-models/team/w.bin"))

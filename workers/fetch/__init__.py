@@ -1,5 +1,5 @@
-"""URI -> bounded local copy of the artifact (file, http(s), s3, hf, artifactory, nexus). One module per
-scheme (or family)."""
+"""URI -> bounded local copy of the artifact (file, http(s), s3, hf, oci, artifactory, nexus).
+One module per scheme (or family)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,6 +28,10 @@ def fetch_to_file(uri: str, dest: Path, settings: Settings) -> Path:
         from workers.fetch.hf import fetch
 
         return fetch(uri, dest, limits, settings)
+    if scheme == "oci":
+        from workers.fetch.oci import fetch as fetch_from_registry
+
+        return fetch_from_registry(uri, dest, limits, settings)
     if scheme in ("artifactory", "nexus"):
         from workers.fetch.repository import fetch as fetch_from_repository
 

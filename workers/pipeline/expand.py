@@ -1,25 +1,41 @@
 """Events that name a whole multi-file artifact -> one event per file.
 
-A Hugging Face Hub event names a repository at a commit (`hf://models/<repo>@<commit>`). The Hub's tree API
-lists its files with their digests (sha256 for LFS files, the git blob sha1 for the rest); each file becomes
-an event of its own (`hf://models/<repo>@<commit>/<path>`, `path` set, the Hub's digests as the expected
-ones), fetched, scanned and checked against pins one by one. Everything else names one file already.
+A Hugging Face Hub event names a repository at a commit (`hf://models/<repo>@<commit>`): the Hub's tree API
+lists its files with their digests (sha256 for LFS files, the git blob sha1 for the rest). A registry event
+names a manifest (`oci://<host>/<repository>@sha256:...`): its layers (for an index: the layers of every
+manifest it lists) are the files, each with its sha256 digest. Each file becomes an event of its own
+(`path` set, the store's digests as the expected ones), fetched, scanned and checked against pins one by
+one. Everything else names one file already.
 """
 from __future__ import annotations
 
 from schemas.events import ArtifactEvent
 from workers.fetch import FetchError
-from workers.fetch.hf import DEFAULT_ENDPOINT, parse
 from workers.settings import Settings
+
+TITLE = "org.opencontainers.image.title"
 
 
 def is_multi_file(event: ArtifactEvent) -> bool:
-    return event.uri.startswith("hf://") and event.path is None and "/" not in event.uri.partition("@")[2]
+    if event.path is not None or not event.uri.startswith(("hf://", "oci://")):
+        return False
+    return "/" not in event.uri.partition("@")[2]
 
 
 def expand(event: ArtifactEvent, settings: Settings, *, getter=None) -> list[ArtifactEvent]:
-    """One event per file of the repository the event names. Raises FetchError (transient when the Hub is
-    unreachable or overloaded; permanent for an unknown repository or revision, or too many files)."""
+    """One event per file of the repository or image the event names. Raises FetchError (transient when the
+    store is unreachable or overloaded; permanent for an unknown repository, revision or manifest, or too
+    many files)."""
+    files = _hub_files(event, settings, getter) if event.uri.startswith("hf://") else _layers(event, settings)
+    if len(files) > settings.expand_max_files:
+        raise FetchError(f"{event.uri} lists {len(files)} files, more than expand_max_files="
+                         f"{settings.expand_max_files}", transient=False)
+    base = event.model_dump(exclude={"event_id", "uri", "path", "expected_sha256", "expected_digests", "size"})
+    return [ArtifactEvent(**base, **fields) for fields in files]
+
+
+def _hub_files(event: ArtifactEvent, settings: Settings, getter) -> list[dict]:
+    from workers.fetch.hf import DEFAULT_ENDPOINT, parse
     from workers.provenance.hf import HubClient, HubError, ignored
 
     ref = parse(event.uri)
@@ -31,13 +47,47 @@ def expand(event: ArtifactEvent, settings: Settings, *, getter=None) -> list[Art
         files = client.files(ref.repo, ref.revision, repo_type=ref.repo_type)
     except HubError as exc:
         raise FetchError(f"listing {event.uri}: {exc}", transient=exc.transient) from None
-    files = {p: f for p, f in files.items() if not ignored(p)}
-    if len(files) > settings.hf_max_files:
-        raise FetchError(f"{event.uri} lists {len(files)} files, more than hf_max_files={settings.hf_max_files}",
-                         transient=False)
-    base = event.model_dump(exclude={"event_id", "uri", "path", "expected_sha256", "expected_digests", "size"})
-    return [
-        ArtifactEvent(**base, uri=ref.file_uri(path), path=path, expected_sha256=f.sha256,
-                      expected_digests={"git-sha1": f.git_sha1} if f.git_sha1 else {}, size=f.size)
-        for path, f in sorted(files.items())
-    ]
+    return [dict(uri=ref.file_uri(path), path=path, expected_sha256=f.sha256, size=f.size,
+                 expected_digests={"git-sha1": f.git_sha1} if f.git_sha1 else {})
+            for path, f in sorted(files.items()) if not ignored(path)]
+
+
+def _layers(event: ArtifactEvent, settings: Settings) -> list[dict]:
+    from workers.fetch.oci import INDEX_TYPES, parse, registry_for
+
+    ref = parse(event.uri)
+    registry = registry_for(ref.host, settings)
+    manifest, media_type = registry.manifest(ref.repository, ref.manifest)
+    manifests = [(ref.manifest, manifest)]
+    if media_type in INDEX_TYPES or "manifests" in manifest:
+        children = _descriptors(manifest, "manifests")
+        if len(children) > settings.expand_max_files:
+            raise FetchError(f"{event.uri} lists {len(children)} manifests", transient=False)
+        manifests = [(d["digest"], registry.manifest(ref.repository, d["digest"])[0]) for d in children]
+    out: dict[str, dict] = {}
+    for digest, doc in manifests:
+        for layer in _descriptors(doc, "layers"):
+            title = (layer.get("annotations") or {}).get(TITLE)
+            path = title if isinstance(title, str) and title and "\x00" not in title else layer["digest"]
+            out.setdefault(layer["digest"], dict(
+                uri=f"oci://{ref.host}/{ref.repository}@{digest}/{layer['digest']}", path=path,
+                expected_sha256=layer["digest"].split(":", 1)[1], size=layer.get("size"),
+                expected_digests={"oci-manifest": digest}))
+    return list(out.values())
+
+
+def _descriptors(doc: dict, key: str) -> list[dict]:
+    from workers.fetch.oci import DIGEST_RE
+
+    items = doc.get(key)
+    if not isinstance(items, list):
+        raise FetchError(f"manifest has no {key} list", transient=False)
+    out = []
+    for d in items:
+        if not isinstance(d, dict) or not isinstance(d.get("digest"), str) or not DIGEST_RE.fullmatch(d["digest"]):
+            raise FetchError(f"manifest {key} entry without a sha256 digest", transient=False)
+        if d.get("size") is not None and (not isinstance(d["size"], int) or isinstance(d["size"], bool)
+                                          or d["size"] < 0):
+            raise FetchError(f"manifest {key} entry with a bad size", transient=False)
+        out.append(d)
+    return out

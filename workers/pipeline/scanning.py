@@ -98,7 +98,9 @@ def failed(event: ArtifactEvent, error: FetchError | str, *, attempts: int, rule
 
 
 def needs_scan(event: ArtifactEvent) -> bool:
-    return event.action in (Action.uploaded, Action.downloaded)
+    """Uploads and downloads; not a Nexus component event (it names no file: each of its assets arrives
+    as an asset event of its own)."""
+    return event.action in (Action.uploaded, Action.downloaded) and not event.uri.startswith("nexus-component://")
 
 
 def cache_key(sha256: str, ruleset_version: str | None) -> str:

@@ -107,7 +107,7 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
             "author": ["modelscreen"],
         },
         "file": {
-            "name": _file_name(report.path),
+            "name": _file_name(report.path if "!" in report.path or not ev.path else ev.path),
             "path": report.path,
             "size": report.size,
             "hash": {"sha256": report.sha256},
