@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from schemas.findings import Finding, Verdict
+from schemas.inventory import TensorManifest
 
 REPORT_VERSION = "1"
 
@@ -21,6 +23,9 @@ class ArtifactReport(BaseModel):
     parent: str | None = Field(default=None, description="Path of the containing artifact, for archive members")
     duration_ms: float | None = None
     ruleset_version: str | None = Field(default=None, description="Version of the YARA ruleset applied, if any")
+    # In-process only (never serialized): per-tensor digests of a safetensors file from the scan's own pass,
+    # the drift baseline without reading the file again.
+    tensor_manifest: SkipJsonSchema[TensorManifest | None] = Field(default=None, exclude=True)
 
 
 class ScanReport(BaseModel):

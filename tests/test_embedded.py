@@ -49,3 +49,20 @@ def test_watch_and_findings_commands(tmp_path):
     assert [r["rule_id"] for r in json.loads(res.output)] == ["FORMAT-EXTENSION-MISMATCH"]
     res = runner.invoke(main, ["findings", "--db", str(db), "--format", "json", "nothing-like-this"])
     assert json.loads(res.output) == []
+
+
+def test_watch_reports_tensor_drift_between_versions_of_a_file(tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    d = tmp_path / "models"
+    d.mkdir()
+    f = d / "clf.safetensors"
+    save_file({"a": np.ones(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}, str(f))
+    with SqliteStore(tmp_path / "f.db") as store:
+        assert watch(d, store, once=True) == 1
+        assert not list(store.search(rule="MODEL-TENSOR-DRIFT"))
+        save_file({"a": np.ones(4, dtype=np.float32) * 2, "b": np.zeros(2, dtype=np.float32)}, str(f))
+        assert watch(d, store, once=True) == 1
+        drift = list(store.search(rule="MODEL-TENSOR-DRIFT"))
+        assert len(drift) == 1 and "1 changed, 0 added, 0 removed" in drift[0].title

@@ -44,3 +44,36 @@ def test_sequential_reads_reread_nothing():
         pass
     r.finish()
     assert r.reread_bytes == 0
+
+
+@pytest.mark.parametrize("pattern", ["sequential", "skip-ahead", "back-and-forth"])
+def test_regions_get_their_own_digest_from_the_same_pass(pattern):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    regions = [(100, 200), (150, 5000), (65_536, 2_100_000), (2_100_000, len(data)), (7, 7)]
+    r = HashingReader(io.BytesIO(data), len(data))
+    r.read(4096)  # hashed before the regions were known: caught up with one bounded re-read
+    assert r.track_regions(regions)
+    assert r.reread_bytes == 4096 - 7
+    if pattern == "sequential":
+        while r.read(65536):
+            pass
+    elif pattern == "skip-ahead":
+        r.seek(2_000_000)
+        r.read(100)
+    else:
+        r.seek(10)
+        r.read(5)
+        r.seek(1_000_000)
+        r.read(7)
+    sha, _ = r.finish()
+    assert sha == hashlib.sha256(data).hexdigest()
+    assert r.region_digests() == [hashlib.sha256(data[a:b]).hexdigest() for a, b in regions]
+    assert r.reread_bytes < 5000  # the regions cost no second pass
+
+
+def test_regions_far_behind_the_pass_are_refused():
+    data = bytes(3 * 1024 * 1024)
+    r = HashingReader(io.BytesIO(data), len(data))
+    r.read(2 * 1024 * 1024)
+    assert not r.track_regions([(0, 10)])
+    assert r.finish()[0] == hashlib.sha256(data).hexdigest() and r.region_digests() == []

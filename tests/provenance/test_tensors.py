@@ -85,3 +85,37 @@ def test_baseline_is_stored_per_sha256(tmp_path, inventory):
     p = save(tmp_path / "m.safetensors", base_tensors())
     m = store_baseline(inventory, p)
     assert inventory.get_manifest(m.sha256) == m
+
+
+def test_the_scan_digests_every_tensor_in_its_own_pass(tmp_path):
+    from workers.engine import scan_path, scan_stream
+
+    f = tmp_path / "m.safetensors"
+    save_file({"a": np.arange(10, dtype=np.float32), "b": np.ones((400, 700), dtype=np.float16)},
+              str(f), metadata={"base": "x"})
+    with open(f, "rb") as fh:
+        report = scan_stream(fh, str(f), tensor_digests=True)[0]
+    assert report.tensor_manifest == tensor_manifest(f)
+    assert scan_path(f)[0].tensor_manifest is None  # only when asked for
+    assert "tensor_manifest" not in report.model_dump_json()  # in-process only
+
+
+def test_pipeline_evidence_takes_the_scan_manifest_without_reading_again(tmp_path, monkeypatch):
+    from datetime import datetime, timezone
+
+    from schemas.events import ArtifactEvent
+    from workers.pipeline.scanning import scan_fetched
+    from workers.provenance import pipeline_checks, tensors
+    from workers.settings import Settings
+
+    f = tmp_path / "m.safetensors"
+    save_file({"a": np.arange(10, dtype=np.float32)}, str(f))
+    event = ArtifactEvent(action="uploaded", store="local", uri=f.as_uri(), name="m", version="v1",
+                          time=datetime(2026, 12, 5, tzinfo=timezone.utc), source_event_id="s", raw_type="t")
+
+    def second_pass(*a, **k):
+        raise AssertionError("read the file again")
+
+    monkeypatch.setattr(tensors, "tensor_manifest", second_pass)
+    result, ev = scan_fetched(event, Settings(fetch_file_roots=[tmp_path]), inspect=pipeline_checks.collect_evidence)
+    assert ev.manifest is not None and ev.manifest.sha256 == result.sha256 and [t.name for t in ev.manifest.tensors] == ["a"]

@@ -19,7 +19,7 @@ from schemas.events import Action, ArtifactEvent, StoreKind
 from schemas.results import ScanResult
 from workers.engine import ENGINE_VERSION, Limits
 from workers.engine.scanner import iter_files
-from workers.pipeline.scanning import scan_event
+from workers.pipeline.scanning import scan_fetched
 from workers.settings import Settings
 from workers.sinks.sqlite_store import SqliteStore
 
@@ -82,14 +82,21 @@ class Processor:
     def __call__(self, change: FileChange) -> ScanResult:
         from workers.fetch import FetchError
         from workers.pipeline.scanning import failed
+        from workers.provenance.checks import apply_findings
+        from workers.provenance.pipeline_checks import collect_evidence, evidence_findings
 
         event = change.event(self.root)
+        checker = self.checker
+        inspect = None if checker is None else (
+            lambda result, path: collect_evidence(result, path, policy=checker.policy, settings=self.settings))
         try:
-            result = scan_event(event, self.settings, limits=self.limits)
+            result, evidence = scan_fetched(event, self.settings, limits=self.limits, inspect=inspect)
         except FetchError as exc:  # gone or unreadable by now: an error verdict, never clean
-            result = failed(event, exc, attempts=1, ruleset_version=None)
-        if self.checker is not None and not result.error:
-            result = self.checker.process(result)
+            result, evidence = failed(event, exc, attempts=1, ruleset_version=None), None
+        if checker is not None and not result.error:
+            # as the pipeline's scan stage: signature bundles and tensor drift, then inventory and policy
+            extra = evidence_findings(result, evidence, inventory=checker.inventory, policy=checker.policy)
+            result = checker.process(apply_findings(result, extra))
         self.store.record(result.reports, engine_version=ENGINE_VERSION, event_id=event.event_id,
                           action=event.action.value)
         self.store.mark_watched(str(change.path), change.mtime_ns, change.size, result.sha256)

@@ -42,6 +42,7 @@ class ScanContext:
     member_scanner: Callable[..., list[ArtifactReport]] | None = None
     notes: dict = field(default_factory=dict)
     format: str = "unknown"  # as sniffed from the content; analyzers refine it in notes["format"]
+    tensor_digests: bool = False  # asked for: per-tensor digests of a safetensors file (report.tensor_manifest)
 
     def add(
         self,

@@ -84,8 +84,11 @@ def scan_stream(
     parent: str | None = None,
     limits: Limits | None = None,
     budget: Budget | None = None,
+    tensor_digests: bool = False,
 ) -> list[ArtifactReport]:
-    """Scan one artifact from a binary stream. Returns its report first, then its members' reports."""
+    """Scan one artifact from a binary stream. Returns its report first, then its members' reports.
+    `tensor_digests`: a safetensors file's report also carries its per-tensor digests (tensor_manifest),
+    hashed in the same pass (about one more SHA-256 of the data)."""
     limits = limits or Limits()
     budget = budget or Budget(limits)
     started = time.monotonic()
@@ -94,7 +97,8 @@ def scan_stream(
     if size is None:
         size = _size_of(stream)
     reader = HashingReader(stream, size)
-    ctx = ScanContext(path=path, limits=limits, budget=budget, depth=depth, name=name, size=size)
+    ctx = ScanContext(path=path, limits=limits, budget=budget, depth=depth, name=name, size=size,
+                      tensor_digests=tensor_digests)
     ctx.member_scanner = lambda s, p, **kw: scan_stream(s, p, limits=limits, **kw)
     error: str | None = None
     fmt = "unknown"
@@ -146,8 +150,26 @@ def scan_stream(
         parent=parent,
         duration_ms=round((time.monotonic() - started) * 1000, 3),
         ruleset_version=(ctx.notes.get("yara_coverage") or {}).get("ruleset"),
+        tensor_manifest=_tensor_manifest(ctx.notes.get("tensor_manifest"), reader, sha256, total)
+        if not error else None,
     )
     return [report, *ctx.members]
+
+
+def _tensor_manifest(found: dict | None, reader: HashingReader, sha256: str | None, size: int | None):
+    if not found or not sha256:
+        return None
+    from pydantic import ValidationError
+
+    from schemas.inventory import TensorDigest, TensorManifest
+
+    try:
+        tensors = [TensorDigest(name=name, dtype=dtype, shape=shape, begin=b, end=e, sha256=digest)
+                   for (name, dtype, shape, b, e), digest in zip(found["tensors"], reader.region_digests())]
+        return TensorManifest(sha256=sha256, size=size, header_sha256=found["header_sha256"],
+                              metadata=found["metadata"], tensors=sorted(tensors, key=lambda t: t.name))
+    except ValidationError:
+        return None  # a header the analyzer already reported as malformed: no baseline from it
 
 
 def _peek(stream: BinaryIO, offset: int, n: int) -> bytes:

@@ -37,6 +37,9 @@ class ScanCache:
         if not result.sha256 or result.error:
             return
         k = self.key(result.sha256, result.ruleset_version)
+        if any(r.tensor_manifest is not None for r in result.reports):  # in-process baseline: not kept
+            result = result.model_copy(update={"reports": [r.model_copy(update={"tensor_manifest": None})
+                                                           for r in result.reports]})
         self._data[k] = result
         self._data.move_to_end(k)
         while len(self._data) > self.max_entries:

@@ -62,7 +62,8 @@ def scan_fetched(event: ArtifactEvent, settings: Settings, *, limits: Limits | N
     with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
         path = fetch_to_file(event.uri, Path(tmp) / "artifact", settings)
         with open(path, "rb", buffering=0) as fh:
-            reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits)
+            reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits,
+                                  tensor_digests=inspect is not None)
         top = reports[0]
         result = ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
                             reports=reports, engine_version=ENGINE_VERSION,

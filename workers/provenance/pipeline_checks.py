@@ -245,7 +245,10 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
 
         expected = HubFile(path=event.path or event.uri, size=event.size or 0, sha256=None, git_sha1=git_sha1)
         ev.findings.extend(check_file(local_path, expected, severities=req.severities))
-    if (result.format or "").lower() == "safetensors" and local_path.is_file():
+    from_scan = result.reports[0].tensor_manifest if result.reports else None
+    if from_scan is not None:
+        ev.manifest = from_scan  # digested in the scan's own pass
+    elif (result.format or "").lower() == "safetensors" and local_path.is_file():
         from workers.provenance.tensors import ManifestError, tensor_manifest
 
         try:

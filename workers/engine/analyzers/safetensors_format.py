@@ -11,6 +11,7 @@ tensors sorted by offsets must tile the data section exactly from 0 to its end.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import pickletools
@@ -149,6 +150,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         _check_tensor(ctx, name, info, tensors)
 
     tensors.sort()
+    _track_tensor_digests(stream, ctx, header, raw, meta, tensors, data_start, data_size)
     expected = 0
     prev = None
     gaps = 0
@@ -198,6 +200,21 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             smuggled += 1
             if smuggled <= MAX_REGION_SCANS:
                 _scan_region(ctx, stream, data_start + begin, end - begin, f"<tensor {name}>")
+
+
+def _track_tensor_digests(stream, ctx: ScanContext, header, raw: bytes, meta, tensors, data_start: int,
+                          data_size: int) -> None:
+    """Ask the hashing reader for a digest of each tensor from the same pass (the drift baseline; the
+    scanner puts it on the report as a TensorManifest)."""
+    track = getattr(stream, "track_regions", None) if ctx.tensor_digests else None
+    inside = [t for t in tensors if t[1] <= data_size]
+    if track is None or not inside or not track([(data_start + b, data_start + e) for b, e, _n, _d in inside]):
+        return
+    ctx.notes["tensor_manifest"] = {
+        "header_sha256": hashlib.sha256(raw).hexdigest(),
+        "metadata": {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {},
+        "tensors": [(name, dtype, list(header[name].get("shape", [])), b, e) for b, e, name, dtype in inside],
+    }
 
 
 def _check_tensor(ctx: ScanContext, name: str, info, out: list) -> None:
