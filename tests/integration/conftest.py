@@ -205,18 +205,23 @@ def s3_reachable(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> str:
-    """URL of a reachable S3-compatible server (SeaweedFS from `deploy/local/services up --with-s3`)."""
-    value = os.environ.get("MODELSCREEN_S3_ENDPOINT", "").strip()
+def _optional_service(key: str, reachable, flag: str) -> str:
+    """An optional service's endpoint: from the environment, else from the running local services."""
+    value = os.environ.get(key, "").strip()
     if not value:
         running = _parse_endpoints(subprocess.run(["bash", str(SERVICES_SCRIPT), "env"], cwd=REPO_ROOT,
                                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                                   timeout=60).stdout)
-        value = running.get("MODELSCREEN_S3_ENDPOINT", "")
-    if not value or not s3_reachable(value):
-        _unavailable("no S3 server: start one with `deploy/local/services up --with-s3`")
+        value = running.get(key, "")
+    if not value or not reachable(value):
+        _unavailable(f"no {key}: start it with `deploy/local/services up {flag}`")
     return value
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """URL of a reachable S3-compatible server (SeaweedFS from `deploy/local/services up --with-s3`)."""
+    return _optional_service("MODELSCREEN_S3_ENDPOINT", s3_reachable, "--with-s3")
 
 
 def oci_reachable(registry: str, timeout: float = 5.0) -> bool:
@@ -230,12 +235,4 @@ def oci_reachable(registry: str, timeout: float = 5.0) -> bool:
 @pytest.fixture(scope="session")
 def oci_registry() -> str:
     """host:port of a reachable OCI registry over plain http (`deploy/local/services up --with-oci`)."""
-    value = os.environ.get("MODELSCREEN_OCI_REGISTRY", "").strip()
-    if not value:
-        running = _parse_endpoints(subprocess.run(["bash", str(SERVICES_SCRIPT), "env"], cwd=REPO_ROOT,
-                                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                                  timeout=60).stdout)
-        value = running.get("MODELSCREEN_OCI_REGISTRY", "")
-    if not value or not oci_reachable(value):
-        _unavailable("no OCI registry: start one with `deploy/local/services up --with-oci`")
-    return value
+    return _optional_service("MODELSCREEN_OCI_REGISTRY", oci_reachable, "--with-oci")

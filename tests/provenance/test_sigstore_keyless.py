@@ -21,6 +21,7 @@ from click.testing import CliRunner  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from tests.provenance.sigstore_fixture import OIDC_ISSUER, PrivateSigstore, TransparencyLog  # noqa: E402
+from tests.provenance.test_signatures import model  # noqa: E402,F401 - the same model directory fixture
 from workers.commands.provenance import verify  # noqa: E402
 from workers.provenance.signatures import SignatureUsageError, verify_model  # noqa: E402
 
@@ -35,16 +36,6 @@ def sigstore_instance():
 @pytest.fixture
 def trust_config(tmp_path, sigstore_instance):
     return sigstore_instance.write_trust_config(tmp_path / "trust_config.json")
-
-
-@pytest.fixture
-def model(tmp_path):
-    d = tmp_path / "model"
-    (d / "sub").mkdir(parents=True)
-    (d / "model.safetensors").write_bytes(b"\x00" * 64 + b"weights")
-    (d / "config.json").write_text('{"base_model": "org/base"}')
-    (d / "sub" / "tokenizer.json").write_text("{}")
-    return d
 
 
 @pytest.fixture
