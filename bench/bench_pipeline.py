@@ -2,8 +2,9 @@
 
 Needs the services (`eval "$(deploy/local/services up)"`). Prints, in one run:
   raw Kafka produce and consume rates (aiokafka), events/s end to end for cached downloads and for
-  fresh small uploads, the ratio of the cached rate to the raw consume rate, upload-to-searchable
-  latency percentiles, and the worker's memory over a long cached run.
+  fresh small uploads, the ratio of the cached rate to the raw consume rate, where the worker's time went
+  on the cached run (CPU per event, and each stage's batch handling time per record, from its metrics),
+  upload-to-searchable latency percentiles, and the worker's memory over a long cached run.
 
     python bench/bench_pipeline.py [--cached 20000] [--fresh 500] [--latency 50] [--long 100000]
 """
@@ -15,11 +16,14 @@ import hashlib
 import json
 import os
 import pickle
+import re
+import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -68,6 +72,32 @@ def _children(pid: int) -> list[int]:
         return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stage_totals(port: int) -> dict[str, tuple[float, float]]:
+    """stage -> (records handled, seconds spent handling batches), from the worker's metrics."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return {}
+    seconds = dict(re.findall(r'modelscreen_stage_batch_seconds_sum\{stage="(\w+)"\} (\S+)', text))
+    records = dict(re.findall(r'modelscreen_stage_events_total\{stage="(\w+)"\} (\S+)', text))
+    return {k: (float(records[k]), float(seconds.get(k, 0))) for k in records}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def count(p: Pipeline) -> int:
@@ -121,7 +151,8 @@ def main() -> None:
         produce, consume = asyncio.run(raw_rates(kafka, p.topic("raw-bench"), n_raw))
         print(f"raw kafka (aiokafka, 1 partition, {n_raw} x 400 B): produce {produce:,.0f}/s, consume {consume:,.0f}/s")
 
-        worker = p.start_worker()
+        metrics_port = free_port()
+        worker = p.start_worker(MODELSCREEN_METRICS_PORT=str(metrics_port))
         # one artifact with one medium finding (a pickle named .json): every event yields one finding document
         art = store / "model.json"
         art.write_bytes(pickle.dumps({"w": [0.5] * 10}))
@@ -131,13 +162,23 @@ def main() -> None:
 
         base = count(p)
         events = [upload_event(art, event_id=f"dl-{i}", sha256=sha, action="downloaded") for i in range(args.cached)]
+        cpu0, stages0 = cpu_seconds(worker.pid), stage_totals(metrics_port)
         t0 = time.perf_counter()
         send_many(p, events)
-        elapsed = wait_count(p, base + args.cached, 600) + 0
+        wait_count(p, base + args.cached, 600)
         elapsed = time.perf_counter() - t0
+        cpu1, stages1 = cpu_seconds(worker.pid), stage_totals(metrics_port)
         cached_rate = args.cached / elapsed
         print(f"cached downloads: {args.cached} events in {elapsed:.1f}s = {cached_rate:,.0f} events/s "
-              f"(ratio to raw consume {cached_rate / consume:.3f}; target >= 0.5)")
+              f"(ratio to raw consume {cached_rate / consume:.4f}; target >= 0.5)")
+        if cpu0 is not None and cpu1 is not None:
+            print(f"  worker CPU {(cpu1 - cpu0) / args.cached * 1e3:.3f} ms per cached event")
+        for stage, (records, seconds) in stages1.items():
+            records -= stages0.get(stage, (0, 0))[0]
+            seconds -= stages0.get(stage, (0, 0))[1]
+            if records:
+                print(f"  stage {stage}: {records:.0f} records, batch handling {seconds / records * 1e6:.0f} us/record "
+                      "(wall, overlapping the other stages)")
 
         files = []
         for i in range(args.fresh):

@@ -15,6 +15,9 @@ from workers.settings import Settings
 
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # dead letters carry the original message, base64-encoded
+# Faust's default (16 KiB) splits a stage's batch into dozens of record batches, each sent in turn;
+# below the brokers' default 1 MiB message limit, which a record batch must fit.
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 @dataclass
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_max_request_size=MAX_MESSAGE_BYTES,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         web_enabled=False,

@@ -16,7 +16,7 @@ from workers.pipeline.alerting import alerts_for, webhook_payload
 from workers.pipeline.cache import ScanCache
 from workers.pipeline.scanning import check_announced, from_cache, scan_event
 from workers.settings import Settings
-from workers.sinks.ecs import finding_documents, merge_artifact
+from workers.sinks.ecs import finding_documents, merge_artifact, merge_artifacts
 
 
 def _event(path: Path, **kw) -> ArtifactEvent:
@@ -89,6 +89,24 @@ def test_ecs_documents_and_artifact_state(tmp_path, settings):
     state = merge_artifact(state, result)
     assert state["names"] == ["org/model.json"] and state["verdict"] == "suspicious" and state["counts"]["medium"] == 1
     json.dumps(doc)
+
+
+def test_a_batch_of_results_merges_as_one_by_one(tmp_path, settings):
+    from datetime import timedelta
+
+    f = tmp_path / "w.json"
+    f.write_bytes(pickle.dumps([1]))
+    base = scan_event(_event(f), settings)
+    results = [base.model_copy(update={"event": _event(f, name=f"n{i % 3}", version=f"v{i % 2}",
+                                                       source_event_id=f"s{i}").model_copy(
+        update={"actor": f"u{i % 4}", "time": base.event.time + timedelta(minutes=(i * 7) % 5)})})
+        for i in range(12)]
+    existing = {"names": ["old"], "first_seen": "2026-11-01T00:00:00Z", "last_seen": "2026-11-02T00:00:00Z"}
+    one_by_one = existing
+    for r in results:
+        one_by_one = merge_artifact(one_by_one, r)
+    assert merge_artifacts(existing, results) == one_by_one
+    assert one_by_one["names"] == ["old", "n0", "n1", "n2"] and one_by_one["actors"] == ["u0", "u1", "u2", "u3"]
 
 
 def test_alerts_at_or_above_threshold(tmp_path, settings):

@@ -117,3 +117,18 @@ def test_apply_findings_raises_the_verdict_and_is_idempotent(inventory):
     assert once.verdict is Verdict.malicious and once.reports[0].verdict is Verdict.malicious
     twice = apply_findings(once, checker.check(once))
     assert len(twice.reports[0].findings) == len(once.reports[0].findings)
+
+
+def test_a_group_of_results_reads_the_inventory_once_and_gets_the_same_findings(inventory, monkeypatch):
+    group = [prod(action="downloaded", actor=f"user{i}", minutes=i) for i in range(20)]
+    alone = [rules(check_event(r.event, r, inventory, PROD)) for r in group[:2]]
+    calls = []
+    real = inventory.search
+    monkeypatch.setattr(inventory, "search", lambda **q: calls.append(q) or real(**q))
+    checked = ProvenanceChecker(inventory, PROD).process_many(group)
+    assert len(calls) == len({tuple(sorted(q.items())) for q in calls})  # each distinct query asked once
+    assert len(calls) <= 3
+    assert {tuple(rules(f for f in r.reports[0].findings if f.analyzer == "provenance")) for r in checked} == {
+        tuple(alone[0])}
+    rec = inventory.find(IDENT, sha(b"weights"))[0]
+    assert {f"user{i}" for i in range(20)} <= set(rec.downloaded_by)

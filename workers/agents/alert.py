@@ -60,7 +60,7 @@ def register(app, rt) -> None:
             await rt.send_many(out)
 
         try:
-            await run_batched(stream, handle, max_batch=100)
+            await run_batched(stream, handle, stage="alert", max_batch=100)
         finally:
             if session:
                 await session.close()

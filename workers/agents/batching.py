@@ -14,12 +14,15 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from faust.types import EventT, StreamT
 
+from workers import metrics
+
 log = logging.getLogger("modelscreen.agents")
 
 Handler = Callable[[Sequence[EventT]], Awaitable[None]]
 
 
-async def run_batched(stream: StreamT, handle: Handler, *, max_batch: int = 500, within: float = 0.2) -> None:
+async def run_batched(stream: StreamT, handle: Handler, *, stage: str, max_batch: int = 500,
+                      within: float = 0.2) -> None:
     stream = stream.noack()
     queue: asyncio.Queue[EventT] = asyncio.Queue(maxsize=max_batch * 2)
     loop = asyncio.get_running_loop()
@@ -41,8 +44,11 @@ async def run_batched(stream: StreamT, handle: Handler, *, max_batch: int = 500,
                     break
             # A handler failure (an outage it did not retry itself, a bug) retries the same batch with
             # backoff: nothing is acknowledged before it was handled, nothing is skipped.
+            started = loop.time()
             await retry_forever(f"handling a batch of {len(batch)}", lambda: handle(batch),
                                 is_transient=lambda exc: True)
+            metrics.STAGE_SECONDS.labels(stage).observe(loop.time() - started)
+            metrics.STAGE_EVENTS.labels(stage).inc(len(batch))
             for event in batch:
                 await stream.ack(event)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from pydantic import ValidationError
 
@@ -63,13 +64,14 @@ def register(app, rt) -> None:
             except PermanentIndexError as exc:
                 for event_id, reason in exc.reasons.items():
                     out.append(dead_letter_for(raw[event_id], f"elasticsearch refused: {reason}", "index"))
+            severities = Counter(f.severity.value for result in results for report in result.reports
+                                 for f in report.findings)
+            for severity, n in severities.items():
+                metrics.FINDINGS.labels(severity).inc(n)
             for result in results:
-                for report in result.reports:
-                    for f in report.findings:
-                        metrics.FINDINGS.labels(f.severity.value).inc()
                 for alert in alerts_for(result, rt.settings.alert_min_severity):
                     metrics.ALERTS.labels(alert.severity.value).inc()
                     out.append((topics.ALERTS, alert.alert_id.encode(), alert.model_dump_json().encode()))
             await rt.send_many(out)
 
-        await run_batched(stream, handle, max_batch=500)
+        await run_batched(stream, handle, stage="index", max_batch=500)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from workers import metrics, topics
 from workers.agents.batching import run_batched
@@ -22,9 +23,10 @@ def register(app, rt) -> None:
     async def normalise(stream):
         async def handle(batch):
             out = []
+            kinds: Counter[tuple[str, str]] = Counter()
+            metrics.RAW_IN.inc(len(batch))
             for ev in batch:
                 msg = ev.message
-                metrics.RAW_IN.inc()
                 headers = list(msg.headers or [])
                 try:
                     events = normalise_raw(msg.value or b"", headers)
@@ -33,8 +35,10 @@ def register(app, rt) -> None:
                     out.append(dead_letter_for(msg, exc, "intake"))
                     continue
                 for event in events:
-                    metrics.EVENTS_IN.labels(event.store.value, event.action.value).inc()
+                    kinds[(event.store.value, event.action.value)] += 1
                     out.append((topics.ARTIFACT_EVENTS, artifact_key(event), event.model_dump_json().encode()))
             await rt.send_many(out)
+            for (store, action), n in kinds.items():
+                metrics.EVENTS_IN.labels(store, action).inc(n)
 
-        await run_batched(stream, handle)
+        await run_batched(stream, handle, stage="normalise")

@@ -50,11 +50,14 @@ async def with_provenance(rt, items: list[tuple[ScanResult, object | None]]) -> 
         from workers.provenance.pipeline_checks import evidence_findings
 
         todo = []
+        shared: dict[tuple, list] = {}  # one group, same action and evidence: same findings, recorded once
         for result, evidence in items:
             if not result.error:
-                extra = evidence_findings(result, evidence, inventory=rt.provenance.inventory,
-                                          policy=rt.provenance.policy)
-                todo.append(apply_findings(result, extra))
+                key = (result.event.action, id(evidence))
+                if key not in shared:
+                    shared[key] = evidence_findings(result, evidence, inventory=rt.provenance.inventory,
+                                                    policy=rt.provenance.policy)
+                todo.append(apply_findings(result, shared[key]))
         done = iter(rt.provenance.process_many(todo) if todo else [])
         return [r if r.error else next(done) for r, _e in items]
 
@@ -133,12 +136,17 @@ async def _add_cached_evidence(rt, items: list[list]) -> None:
 
     def collect() -> list:
         policy = pipeline_policy(rt.settings)
+        seen: dict[tuple, object] = {}  # events about the same artifact and bytes: one lookup per batch
         out = []
         for item in items:
-            try:
-                out.append(collect_cached_evidence(item[0], policy=policy, settings=rt.settings))
-            except BytesNeeded:
-                out.append(None)
+            result, ev = item[0], item[0].event
+            key = (ev.uri, result.sha256, ev.action, ev.store, ev.store_name, ev.name)
+            if key not in seen:
+                try:
+                    seen[key] = collect_cached_evidence(result, policy=policy, settings=rt.settings)
+                except BytesNeeded:
+                    seen[key] = None
+            out.append(seen[key])
         return out
 
     loop = asyncio.get_running_loop()
@@ -199,4 +207,4 @@ def register(app, rt) -> None:
             out.extend((topics.SCAN_RESULTS, r.event.event_id.encode(), r.model_dump_json().encode()) for r in checked)
             await rt.send_many(out)
 
-        await run_batched(stream, handle, max_batch=200)
+        await run_batched(stream, handle, stage="scan", max_batch=200)

@@ -181,7 +181,28 @@ class ProvenanceChecker:
         return self.process_many([result])[0]
 
     def process_many(self, results: list[ScanResult]) -> list[ScanResult]:
-        """Results about the same identity and bytes: checked one by one, recorded in one write."""
-        checked = [self.apply(r) for r in results]
+        """Results about the same identity and bytes: checked one by one, recorded in one write.
+
+        Nothing is written between the checks, so they all see the same inventory state: each distinct
+        inventory query is asked once for the whole group."""
+        reads = _ReadOnce(self.inventory)
+        checked = [apply_findings(r, check_event(r.event, r, reads, self.policy)) for r in results]
         self.inventory.record_many(checked)
         return checked
+
+
+class _ReadOnce:
+    """The inventory's `search`, each distinct query answered once (what check_event reads)."""
+
+    def __init__(self, inventory: Inventory):
+        self._inventory = inventory
+        self._answers: dict[tuple, list[InventoryRecord]] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._inventory, name)
+
+    def search(self, **query) -> list[InventoryRecord]:
+        key = tuple(sorted(query.items()))
+        if key not in self._answers:
+            self._answers[key] = self._inventory.search(**query)
+        return self._answers[key]

@@ -64,6 +64,7 @@ class ElasticsearchInventory(Inventory):
         self.index = index
         self._owns = owns_client
         self.refresh_on_write = refresh_on_write
+        self._es_404 = es.options(ignore_status=[404])  # built once: options() copies the client
         if ensure:
             install_template(es, index)
 
@@ -78,7 +79,7 @@ class ElasticsearchInventory(Inventory):
             self.es.close()
 
     def _load(self, rid: str) -> tuple[InventoryRecord, Any] | None:
-        res = self.es.options(ignore_status=[404]).get(index=self.index, id=rid)
+        res = self._es_404.get(index=self.index, id=rid)
         if not res.get("found"):
             return None
         src = dict(res["_source"])
@@ -115,7 +116,7 @@ class ElasticsearchInventory(Inventory):
             filters.append({"term": {"pinned": pinned}})
         if approval is not None:
             filters.append({"term": {"approval": ApprovalStatus(approval).value}})
-        res = self.es.options(ignore_status=[404]).search(
+        res = self._es_404.search(
             index=self.index, query={"bool": {"filter": filters}}, size=min(int(limit), 10000),
             sort=[{"last_seen": {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
                   {"identity": {"order": "asc"}}, {"id": {"order": "asc"}}])
@@ -132,7 +133,7 @@ class ElasticsearchInventory(Inventory):
                       refresh="wait_for" if self.refresh_on_write else False)
 
     def get_manifest(self, sha256: str) -> TensorManifest | None:
-        res = self.es.options(ignore_status=[404]).get(index=self.index, id=f"manifest-{sha256}")
+        res = self._es_404.get(index=self.index, id=f"manifest-{sha256}")
         if not res.get("found"):
             return None
         src = dict(res["_source"])

@@ -196,7 +196,6 @@ class Inventory(abc.ABC):
 
     def _record_change(self, result: ScanResult) -> tuple[Callable[[InventoryRecord], None], bool]:
         ev = result.event
-        identity = identity_for_event(ev)
         verdict = content_verdict(result)
         top_findings = result.reports[0].findings if result.reports else []
         wants_pending = any(f.rule_id == PENDING_RULE for f in top_findings)
@@ -217,7 +216,8 @@ class Inventory(abc.ABC):
             rec.last_event_id = ev.event_id
             if wants_pending and rec.approval in (ApprovalStatus.none, ApprovalStatus.revoked):
                 rec.approvals.append(Approval(status=ApprovalStatus.pending, by=ev.actor or "unknown", at=ev.time,
-                                              reason=f"{ev.action.value} of {identity.key}", verdict=verdict,
+                                              reason=f"{ev.action.value} of {identity_for_event(ev).key}",
+                                              verdict=verdict,
                                               sha256=result.sha256))
                 rec.approval = ApprovalStatus.pending
 

@@ -190,13 +190,13 @@ def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequireme
 
 def _signature_evidence(uri: str, local_path: Path | None, req: EffectiveRequirements, settings, ev: LocalEvidence,
                         sha256: str | None = None) -> None:
-    with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:
-        scheme = _scheme(uri)
-        if scheme == "file":
-            found = _local_bundle(local_path, settings, req, ev)
-            if found:
-                _verify(*found, req, ev, sha256=sha256)
-        elif scheme == "s3":
+    scheme = _scheme(uri)
+    if scheme == "file":
+        found = _local_bundle(local_path, settings, req, ev)
+        if found:
+            _verify(*found, req, ev, sha256=sha256)
+    elif scheme == "s3":
+        with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:  # only S3 downloads the bundle
             bundle = _s3_bundle(uri, Path(tmp), settings, req, ev)
             if bundle is not None:
                 _verify(local_path or Path(tmp, "not-fetched"), bundle, None, req, ev, sha256=sha256)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from schemas import ArtifactReport, Finding, Severity, Verdict
@@ -32,12 +34,19 @@ _DEFAULT_REMEDIATION = {
 
 def identity(ev) -> str:
     """The artifact identity the inventory commands take: store[/store_name]:name[@version][#path], else the URI."""
-    return ArtifactIdentity(store=ev.store.value, store_name=ev.store_name, name=ev.name, version=ev.version,
-                            path=ev.path, uri=ev.uri).key
+    return _identity_key(ev.store.value, ev.store_name, ev.name, ev.version, ev.path, ev.uri)
+
+
+@lru_cache(maxsize=4096)  # a popular artifact's events share it
+def _identity_key(store: str, store_name: str | None, name: str | None, version: str | None, path: str | None,
+                  uri: str) -> str:
+    return ArtifactIdentity(store=store, store_name=store_name, name=name, version=version, path=path, uri=uri).key
 
 
 def one_line(text: str, limit: int = 1024) -> str:
     """Text from inside an artifact may carry newlines and control characters: escape them."""
+    if len(text) <= limit and text.isprintable():
+        return text
     out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
     return out if len(out) <= limit else out[: limit - 3] + "..."
 
@@ -76,8 +85,9 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
     member = f"{_artifact_name(ev)}!{report.path.split('!', 1)[1]}" if ev.name and "!" in report.path else None
     message = one_line(f"{severity.value.upper()} {f.rule_id}: {f.title} in {member or _artifact_name(ev) or report.path}"
                        f"{where} ({ev.action.value} via {ev.store.value})")
+    scanned_at = _iso(result.scanned_at)
     doc: dict[str, Any] = {
-        "@timestamp": _iso(result.scanned_at),
+        "@timestamp": scanned_at,
         "message": message,
         "ecs": {"version": "8.11.0"},
         "data_stream": {"type": "logs", "dataset": DATASET, "namespace": "default"},
@@ -92,7 +102,7 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
             "provider": "modelscreen",
             "action": ev.action.value,
             "id": finding_doc_id(ev.event_id, report.path, f),
-            "created": _iso(result.scanned_at),
+            "created": scanned_at,
             "ingested": _iso(datetime.now(timezone.utc)),
             "reference": f.references[0] if f.references else None,
         },
@@ -146,7 +156,7 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
 def _prune(value: Any) -> Any:
     """Drop None values so the mapping never sees an explicit null object."""
     if isinstance(value, dict):
-        return {k: _prune(v) for k, v in value.items() if v is not None}
+        return {k: _prune(v) if isinstance(v, dict) else v for k, v in value.items() if v is not None}
     return value
 
 
@@ -183,25 +193,37 @@ def merge_artifact(existing: dict | None, result: ScanResult) -> dict | None:
 
     Merged in the worker rather than by a server-side script, so it works on servers without scripting.
     """
-    if not result.sha256:
-        return None
-    ev = result.event
+    return merge_artifacts(existing, [result]) if result.sha256 else None
+
+
+def merge_artifacts(existing: dict | None, results: Sequence[ScanResult]) -> dict | None:
+    """merge_artifact applied for each result in turn (results about one sha256), copying the document once."""
+    if not results or not all(r.sha256 for r in results):
+        for result in results:
+            existing = merge_artifact(existing, result)
+        return existing
+    last = results[-1]
     doc = dict(existing or {})
     counts = {s.value: 0 for s in Severity}
-    for report in result.reports:
+    for report in last.reports:
         for f in report.findings:
             counts[f.severity.value] += 1
-    seen = _iso(ev.time)
-    doc.update(sha256=result.sha256, verdict=result.verdict.value, counts=counts,
-               finding_count=sum(counts.values()), format=result.format, size=result.size,
-               engine_version=result.engine_version, ruleset_version=result.ruleset_version,
-               last_event_id=ev.event_id)
-    doc["first_seen"] = min(filter(None, (doc.get("first_seen"), seen)))
-    doc["last_seen"] = max(filter(None, (doc.get("last_seen"), seen)))
-    for field, value in (("names", ev.name), ("versions", ev.version), ("stores", ev.store.value),
-                         ("uris", ev.uri), ("actors", ev.actor)):
+    doc.update(sha256=last.sha256, verdict=last.verdict.value, counts=counts,
+               finding_count=sum(counts.values()), format=last.format, size=last.size,
+               engine_version=last.engine_version, ruleset_version=last.ruleset_version,
+               last_event_id=last.event.event_id)
+    seen = {_iso(r.event.time) for r in results}
+    doc["first_seen"] = min(filter(None, (doc.get("first_seen"), *seen)))
+    doc["last_seen"] = max(filter(None, (doc.get("last_seen"), *seen)))
+    for field, value_of in (("names", lambda ev: ev.name), ("versions", lambda ev: ev.version),
+                            ("stores", lambda ev: ev.store.value), ("uris", lambda ev: ev.uri),
+                            ("actors", lambda ev: ev.actor)):
         values = list(doc.get(field) or [])
-        if value and value not in values and len(values) < MAX_LIST:
-            values.append(value)
+        have = set(values)
+        for result in results:
+            value = value_of(result.event)
+            if value and value not in have and len(values) < MAX_LIST:
+                values.append(value)
+                have.add(value)
         doc[field] = values
     return _prune(doc)

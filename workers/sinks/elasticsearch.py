@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas import Severity
 from schemas.results import ScanResult
-from workers.sinks.ecs import finding_documents, merge_artifact
+from workers.sinks.ecs import finding_documents, merge_artifacts
 
 log = logging.getLogger("modelscreen.sinks.elasticsearch")
 
@@ -29,6 +29,7 @@ class TransientIndexError(Exception):
 
 
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+_BULK_FIELDS = ["errors", "items.*.status", "items.*.error"]  # all a bulk answer is read for (and much shorter)
 
 
 class FindingsWriter:
@@ -69,7 +70,7 @@ class FindingsWriter:
                 owners.append(result.event.event_id)
         if not operations:
             return 0
-        resp = await self.es.bulk(operations=operations, refresh=False)
+        resp = await self.es.bulk(operations=operations, refresh=False, filter_path=_BULK_FIELDS)
         if not resp.get("errors"):
             return len(owners)
         permanent: dict[str, str] = {}
@@ -102,9 +103,7 @@ class FindingsWriter:
             ids: list[str] = []
             for item in got["docs"]:
                 sha = item["_id"]
-                doc = item.get("_source") if item.get("found") else None
-                for result in pending[sha]:
-                    doc = merge_artifact(doc, result)
+                doc = merge_artifacts(item.get("_source") if item.get("found") else None, pending[sha])
                 if item.get("found"):
                     meta = {"_index": self.artifacts_index, "_id": sha,
                             "if_seq_no": item["_seq_no"], "if_primary_term": item["_primary_term"]}
@@ -113,7 +112,7 @@ class FindingsWriter:
                     operations.append({"create": {"_index": self.artifacts_index, "_id": sha}})
                 operations.append(doc)
                 ids.append(sha)
-            resp = await self.es.bulk(operations=operations)
+            resp = await self.es.bulk(operations=operations, filter_path=_BULK_FIELDS)
             conflicted = set()
             for sha, item in zip(ids, resp["items"]):
                 res = next(iter(item.values()))
