@@ -12,7 +12,8 @@ from schemas.events import Action, ArtifactEvent, StoreKind
 from tests.fakes.http_store import Route, StoreServer, git_blob_sha1, serve_hub_repo
 from workers.fetch import FetchError, fetch_to_file
 from workers.fetch.hf import parse, resolve_url
-from workers.fetch.repository import basic_auth, download_url
+from workers.fetch.http import basic_auth
+from workers.fetch.repository import download_url
 from workers.pipeline.expand import expand, is_multi_file
 from workers.pipeline.scanning import display_name, needs_scan, scan_fetched
 from workers.provenance.pipeline_checks import collect_evidence

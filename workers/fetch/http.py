@@ -1,6 +1,7 @@
 """http(s):// URIs: streamed to a file, size-capped, with timeouts and retries on transient failures."""
 from __future__ import annotations
 
+import base64
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +12,10 @@ from workers.fetch.base import FetchError, FetchLimits, copy_bounded
 
 RETRIES = 3
 _TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def download(uri: str, dest: Path, limits: FetchLimits, *, retries: int = RETRIES,

@@ -11,7 +11,6 @@ only, never along a redirect (blob downloads are often redirected to object stor
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from workers import __version__
 from workers.fetch.base import FetchError, FetchLimits, copy_bounded
+from workers.fetch.http import basic_auth
 
 MANIFEST_MAX_BYTES = 4 << 20
 MANIFEST_TYPES = (
@@ -44,9 +44,6 @@ class OciRef:
     repository: str
     manifest: str  # sha256:...
     blob: str | None = None
-
-    def blob_uri(self, digest: str) -> str:
-        return f"oci://{self.host}/{self.repository}@{self.manifest}/{digest}"
 
 
 def parse(uri: str) -> OciRef:
@@ -100,9 +97,7 @@ class Registry:
         raise AssertionError("unreachable")
 
     def _basic(self) -> str | None:
-        if not self.username:
-            return None
-        return "Basic " + base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode()
+        return basic_auth(self.username, self.password or "") if self.username else None
 
     def _authenticate(self, challenge: str) -> bool:
         scheme, _, params = challenge.partition(" ")

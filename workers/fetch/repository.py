@@ -9,11 +9,10 @@ Nexus sends an asset event for each of its files, and those are what is fetched.
 """
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 from workers.fetch.base import FetchError, FetchLimits
-from workers.fetch.http import download
+from workers.fetch.http import basic_auth, download
 
 
 def download_url(uri: str, *, artifactory_url: str | None, nexus_url: str | None) -> str:
@@ -31,10 +30,6 @@ def download_url(uri: str, *, artifactory_url: str | None, nexus_url: str | None
             raise FetchError("nexus:// URIs need the Nexus URL (MODELSCREEN_NEXUS_URL)", transient=False)
         return f"{nexus_url.rstrip('/')}/repository/{repo}/{path}"
     raise FetchError(f"not a repository manager URI: {uri}", transient=False)
-
-
-def basic_auth(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def fetch(uri: str, dest: Path, limits: FetchLimits, settings) -> Path:
