@@ -53,7 +53,7 @@ class SigningTrust(BaseModel):
     chain: str | None = Field(default=None, description="PEM CA chain file the signing certificate must chain to")
     sigstore_identity: str | None = Field(default=None, description="Sigstore keyless: expected identity")
     sigstore_issuer: str | None = Field(default=None, description="Sigstore keyless: expected OIDC issuer")
-    trust_config: str | None = Field(default=None, description="Sigstore keyless: ClientTrustConfig JSON file (not fetched)")
+    trust_config: str | None = Field(default=None, description="Sigstore keyless: ClientTrustConfig or trusted root JSON file (not fetched)")
 
 
 class Requirements(BaseModel):

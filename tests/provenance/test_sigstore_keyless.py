@@ -165,6 +165,19 @@ def test_keyless_needs_a_trust_configuration(signed, tmp_path, sigstore_instance
         keyless(model, sig, garbage)
 
 
+def test_a_bare_trusted_root_is_accepted_as_trust(signed, tmp_path, sigstore_instance):
+    model, sig, _ = signed
+    root = tmp_path / "trusted_root.json"
+    root.write_text(json.dumps(sigstore_instance.trusted_root()))
+    assert keyless(model, sig, root).verified
+    other = tmp_path / "other_root.json"
+    other.write_text(json.dumps(PrivateSigstore().trusted_root()))
+    assert rules(keyless(model, sig, other)) == ["SIGNATURE-INVALID"]
+    (tmp_path / "not.json").write_text("not json")
+    with pytest.raises(SignatureUsageError, match="unusable trust configuration"):
+        keyless(model, sig, tmp_path / "not.json")
+
+
 # --- the CLI ---------------------------------------------------------------------------------------------
 
 @click.group()

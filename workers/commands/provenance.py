@@ -297,7 +297,7 @@ def _render_findings(findings, header: str) -> str:
 @click.option("--sigstore-identity", default=None, help="Expected Sigstore signer identity (keyless).")
 @click.option("--sigstore-issuer", default=None, help="Expected OIDC issuer (keyless).")
 @click.option("--trust-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Sigstore ClientTrustConfig JSON (trusted root + signing config); keyless "
+              help="Sigstore trust: a ClientTrustConfig or a trusted root JSON; keyless "
                    "verification is offline only.")
 @click.option("--allowed-signer", "allowed", multiple=True,
               help="Accepted signer (fnmatch on key:sha256:<hex> / cert:<subject> / sigstore:<identity>).")

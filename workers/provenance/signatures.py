@@ -8,13 +8,14 @@ configured as the manifest says, and the two are compared file by file.
 
 Modes: a public key (ECDSA P-256/384/521: what the library supports), a signing certificate checked
 against a CA chain, offline; Sigstore keyless only with an explicit trust configuration (a Sigstore
-ClientTrustConfig JSON: trusted root plus signing config), so nothing is fetched from the network.
+ClientTrustConfig JSON, or a bare trusted root), so nothing is fetched from the network.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -234,6 +235,29 @@ def _verify_certificate(check: SignatureCheck, signature_path: Path, certificate
     return None
 
 
+TRUST_MAX_BYTES = 4 << 20
+_TRUSTED_ROOT_TYPE = "application/vnd.dev.sigstore.trustedroot+json"
+
+
+def _client_trust_config(path: Path, tmp: Path) -> Path:
+    """`path` itself when it is a ClientTrustConfig; a bare trusted root (what Sigstore's TUF repositories
+    publish) wrapped into one with an empty signing config (verification reads only the root)."""
+    with open(path, "rb") as fh:
+        raw = fh.read(TRUST_MAX_BYTES + 1)
+    if len(raw) > TRUST_MAX_BYTES:
+        raise SignatureUsageError(f"{path}: larger than {TRUST_MAX_BYTES} bytes")
+    doc = json.loads(raw)
+    if not (isinstance(doc, dict) and str(doc.get("mediaType", "")).startswith(_TRUSTED_ROOT_TYPE)):
+        return path
+    wrapped = tmp / "client-trust-config.json"
+    wrapped.write_text(json.dumps({
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json", "trustedRoot": doc,
+        "signingConfig": {"mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json", "caUrls": [],
+                          "oidcUrls": [], "rekorTlogUrls": [], "rekorTlogConfig": {"selector": "ANY"},
+                          "tsaUrls": [], "tsaConfig": {"selector": "ANY"}}}))
+    return wrapped
+
+
 # sigstore's identity policy failures: "Certificate's SANs do not match ...", "... OIDCIssuer does not match ..."
 _POLICY_FAILURE = re.compile(r"\b(SANs?|identity|issuer|OIDCIssuer\w*)\b.*\b(do|does) not match\b", re.IGNORECASE)
 
@@ -247,10 +271,12 @@ def _verify_sigstore(check: SignatureCheck, signature_path: Path, identity: str,
     if sig is None:
         return None
     try:
-        verifier = sign_sigstore.Verifier(identity=identity, oidc_issuer=issuer, trust_config=trust_config)
+        with tempfile.TemporaryDirectory(prefix="modelscreen-trust-") as tmp:
+            verifier = sign_sigstore.Verifier(identity=identity, oidc_issuer=issuer,
+                                              trust_config=_client_trust_config(trust_config, Path(tmp)))
     except Exception as exc:  # noqa: BLE001
         raise SignatureUsageError(f"{trust_config}: unusable trust configuration (a Sigstore ClientTrustConfig "
-                                  f"JSON: trusted root and signing config): {str(exc)[:300]}") from None
+                                  f"or trusted root JSON): {str(exc)[:300]}") from None
     try:
         return verifier.verify(sig)
     except Exception as exc:  # noqa: BLE001
