@@ -112,21 +112,23 @@ class _LocalServices:
     """Starts deploy/local/services at most once per session."""
 
     def __init__(self) -> None:
-        self.endpoints: dict[str, str] | None = None
-        self.error: str | None = None
+        self.endpoints: dict[str, str] = {}
+        self.done: set[tuple[str, ...]] = set()  # the `up` options already run
+        self.errors: dict[tuple[str, ...], str] = {}
         self.started_here = False
 
-    def up(self) -> dict[str, str]:
-        if self.endpoints is not None:
+    def up(self, *options: str) -> dict[str, str]:
+        """`up` (with options such as --with-s3) once per session and options; the endpoints it printed."""
+        if options in self.done:
             return self.endpoints
-        if self.error is not None:
-            _unavailable(self.error)
+        if options in self.errors:
+            _unavailable(self.errors[options])
         if not SERVICES_SCRIPT.is_file():
-            self.error = f"{SERVICES_SCRIPT.relative_to(REPO_ROOT)} is missing"
-            _unavailable(self.error)
+            self.errors[options] = f"{SERVICES_SCRIPT.relative_to(REPO_ROOT)} is missing"
+            _unavailable(self.errors[options])
         try:
             proc = subprocess.run(
-                ["bash", str(SERVICES_SCRIPT), "up", "--lease", str(os.getpid())],
+                ["bash", str(SERVICES_SCRIPT), "up", "--lease", str(os.getpid()), *options],
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -134,17 +136,17 @@ class _LocalServices:
                 timeout=START_TIMEOUT_S,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            self.error = f"could not start local services: {exc}"
-            _unavailable(self.error)
+            self.errors[options] = f"could not start local services: {exc}"
+            _unavailable(self.errors[options])
         if proc.returncode != 0:
             lines = [line for line in proc.stderr.splitlines() if line.strip()]
             last = lines[-1] if lines else f"exit code {proc.returncode}"
-            self.error = f"deploy/local/services up failed: {last}"
-            _unavailable(self.error)
-        endpoints = _parse_endpoints(proc.stdout)
-        self.endpoints = endpoints
+            self.errors[options] = f"deploy/local/services up {' '.join(options)} failed: {last}"
+            _unavailable(self.errors[options])
+        self.endpoints.update(_parse_endpoints(proc.stdout))
+        self.done.add(options)
         self.started_here = True
-        return endpoints
+        return self.endpoints
 
     def down(self) -> None:
         # Releases this session's lease; the script stops the services only
@@ -170,16 +172,17 @@ def _local_services():
         services.down()
 
 
-def _endpoint(local: _LocalServices, key: str, reachable) -> str:
+def _endpoint(local: _LocalServices, key: str, reachable, *options: str) -> str:
+    """From the environment when reachable there, else from `deploy/local/services up [options]`."""
     value = os.environ.get(key, "").strip()
     if value and reachable(value):
         return value
-    started = local.up()
+    started = local.up(*options)
     value = started.get(key, "")
     if not value:
-        _unavailable(f"deploy/local/services up printed no {key}")
+        _unavailable(f"deploy/local/services up {' '.join(options)} printed no {key}")
     if not reachable(value):
-        _unavailable(f"{key}={value} is not reachable after deploy/local/services up")
+        _unavailable(f"{key}={value} is not reachable after deploy/local/services up {' '.join(options)}")
     return value
 
 
@@ -205,23 +208,10 @@ def s3_reachable(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
-def _optional_service(key: str, reachable, flag: str) -> str:
-    """An optional service's endpoint: from the environment, else from the running local services."""
-    value = os.environ.get(key, "").strip()
-    if not value:
-        running = _parse_endpoints(subprocess.run(["bash", str(SERVICES_SCRIPT), "env"], cwd=REPO_ROOT,
-                                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                                  timeout=60).stdout)
-        value = running.get(key, "")
-    if not value or not reachable(value):
-        _unavailable(f"no {key}: start it with `deploy/local/services up {flag}`")
-    return value
-
-
 @pytest.fixture(scope="session")
-def s3_endpoint() -> str:
+def s3_endpoint(_local_services: _LocalServices) -> str:
     """URL of a reachable S3-compatible server (SeaweedFS from `deploy/local/services up --with-s3`)."""
-    return _optional_service("MODELSCREEN_S3_ENDPOINT", s3_reachable, "--with-s3")
+    return _endpoint(_local_services, "MODELSCREEN_S3_ENDPOINT", s3_reachable, "--with-s3")
 
 
 def oci_reachable(registry: str, timeout: float = 5.0) -> bool:
@@ -233,6 +223,6 @@ def oci_reachable(registry: str, timeout: float = 5.0) -> bool:
 
 
 @pytest.fixture(scope="session")
-def oci_registry() -> str:
+def oci_registry(_local_services: _LocalServices) -> str:
     """host:port of a reachable OCI registry over plain http (`deploy/local/services up --with-oci`)."""
-    return _optional_service("MODELSCREEN_OCI_REGISTRY", oci_reachable, "--with-oci")
+    return _endpoint(_local_services, "MODELSCREEN_OCI_REGISTRY", oci_reachable, "--with-oci")

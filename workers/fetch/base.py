@@ -18,6 +18,25 @@ class FetchLimits:
     chunk: int = 1 << 20
 
 
+# HTTP statuses after which asking again may help
+TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def too_large(limits: FetchLimits) -> FetchError:
+    return FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
+
+
+def save_bounded(read, dest, limits: FetchLimits, *, announced: int | str | None = None):
+    """Write what read(n) yields to `dest`, refusing an announced or actual size above max_bytes."""
+    if isinstance(announced, str):
+        announced = int(announced) if announced.isdigit() else None
+    if announced is not None and announced > limits.max_bytes:
+        raise too_large(limits)
+    with open(dest, "wb") as out:
+        copy_bounded(read, out.write, limits)
+    return dest
+
+
 def copy_bounded(read, write, limits: FetchLimits) -> int:
     """Copy from a read(n) callable to a write callable, refusing more than max_bytes."""
     total = 0
@@ -27,5 +46,5 @@ def copy_bounded(read, write, limits: FetchLimits) -> int:
             return total
         total += len(chunk)
         if total > limits.max_bytes:
-            raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
+            raise too_large(limits)
         write(chunk)

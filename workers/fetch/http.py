@@ -8,10 +8,9 @@ import urllib.request
 from pathlib import Path
 
 from workers import __version__
-from workers.fetch.base import FetchError, FetchLimits, copy_bounded
+from workers.fetch.base import TRANSIENT_HTTP, FetchError, FetchLimits, save_bounded
 
 RETRIES = 3
-_TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -28,15 +27,9 @@ def download(uri: str, dest: Path, limits: FetchLimits, *, retries: int = RETRIE
             if auth:
                 req.add_unredirected_header("Authorization", auth)
             with urllib.request.urlopen(req, timeout=limits.timeout) as resp:
-                length = resp.headers.get("Content-Length")
-                if length and length.isdigit() and int(length) > limits.max_bytes:
-                    raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes",
-                                     transient=False)
-                with open(dest, "wb") as out:
-                    copy_bounded(resp.read, out.write, limits)
-            return dest
+                return save_bounded(resp.read, dest, limits, announced=resp.headers.get("Content-Length"))
         except urllib.error.HTTPError as exc:
-            last = FetchError(f"HTTP {exc.code} for {uri}", transient=exc.code in _TRANSIENT)
+            last = FetchError(f"HTTP {exc.code} for {uri}", transient=exc.code in TRANSIENT_HTTP)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             last = FetchError(f"cannot reach {uri}: {getattr(exc, 'reason', exc)}", transient=True)
         if not last.transient:

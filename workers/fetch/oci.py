@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers import __version__
-from workers.fetch.base import FetchError, FetchLimits, copy_bounded
+from workers.fetch.base import TRANSIENT_HTTP, FetchError, FetchLimits, save_bounded
 from workers.fetch.http import basic_auth
 
 MANIFEST_MAX_BYTES = 4 << 20
@@ -35,7 +35,6 @@ INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _REPO_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
-_TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class Registry:
                 if exc.code == 401 and attempt == 1 and self._authenticate(exc.headers.get("WWW-Authenticate", "")):
                     continue
                 raise FetchError(f"registry answered HTTP {exc.code} for {self.base}{path}",
-                                 transient=exc.code in _TRANSIENT) from None
+                                 transient=exc.code in TRANSIENT_HTTP) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 raise FetchError(f"cannot reach {self.base}: {getattr(exc, 'reason', exc)}", transient=True) from None
         raise AssertionError("unreachable")
@@ -120,7 +119,7 @@ class Registry:
                 body = json.loads(resp.read(1 << 20))
         except urllib.error.HTTPError as exc:
             raise FetchError(f"token service answered HTTP {exc.code} for {realm}",
-                             transient=exc.code in _TRANSIENT) from None
+                             transient=exc.code in TRANSIENT_HTTP) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             raise FetchError(f"cannot reach the token service {realm}: {getattr(exc, 'reason', exc)}",
                              transient=True) from None
@@ -153,12 +152,7 @@ class Registry:
 
     def download_blob(self, repository: str, digest: str, dest: Path, limits: FetchLimits) -> Path:
         with self._open(f"/v2/{repository}/blobs/{digest}") as resp:
-            length = resp.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > limits.max_bytes:
-                raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
-            with open(dest, "wb") as out:
-                copy_bounded(resp.read, out.write, limits)
-        return dest
+            return save_bounded(resp.read, dest, limits, announced=resp.headers.get("Content-Length"))
 
 
 def registry_for(host: str, settings) -> Registry:

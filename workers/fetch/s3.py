@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from workers.fetch.base import FetchError, FetchLimits, copy_bounded
+from workers.fetch.base import FetchError, FetchLimits, save_bounded
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
 
@@ -41,12 +41,7 @@ def download(uri: str, dest: Path, limits: FetchLimits, *, endpoint_url: str | N
         if version:
             kw["VersionId"] = version
         obj = s3.get_object(**kw)
-        if obj.get("ContentLength", 0) > limits.max_bytes:
-            raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
-        body = obj["Body"]
-        with open(dest, "wb") as out:
-            copy_bounded(body.read, out.write, limits)
-        return dest
+        return save_bounded(obj["Body"].read, dest, limits, announced=obj.get("ContentLength"))
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         raise FetchError(f"S3 {code} for {uri}", transient=code in _TRANSIENT_CODES) from exc

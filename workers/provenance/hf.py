@@ -22,9 +22,10 @@ from pathlib import Path
 from schemas import Finding, Severity
 from schemas.inventory import ArtifactIdentity, InventoryRecord
 from schemas.policy import DEFAULT_SEVERITIES
+from workers.fetch.base import TRANSIENT_HTTP
+from workers.fetch.hf import DEFAULT_ENDPOINT
 from workers.provenance.inventory import PROVENANCE_ANALYZER, Inventory, hf_purl
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 CHUNK = 1 << 20
 IGNORED = (".git/", ".gitattributes", ".gitignore", ".cache/", ".huggingface/")
@@ -107,7 +108,7 @@ class HubClient:
         if resp.status != 200:
             detail = resp.body[:300].decode("utf-8", "replace")
             raise HubError(f"{method} {url}: HTTP {resp.status} {detail}",
-                           transient=resp.status in (408, 429, 500, 502, 503, 504))
+                           transient=resp.status in TRANSIENT_HTTP)
         try:
             return json.loads(resp.body), resp.headers
         except ValueError:

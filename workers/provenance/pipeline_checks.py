@@ -212,6 +212,8 @@ def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | No
     if not result.sha256 or result.error or event.action not in (Action.uploaded, Action.downloaded):
         return ev
     req = requirements_for(event, policy or ProvenancePolicy())
+    if req.signing is None:
+        return ev  # no trust to verify a bundle with: nothing to look up on this hot path
     if _scheme(event.uri) == "file":
         from workers.fetch.local import resolve
 
