@@ -213,3 +213,17 @@ class TcpProxy:
     def close(self) -> None:
         self.pause()
         self.sock.close()
+
+
+# SeaweedFS from deploy/local/services checks no credentials; boto3 only needs some.
+S3_CREDS = {"AWS_ACCESS_KEY_ID": "modelscreen-test", "AWS_SECRET_ACCESS_KEY": "modelscreen-test"}
+
+
+def new_bucket(s3, prefix: str) -> str:
+    """A bucket of its own; a create that boto3 retried after its first try went through is fine."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    try:
+        s3.create_bucket(Bucket=name)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return name

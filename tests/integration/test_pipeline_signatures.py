@@ -21,7 +21,7 @@ from schemas.events import ArtifactEvent  # noqa: E402
 from schemas.inventory import ArtifactIdentity, SignatureStatus  # noqa: E402
 from schemas.policy import ProvenancePolicy  # noqa: E402
 from schemas.results import ScanResult  # noqa: E402
-from tests.integration.harness import Pipeline, upload_event  # noqa: E402
+from tests.integration.harness import S3_CREDS, Pipeline, new_bucket, upload_event  # noqa: E402
 from tests.provenance.test_signatures import sign_with_key, write_key  # noqa: E402
 from workers.fetch import fetch_to_file  # noqa: E402
 from workers.pipeline.scanning import scan_event  # noqa: E402
@@ -270,7 +270,7 @@ def test_new_version_reports_tensor_drift(pipeline):
 
 # --- S3: `<key>.sig` next to the object (no pipeline wiring needed) ------------------------------------
 
-CREDS = {"AWS_ACCESS_KEY_ID": "modelscreen-test", "AWS_SECRET_ACCESS_KEY": "modelscreen-test"}
+CREDS = S3_CREDS
 
 
 def test_s3_sibling_bundle(s3_endpoint, tmp_path, keys, monkeypatch):
@@ -280,8 +280,7 @@ def test_s3_sibling_bundle(s3_endpoint, tmp_path, keys, monkeypatch):
         monkeypatch.setenv(k, v)
     (priv, pub), _ = keys
     s3 = client(s3_endpoint, None, 10)
-    bucket = f"sigs-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    bucket = new_bucket(s3, "sigs")
     src = weights(tmp_path / "w.safetensors", w=[1, 2])
     sign_with_key(src, tmp_path / "w.sig", priv)
     s3.put_object(Bucket=bucket, Key="org/signed.safetensors", Body=src.read_bytes())

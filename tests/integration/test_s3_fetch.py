@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import json
 import pickle
-import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.integration.harness import Pipeline
+from tests.integration.harness import S3_CREDS, Pipeline, new_bucket
 from workers.fetch import FetchError
 from workers.fetch.base import FetchLimits
 from workers.fetch.s3 import client, download
 
 pytestmark = pytest.mark.integration
 
-CREDS = {"AWS_ACCESS_KEY_ID": "modelscreen-test", "AWS_SECRET_ACCESS_KEY": "modelscreen-test"}
+CREDS = S3_CREDS
 
 
 class Payload:
@@ -32,13 +31,7 @@ def _bucket_name(s3_endpoint):
     import os
 
     os.environ.update(CREDS)
-    name = f"models-{uuid.uuid4().hex[:8]}"
-    s3 = client(s3_endpoint, None, 10)
-    try:
-        s3.create_bucket(Bucket=name)
-    except s3.exceptions.BucketAlreadyOwnedByYou:  # a retried create whose first try went through
-        pass
-    return name
+    return new_bucket(client(s3_endpoint, None, 10), "models")
 
 
 @pytest.fixture
