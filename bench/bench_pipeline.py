@@ -1,12 +1,13 @@
 """End-to-end pipeline throughput and latency against the same machine's raw Kafka rates.
 
 Needs the services (`eval "$(deploy/local/services up)"`). Prints, in one run:
-  raw Kafka produce and consume rates (aiokafka), events/s end to end for cached downloads and for
-  fresh small uploads, the ratio of the cached rate to the raw consume rate, where the worker's time went
+  raw Kafka produce and consume rates (aiokafka), the rate of a Faust agent that does nothing (the ceiling of
+  any Faust stage), events/s end to end for cached downloads and for fresh small uploads, the ratio of the
+  cached rate to the raw consume rate, where the worker's time went
   on the cached run (CPU per event, and each stage's batch handling time per record, from its metrics),
   upload-to-searchable latency percentiles, and the worker's memory over a long cached run.
 
-    python bench/bench_pipeline.py [--cached 20000] [--fresh 500] [--latency 50] [--long 100000]
+    python bench/bench_pipeline.py [--cached 20000] [--fresh 500] [--latency 50] [--long 100000] [--workers 1]
 """
 from __future__ import annotations
 
@@ -55,6 +56,21 @@ async def raw_rates(bootstrap: str, topic: str, n: int, size: int = 400) -> tupl
     return produce, consume
 
 
+def faust_noop_rate(bootstrap: str, topic: str, n: int) -> float:
+    """Events/s of a Faust agent that does nothing, on the same topic: the ceiling of any Faust stage."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    out = subprocess.run([sys.executable, str(here / "faust_noop.py"), "worker", "-l", "warn"], cwd=tempfile.mkdtemp(),
+                         env={**os.environ, "MODELSCREEN_KAFKA_BOOTSTRAP": bootstrap, "FAUST_NOOP_TOPIC": topic,
+                              "FAUST_NOOP_COUNT": str(n)},
+                         capture_output=True, text=True, timeout=600)
+    found = re.search(r"faust-noop (\d+)", out.stdout + out.stderr)  # Faust logs its stdout
+    if not found:
+        raise SystemExit(f"the Faust no-op agent failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    return float(found.group(1))
+
+
 def rss_mb(pid: int) -> float:
     total = 0
     for p in [pid, *_children(pid)]:
@@ -81,6 +97,20 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu(workers) -> float | None:
+    used = [cpu_seconds(w.pid) for w in workers]
+    return None if None in used else sum(used)
+
+
+def workers_stages(ports: list[int]) -> dict[str, tuple[float, float]]:
+    total: dict[str, tuple[float, float]] = {}
+    for port in ports:
+        for stage, (records, seconds) in stage_totals(port).items():
+            had = total.get(stage, (0.0, 0.0))
+            total[stage] = (had[0] + records, had[1] + seconds)
+    return total
 
 
 def stage_totals(port: int) -> dict[str, tuple[float, float]]:
@@ -132,6 +162,7 @@ def main() -> None:
     ap.add_argument("--fresh", type=int, default=500)
     ap.add_argument("--latency", type=int, default=50)
     ap.add_argument("--long", type=int, default=0, help="events in the memory run (e.g. 100000)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     args = ap.parse_args()
     kafka = os.environ.get("MODELSCREEN_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     es = os.environ.get("MODELSCREEN_ELASTICSEARCH_URL", "http://127.0.0.1:9200")
@@ -150,9 +181,13 @@ def main() -> None:
         n_raw = max(args.cached, 50000)
         produce, consume = asyncio.run(raw_rates(kafka, p.topic("raw-bench"), n_raw))
         print(f"raw kafka (aiokafka, 1 partition, {n_raw} x 400 B): produce {produce:,.0f}/s, consume {consume:,.0f}/s")
+        noop = faust_noop_rate(kafka, p.topic("raw-bench"), n_raw)
+        print(f"faust agent doing nothing, same topic: {noop:,.0f} events/s (ratio to raw consume {noop / consume:.4f}): "
+              "the ceiling of any stage that is a Faust agent")
 
-        metrics_port = free_port()
-        worker = p.start_worker(MODELSCREEN_METRICS_PORT=str(metrics_port))
+        ports = [free_port() for _ in range(args.workers)]
+        workers = [p.start_worker(MODELSCREEN_METRICS_PORT=str(port)) for port in ports]
+        worker = workers[0]
         # one artifact with one medium finding (a pickle named .json): every event yields one finding document
         art = store / "model.json"
         art.write_bytes(pickle.dumps({"w": [0.5] * 10}))
@@ -162,17 +197,17 @@ def main() -> None:
 
         base = count(p)
         events = [upload_event(art, event_id=f"dl-{i}", sha256=sha, action="downloaded") for i in range(args.cached)]
-        cpu0, stages0 = cpu_seconds(worker.pid), stage_totals(metrics_port)
+        cpu0, stages0 = workers_cpu(workers), workers_stages(ports)
         t0 = time.perf_counter()
         send_many(p, events)
         wait_count(p, base + args.cached, 600)
         elapsed = time.perf_counter() - t0
-        cpu1, stages1 = cpu_seconds(worker.pid), stage_totals(metrics_port)
+        cpu1, stages1 = workers_cpu(workers), workers_stages(ports)
         cached_rate = args.cached / elapsed
-        print(f"cached downloads: {args.cached} events in {elapsed:.1f}s = {cached_rate:,.0f} events/s "
+        print(f"cached downloads, {args.workers} worker(s): {args.cached} events in {elapsed:.1f}s = {cached_rate:,.0f} events/s "
               f"(ratio to raw consume {cached_rate / consume:.4f}; target >= 0.5)")
         if cpu0 is not None and cpu1 is not None:
-            print(f"  worker CPU {(cpu1 - cpu0) / args.cached * 1e3:.3f} ms per cached event")
+            print(f"  worker CPU {(cpu1 - cpu0) / args.cached * 1e3:.3f} ms per cached event (all workers)")
         for stage, (records, seconds) in stages1.items():
             records -= stages0.get(stage, (0, 0))[0]
             seconds -= stages0.get(stage, (0, 0))[1]
@@ -225,8 +260,9 @@ def main() -> None:
             stop.set()
             rss = [r for _, r in samples]
             tenth = max(1, len(rss) // 10)
-            print(f"worker memory over {args.long} cached events: first 10% avg {statistics.mean(rss[:tenth]):.0f} MB, "
-                  f"last 10% avg {statistics.mean(rss[-tenth:]):.0f} MB, max {max(rss):.0f} MB")
+            tenths = [statistics.mean(rss[i * tenth:(i + 1) * tenth]) for i in range(len(rss) // tenth)][:10]
+            print(f"worker memory (first of {args.workers}) over {args.long} cached events, avg per tenth of the run: "
+                  f"{' '.join(f'{m:.0f}' for m in tenths)} MB; max {max(rss):.0f} MB")
     finally:
         p.close()
 
