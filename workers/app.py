@@ -69,7 +69,7 @@ def credentials(settings: Settings):
     if proto.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
+            password=settings.secret("kafka_sasl_password"),
             mechanism=settings.kafka_sasl_mechanism,
             ssl_context=settings.kafka_ssl_context(),
         )

@@ -110,14 +110,18 @@ class Settings(BaseSettings):
                                 str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None)
         return ctx
 
+    def secret(self, name: str) -> str | None:
+        """The plain value of a SecretStr setting, None when unset."""
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
     def kafka_python_config(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python clients (and, with renames, aiokafka)."""
         cfg: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap.split(","),
                                "security_protocol": self.kafka_security_protocol}
         if self.kafka_security_protocol.startswith("SASL"):
             cfg.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
-                       sasl_plain_password=self.kafka_sasl_password.get_secret_value()
-                       if self.kafka_sasl_password else None)
+                       sasl_plain_password=self.secret("kafka_sasl_password"))
         ctx = self.kafka_ssl_context()
         if ctx is not None:
             cfg["ssl_context"] = ctx
@@ -129,8 +133,7 @@ class Settings(BaseSettings):
         if self.elasticsearch_api_key:
             kw["api_key"] = self.elasticsearch_api_key.get_secret_value()
         elif self.elasticsearch_username:
-            kw["basic_auth"] = (self.elasticsearch_username,
-                                self.elasticsearch_password.get_secret_value() if self.elasticsearch_password else "")
+            kw["basic_auth"] = (self.elasticsearch_username, self.secret("elasticsearch_password") or "")
         if self.elasticsearch_ca_certs:
             kw["ca_certs"] = str(self.elasticsearch_ca_certs)
         if self.elasticsearch_url.startswith("https"):

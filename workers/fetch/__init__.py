@@ -8,9 +8,17 @@ from workers.fetch.base import FetchError, FetchLimits
 from workers.settings import Settings
 
 
+def fetch_limits(settings: Settings | None, *, max_bytes: int | None = None) -> FetchLimits:
+    """The limits the settings give (their defaults without settings); `max_bytes` caps a smaller download."""
+    defaults = Settings.model_fields
+    return FetchLimits(
+        max_bytes=max_bytes or getattr(settings, "fetch_max_bytes", defaults["fetch_max_bytes"].default),
+        timeout=getattr(settings, "fetch_timeout", defaults["fetch_timeout"].default))
+
+
 def fetch_to_file(uri: str, dest: Path, settings: Settings) -> Path:
     """Copy the artifact at `uri` to `dest` (or return the local path for file://). Raises FetchError."""
-    limits = FetchLimits(max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout)
+    limits = fetch_limits(settings)
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme == "file":
         from workers.fetch.local import resolve

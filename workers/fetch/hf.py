@@ -59,5 +59,5 @@ def resolve_url(ref: HubRef, endpoint: str | None) -> str:
 
 def fetch(uri: str, dest: Path, limits: FetchLimits, settings) -> Path:
     url = resolve_url(parse(uri), settings.hf_endpoint)
-    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    token = settings.secret("hf_token")
     return download(url, dest, limits, auth=f"Bearer {token}" if token else None)

@@ -157,7 +157,7 @@ class Registry:
 
 def registry_for(host: str, settings) -> Registry:
     return Registry(host, username=settings.oci_username,
-                    password=settings.oci_password.get_secret_value() if settings.oci_password else None,
+                    password=settings.secret("oci_password"),
                     plain_http=host in settings.oci_plain_http, timeout=settings.fetch_timeout)
 
 

@@ -36,8 +36,7 @@ def fetch(uri: str, dest: Path, limits: FetchLimits, settings) -> Path:
     url = download_url(uri, artifactory_url=settings.artifactory_url, nexus_url=settings.nexus_url)
     auth = None
     if uri.startswith("artifactory:") and settings.artifactory_token:
-        auth = f"Bearer {settings.artifactory_token.get_secret_value()}"
+        auth = f"Bearer {settings.secret('artifactory_token')}"
     elif uri.startswith("nexus:") and settings.nexus_username:
-        password = settings.nexus_password.get_secret_value() if settings.nexus_password else ""
-        auth = basic_auth(settings.nexus_username, password)
+        auth = basic_auth(settings.nexus_username, settings.secret("nexus_password") or "")
     return download(url, dest, limits, auth=auth)

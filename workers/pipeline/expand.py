@@ -41,8 +41,8 @@ def _hub_files(event: ArtifactEvent, settings: Settings, getter) -> list[dict]:
     ref = parse(event.uri)
     if not ref.revision:
         raise FetchError(f"{event.uri} names no commit: nothing to pin the files to", transient=False)
-    token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    client = HubClient(settings.hf_endpoint or DEFAULT_ENDPOINT, getter=getter, token=token or "")
+    client = HubClient(settings.hf_endpoint or DEFAULT_ENDPOINT, getter=getter,
+                       token=settings.secret("hf_token") or "")
     try:
         files = client.files(ref.repo, ref.revision, repo_type=ref.repo_type)
     except HubError as exc:

@@ -41,7 +41,8 @@ from schemas.events import Action
 from schemas.inventory import InventoryRecord, TensorManifest
 from schemas.policy import EffectiveRequirements, ProvenancePolicy
 from schemas.results import ScanResult
-from workers.fetch.base import FetchError, FetchLimits
+from workers.fetch import fetch_limits
+from workers.fetch.base import FetchError
 from workers.provenance.checks import _finding, requirements_for
 from workers.provenance.inventory import Inventory, identity_for_event
 
@@ -105,7 +106,7 @@ def _local_bundle(local_path: Path, settings, req: EffectiveRequirements, ev: Lo
     """(model path, bundle path, `only`) for a file:// artifact, or None when there is no bundle."""
     from workers.fetch.local import resolve
 
-    limits = FetchLimits(max_bytes=SIGNATURE_MAX_BYTES, timeout=getattr(settings, "fetch_timeout", 60.0))
+    limits = fetch_limits(settings, max_bytes=SIGNATURE_MAX_BYTES)
     roots = list(getattr(settings, "fetch_file_roots", None) or [local_path.parent])
     candidates = [(local_path.with_name(local_path.name + SIBLING_SUFFIX), local_path, None)]
     for directory in _directories_up(local_path, roots):
@@ -142,7 +143,7 @@ def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: Lo
 
     bucket, key, _version = parse(uri)
     sig_uri = f"s3://{bucket}/{key}{SIBLING_SUFFIX}"
-    limits = FetchLimits(max_bytes=SIGNATURE_MAX_BYTES, timeout=getattr(settings, "fetch_timeout", 60.0))
+    limits = fetch_limits(settings, max_bytes=SIGNATURE_MAX_BYTES)
     try:
         path = download(sig_uri, tmp / "bundle.sig", limits, endpoint_url=getattr(settings, "s3_endpoint_url", None),
                         region=getattr(settings, "s3_region", None))
@@ -217,10 +218,8 @@ def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | No
     if _scheme(event.uri) == "file":
         from workers.fetch.local import resolve
 
-        limits = FetchLimits(max_bytes=getattr(settings, "fetch_max_bytes", 1 << 62),
-                             timeout=getattr(settings, "fetch_timeout", 60.0))
         try:
-            local = resolve(event.uri, limits, roots=list(getattr(settings, "fetch_file_roots", None) or []))
+            local = resolve(event.uri, fetch_limits(settings), roots=list(getattr(settings, "fetch_file_roots", None) or []))
         except FetchError:
             return ev  # gone or outside the roots: the cached scan stands, no bundle can be read
         _signature_evidence(event.uri, local, req, settings, ev, sha256=result.sha256)
