@@ -69,12 +69,15 @@ def test_verified_with_the_right_key(signed):
     assert check.info().status.value == "verified"
 
 
+def flip_byte(path, at: int = 3) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
 def test_flipped_byte_is_a_tampered_file(signed):
     model, sig, pub = signed
-    f = model / "model.safetensors"
-    data = bytearray(f.read_bytes())
-    data[3] ^= 0x01
-    f.write_bytes(bytes(data))
+    flip_byte(model / "model.safetensors")
     check = verify_model(model, sig, public_key=pub)
     assert rules(check) == ["SIGNATURE-TAMPERED-FILE"]
     assert check.findings[0].location == "model.safetensors" and check.findings[0].severity.value == "critical"

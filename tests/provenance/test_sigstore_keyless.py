@@ -21,7 +21,7 @@ from click.testing import CliRunner  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from tests.provenance.sigstore_fixture import OIDC_ISSUER, PrivateSigstore, TransparencyLog  # noqa: E402
-from tests.provenance.test_signatures import model  # noqa: E402,F401 - the same model directory fixture
+from tests.provenance.test_signatures import flip_byte, model  # noqa: E402,F401 - the same model directory fixture
 from workers.commands.provenance import verify  # noqa: E402
 from workers.provenance.signatures import SignatureUsageError, verify_model  # noqa: E402
 
@@ -89,10 +89,7 @@ def test_certificate_from_another_oidc_issuer_is_an_unexpected_signer(tmp_path, 
 
 def test_flipped_byte_is_a_tampered_file(signed):
     model, sig, trust = signed
-    f = model / "model.safetensors"
-    data = bytearray(f.read_bytes())
-    data[3] ^= 0x01
-    f.write_bytes(bytes(data))
+    flip_byte(model / "model.safetensors")
     check = keyless(model, sig, trust)
     assert rules(check) == ["SIGNATURE-TAMPERED-FILE"] and check.findings[0].location == "model.safetensors"
     assert check.signer == f"sigstore:{SIGNER}"  # the signature itself verified
