@@ -1,6 +1,7 @@
 """A pipeline under test: its own topic prefix, consumer group and indices on the shared services."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -219,11 +220,19 @@ class TcpProxy:
 S3_CREDS = {"AWS_ACCESS_KEY_ID": "modelscreen-test", "AWS_SECRET_ACCESS_KEY": "modelscreen-test"}
 
 
-def new_bucket(s3, prefix: str) -> str:
-    """A bucket of its own; a create that boto3 retried after its first try went through is fine."""
+@contextlib.contextmanager
+def own_bucket(s3, prefix: str):
+    """A bucket of its own, emptied and deleted afterwards (SeaweedFS keeps volumes for every bucket until
+    it is deleted). A create that boto3 retried after its first try went through is fine."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     try:
         s3.create_bucket(Bucket=name)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
-    return name
+    try:
+        yield name
+    finally:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                s3.delete_object(Bucket=name, Key=obj["Key"])
+        s3.delete_bucket(Bucket=name)

@@ -21,7 +21,7 @@ from schemas.events import ArtifactEvent  # noqa: E402
 from schemas.inventory import ArtifactIdentity, SignatureStatus  # noqa: E402
 from schemas.policy import ProvenancePolicy  # noqa: E402
 from schemas.results import ScanResult  # noqa: E402
-from tests.integration.harness import S3_CREDS, Pipeline, new_bucket, upload_event  # noqa: E402
+from tests.integration.harness import S3_CREDS, Pipeline, own_bucket, upload_event  # noqa: E402
 from tests.provenance.test_signatures import sign_with_key, write_key  # noqa: E402
 from workers.fetch import fetch_to_file  # noqa: E402
 from workers.pipeline.scanning import scan_event  # noqa: E402
@@ -273,14 +273,20 @@ def test_new_version_reports_tensor_drift(pipeline):
 CREDS = S3_CREDS
 
 
-def test_s3_sibling_bundle(s3_endpoint, tmp_path, keys, monkeypatch):
+@pytest.fixture
+def sigs_bucket(s3_endpoint, monkeypatch):
     from workers.fetch.s3 import client
 
     for k, v in CREDS.items():
         monkeypatch.setenv(k, v)
-    (priv, pub), _ = keys
     s3 = client(s3_endpoint, None, 10)
-    bucket = new_bucket(s3, "sigs")
+    with own_bucket(s3, "sigs") as bucket:
+        yield s3, bucket
+
+
+def test_s3_sibling_bundle(s3_endpoint, sigs_bucket, tmp_path, keys):
+    s3, bucket = sigs_bucket
+    (priv, pub), _ = keys
     src = weights(tmp_path / "w.safetensors", w=[1, 2])
     sign_with_key(src, tmp_path / "w.sig", priv)
     s3.put_object(Bucket=bucket, Key="org/signed.safetensors", Body=src.read_bytes())

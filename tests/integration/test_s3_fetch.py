@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.harness import S3_CREDS, Pipeline, new_bucket
+from tests.integration.harness import S3_CREDS, Pipeline, own_bucket
 from workers.fetch import FetchError
 from workers.fetch.base import FetchLimits
 from workers.fetch.s3 import client, download
@@ -27,11 +27,12 @@ class Payload:
 
 @pytest.fixture(scope="module")
 def _bucket_name(s3_endpoint):
-    # one bucket per run: SeaweedFS grows volumes per bucket
+    # one bucket for the module: SeaweedFS grows volumes per bucket
     import os
 
     os.environ.update(CREDS)
-    return new_bucket(client(s3_endpoint, None, 10), "models")
+    with own_bucket(client(s3_endpoint, None, 10), "models") as name:
+        yield name
 
 
 @pytest.fixture
