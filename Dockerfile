@@ -12,23 +12,20 @@ RUN groupadd --system --gid 10001 modelscreen \
  && useradd --system --uid 10001 --gid modelscreen \
       --home-dir /home/modelscreen --create-home --shell /usr/sbin/nologin modelscreen
 
-WORKDIR /app
-COPY pyproject.toml README.md ./
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
 COPY schemas ./schemas
 COPY workers ./workers
 COPY rules ./rules
 COPY deploy ./deploy
-# A C compiler only while installing: it builds the pickle walker's optional fast path.
-COPY setup.py ./
+# Build the wheel (a C compiler only while building: the pickle walker's optional fast path), install
+# it, and keep nothing of the source: rules, templates and Kibana assets are package data of the wheel.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
- && pip install . \
+ && pip wheel --no-deps -w /tmp/dist . \
+ && pip install /tmp/dist/modelscreen-*.whl \
  && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
- && rm -rf /var/lib/apt/lists/* build ./*.egg-info
-# The rule library and the Elasticsearch templates stay in /app; the installed package finds them here.
-ENV MODELSCREEN_RULES_DIR=/app/rules/yara \
-    MODELSCREEN_TEMPLATES_DIR=/app/deploy/elasticsearch \
-    MODELSCREEN_KIBANA_ASSETS_DIR=/app/deploy/kibana
+ && rm -rf /var/lib/apt/lists/* /tmp/dist /src
 
 USER modelscreen:modelscreen
 WORKDIR /home/modelscreen

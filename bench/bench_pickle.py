@@ -18,10 +18,10 @@ import sys
 import time
 import tracemalloc
 
-from workers.engine.context import ScanContext
-from workers.engine.hashing import HashingReader
-from workers.engine.limits import Budget, Limits
-from workers.engine.pickle import analyze_pickle
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.hashing import HashingReader
+from modelscreen.engine.limits import Budget, Limits
+from modelscreen.engine.pickle import analyze_pickle
 
 
 def dense_ints(n: int) -> bytes:
@@ -85,7 +85,7 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     if "--pure" in argv:
         os.environ["MODELSCREEN_PICKLE_PURE"] = "1"
-    from workers.engine.pickle import machine
+    from modelscreen.engine.pickle import machine
 
     pure = machine._fastwalk is None or os.environ.get("MODELSCREEN_PICKLE_PURE", "") not in ("", "0")
     print("walker: " + ("pure Python" if pure else "C accelerator (_fastwalk)"))

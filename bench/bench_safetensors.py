@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from workers.engine import scan_path, scan_stream
-    from workers.provenance.tensors import tensor_manifest
+    from modelscreen.engine import scan_path, scan_stream
+    from modelscreen.provenance.tensors import tensor_manifest
 
     d = Path(args.dir)
     d.mkdir(parents=True, exist_ok=True)

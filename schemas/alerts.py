@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.findings import Severity, Verdict
+from modelscreen.schemas.findings import Severity, Verdict
 
 
 class Alert(BaseModel):

@@ -1,7 +1,7 @@
 """Artifact events: the one normalised event every store notification becomes, and dead letters.
 
 Store notifications (S3/MinIO, Harbor, Hugging Face, Artifactory, Nexus, CloudEvents) are turned into
-`ArtifactEvent`s by `workers.sources`; anything that cannot be turned into one becomes a `DeadLetter`.
+`ArtifactEvent`s by `modelscreen.sources`; anything that cannot be turned into one becomes a `DeadLetter`.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ DIGEST_KEY_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,31}")
 URI_SCHEME_RE = re.compile(r"([a-z][a-z0-9+.-]*)://")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
-# URI schemes an ArtifactEvent may carry (see workers.sources for which store emits which).
+# URI schemes an ArtifactEvent may carry (see modelscreen.sources for which store emits which).
 URI_SCHEMES = frozenset(
     {"s3", "https", "http", "file", "oci", "hf", "artifactory", "nexus", "nexus-component"}
 )

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.events import ArtifactEvent, DeadLetter, ModelscreenCloudEventData
-from schemas.findings import Finding
-from schemas.inventory import InventoryRecord, TensorManifest
-from schemas.policy import ProvenancePolicy
-from schemas.report import ArtifactReport, ScanReport
-from schemas.results import ScanResult
+from modelscreen.schemas.events import ArtifactEvent, DeadLetter, ModelscreenCloudEventData
+from modelscreen.schemas.findings import Finding
+from modelscreen.schemas.inventory import InventoryRecord, TensorManifest
+from modelscreen.schemas.policy import ProvenancePolicy
+from modelscreen.schemas.report import ArtifactReport, ScanReport
+from modelscreen.schemas.results import ScanResult
 
 MODELS: dict[str, type[BaseModel]] = {
     "finding": Finding,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.findings import Verdict
+from modelscreen.schemas.findings import Verdict
 
 INVENTORY_VERSION = "1"
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -32,7 +32,7 @@ class ArtifactIdentity(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    store: str = Field(min_length=1, description="Store kind (schemas.events.StoreKind value)")
+    store: str = Field(min_length=1, description="Store kind (modelscreen.schemas.events.StoreKind value)")
     store_name: str | None = Field(default=None, description="Bucket, registry or repository key")
     name: str | None = Field(default=None, description="Artifact name within the store")
     version: str | None = Field(default=None, description="Version, tag, commit or object version")

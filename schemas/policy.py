@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.findings import Severity
+from modelscreen.schemas.findings import Severity
 
 # Every finding the provenance checks can produce, with its default severity.
 DEFAULT_SEVERITIES: dict[str, Severity] = {

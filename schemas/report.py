@@ -4,8 +4,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from schemas.findings import Finding, Verdict
-from schemas.inventory import TensorManifest
+from modelscreen.schemas.findings import Finding, Verdict
+from modelscreen.schemas.inventory import TensorManifest
 
 REPORT_VERSION = "1"
 

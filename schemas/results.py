@@ -5,9 +5,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import ArtifactEvent
-from schemas.findings import Verdict
-from schemas.report import ArtifactReport
+from modelscreen.schemas.events import ArtifactEvent
+from modelscreen.schemas.findings import Verdict
+from modelscreen.schemas.report import ArtifactReport
 
 
 class ScanResult(BaseModel):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
-from schemas.findings import Severity
+from modelscreen.schemas.findings import Severity
 
 Scope = Literal["pickle", "header", "config", "template", "metadata", "code", "member", "small-file", "tensor-data"]
 SCOPES: tuple[str, ...] = Scope.__args__  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ import sys
 
 from click.testing import CliRunner
 
-from workers.cli import main
+from modelscreen.cli import main
 
 
 def _write(tmp_path, name, data):
@@ -58,6 +58,6 @@ def test_table_output(tmp_path):
 
 def test_console_script_runs(tmp_path):
     p = _write(tmp_path, "a.pkl", pickle.dumps([1]))
-    out = subprocess.run([sys.executable, "-m", "workers.cli", "scan", "--format", "json", str(p)],
+    out = subprocess.run([sys.executable, "-m", "modelscreen", "scan", "--format", "json", str(p)],
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["artifacts"][0]["format"] == "pickle"

@@ -3,9 +3,9 @@ import pickle
 
 from click.testing import CliRunner
 
-from workers.cli import main
-from workers.embedded.watch import watch
-from workers.sinks.sqlite_store import SqliteStore
+from modelscreen.cli import main
+from modelscreen.embedded.watch import watch
+from modelscreen.sinks.sqlite_store import SqliteStore
 
 
 def test_watch_scans_new_and_changed_files_once(tmp_path):
@@ -25,7 +25,7 @@ def test_watch_scans_new_and_changed_files_once(tmp_path):
 def test_rescanning_the_same_bytes_does_not_duplicate_findings(tmp_path):
     f = tmp_path / "w.safetensors"
     f.write_bytes(pickle.dumps({"x": 1}))
-    from workers.engine import scan_path
+    from modelscreen.engine import scan_path
 
     with SqliteStore(tmp_path / "f.db") as store:
         for _ in range(3):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from workers.engine.hashing import HashingReader
+from modelscreen.engine.hashing import HashingReader
 
 
 def read_as(pattern: str, r: HashingReader, data: bytes) -> None:

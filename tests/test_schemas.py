@@ -1,6 +1,6 @@
 import json
 
-from schemas.export import MODELS, SCHEMA_DIR, render
+from modelscreen.schemas.export import MODELS, SCHEMA_DIR, render
 
 
 def test_exported_json_schemas_are_current():

@@ -3,8 +3,8 @@ import struct
 
 import pytest
 
-from workers.engine import scan_bytes
-from workers.engine.sniff import sniff
+from modelscreen.engine import scan_bytes
+from modelscreen.engine.sniff import sniff
 
 
 def _st_header(obj: bytes) -> bytes:

@@ -9,9 +9,9 @@ from typing import Any
 
 import faust
 
-from workers import __version__, topics
-from workers.pipeline.cache import ScanCache
-from workers.settings import Settings
+from modelscreen import __version__, topics
+from modelscreen.pipeline.cache import ScanCache
+from modelscreen.settings import Settings
 
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # dead letters carry the original message, base64-encoded
@@ -33,7 +33,7 @@ class Runtime:
     es: Any = None
     writer: Any = None
     ruleset_version: str | None = None
-    provenance: Any = None  # workers.provenance.ProvenanceChecker, opened on first use
+    provenance: Any = None  # modelscreen.provenance.ProvenanceChecker, opened on first use
 
     @property
     def observer(self) -> dict[str, str]:
@@ -54,7 +54,7 @@ class Runtime:
 
         from aiokafka.errors import KafkaError
 
-        from workers.agents.batching import retry_forever
+        from modelscreen.agents.batching import retry_forever
 
         # A retry may produce some messages twice; every consumer downstream is idempotent.
         await retry_forever("produce", attempt, is_transient=lambda exc: isinstance(exc, KafkaError))
@@ -79,8 +79,8 @@ def credentials(settings: Settings):
 
 
 def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
-    from workers.agents import alert, index, normalise, rules, scan
-    from workers.logs import LOGGING_CONFIG
+    from modelscreen.agents import alert, index, normalise, rules, scan
+    from modelscreen.logs import LOGGING_CONFIG
 
     settings = settings or Settings()
     app = faust.App(
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
         autodiscover=False,
     )
     rt = Runtime(settings=settings, app=app)
-    from workers.engine.yara.loader import default_ruleset
+    from modelscreen.engine.yara.loader import default_ruleset
 
     ruleset, _reason = default_ruleset()
     rt.ruleset_version = ruleset.version if ruleset else None
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
 
 def register_lag_gauge(app: faust.App, every: float = 15.0) -> None:
     """Consumer lag per assigned partition: the end of the partition minus the committed offset."""
-    from workers.metrics import CONSUMER_LAG
+    from modelscreen.metrics import CONSUMER_LAG
 
     @app.timer(every)
     async def consumer_lag() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from schemas import Severity, Verdict
-from workers import __version__
+from modelscreen.schemas import Severity, Verdict
+from modelscreen import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -39,9 +39,9 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
 
     Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or analysis errors.
     """
-    from workers.engine import Limits
-    from workers.engine.scanner import iter_files, scan_paths
-    from workers.reporters import RENDERERS
+    from modelscreen.engine import Limits
+    from modelscreen.engine.scanner import iter_files, scan_paths
+    from modelscreen.reporters import RENDERERS
 
     fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "json")
     limits = Limits(max_seconds=max_seconds) if max_seconds else Limits()
@@ -101,11 +101,11 @@ def watch(directory: Path, db: Path | None, interval: float, settle: float, once
     """
     import json
 
-    from workers.embedded.watch import watch as run_watch
-    from workers.sinks.sqlite_store import SqliteStore
+    from modelscreen.embedded.watch import watch as run_watch
+    from modelscreen.sinks.sqlite_store import SqliteStore
 
-    from schemas import Severity as _Severity
-    from workers.pipeline.alerting import alerts_for
+    from modelscreen.schemas import Severity as _Severity
+    from modelscreen.pipeline.alerting import alerts_for
 
     def emit(change, result) -> None:
         click.echo(json.dumps({"event_id": result.event.event_id, "action": result.event.action.value,
@@ -136,7 +136,7 @@ def findings(text: str | None, db: Path | None, min_severity: str | None, rule: 
     import dataclasses
     import json
 
-    from workers.sinks.sqlite_store import SqliteStore, default_db_path
+    from modelscreen.sinks.sqlite_store import SqliteStore, default_db_path
 
     target = db or default_db_path()
     if not target.exists():
@@ -168,17 +168,17 @@ def schemas() -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None)
 def schemas_export(directory: Path | None) -> None:
     """Write schemas/json/*.schema.json."""
-    from schemas.export import SCHEMA_DIR, export
+    from modelscreen.schemas.export import SCHEMA_DIR, export
 
     for p in export(directory or SCHEMA_DIR):
         click.echo(str(p))
 
 
 def _register() -> None:
-    from workers.commands import gateway, pipeline
-    from workers.commands.kibana import kibana
-    from workers.commands.provenance import diff, inventory, verify
-    from workers.rules_cli import rules
+    from modelscreen.commands import gateway, pipeline
+    from modelscreen.commands.kibana import kibana
+    from modelscreen.commands.provenance import diff, inventory, verify
+    from modelscreen.rules_cli import rules
 
     main.add_command(pipeline.setup)
     main.add_command(pipeline.worker)

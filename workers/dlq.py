@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
-from schemas.events import DeadLetter
-from workers.settings import Settings
-from workers.topics import DEAD_LETTER, STORE_EVENTS
+from modelscreen.schemas.events import DeadLetter
+from modelscreen.settings import Settings
+from modelscreen.topics import DEAD_LETTER, STORE_EVENTS
 
 REPLAY_GROUP = "modelscreen-dlq-replay"
 

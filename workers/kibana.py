@@ -23,11 +23,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from workers.settings import Settings
+from modelscreen.assets import kibana_dir
+from modelscreen.settings import Settings
 
-# The assets live in deploy/kibana; an installed copy (e.g. the container image) names them.
-ASSET_DIR = Path(os.environ.get("MODELSCREEN_KIBANA_ASSETS_DIR")
-                 or Path(__file__).resolve().parents[1] / "deploy" / "kibana")
+ASSET_DIR = kibana_dir()
 SAVED_OBJECTS_FILE = ASSET_DIR / "saved-objects.ndjson"
 DETECTION_RULES_FILE = ASSET_DIR / "detection-rules.ndjson"
 _SPACE_RE = re.compile(r"^[a-z0-9_-]+$")

@@ -37,7 +37,7 @@ def configure(level: str = "INFO") -> None:
 LOGGING_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "workers.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "modelscreen.logs.JsonFormatter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
 }

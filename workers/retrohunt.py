@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
 
 RAW_TYPE = "io.modelscreen.retrohunt"
 PAGE = 500

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.rules import RuleBundle, RuleSample
-from workers.engine.yara.loader import Ruleset, RulesetError, ruleset_from_bundle
-from workers.engine.yara.matcher import match
+from modelscreen.schemas.rules import RuleBundle, RuleSample
+from modelscreen.engine.yara.loader import Ruleset, RulesetError, ruleset_from_bundle
+from modelscreen.engine.yara.matcher import match
 
 BUNDLE_KEY = b"yara"
 MAX_SAMPLE_BYTES = 2 * 1024 * 1024
@@ -16,7 +16,7 @@ def with_samples(bundle: RuleBundle, samples_path: Path | None) -> RuleBundle:
     """Attach the samples that rules/samples.py builds (each at most MAX_SAMPLE_BYTES)."""
     if samples_path is None or not samples_path.exists():
         return bundle
-    from workers.rules_cli import load_samples
+    from modelscreen.rules_cli import load_samples
 
     built = load_samples(samples_path).build_samples()
     return bundle.model_copy(update={"samples": [
@@ -46,7 +46,7 @@ def publish(settings, bundle: RuleBundle) -> dict:
     """Produce the bundle to the compacted rule-bundles topic (latest bundle wins)."""
     from kafka import KafkaProducer
 
-    from workers.topics import RULE_BUNDLES
+    from modelscreen.topics import RULE_BUNDLES
 
     value = bundle.model_dump_json().encode()
     if len(value) > MAX_BUNDLE_BYTES:

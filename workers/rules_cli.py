@@ -17,7 +17,7 @@ from types import ModuleType
 
 import click
 
-from workers.engine.yara.loader import (
+from modelscreen.engine.yara.loader import (
     ENGINES,
     RulesetError,
     assemble,
@@ -26,7 +26,7 @@ from workers.engine.yara.loader import (
     make_engine,
     parse_rules,
 )
-from workers.engine.yara.matcher import match
+from modelscreen.engine.yara.matcher import match
 
 DEFAULT_RULE_BUDGET_MS = 250.0
 CORPUS_FLOAT_BYTES = 4 * 1024 * 1024
@@ -180,7 +180,7 @@ def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float
 
 
 def _build_bundle(path: Path | None, engine: str | None, samples_path: Path | None):
-    from workers.rule_bundles import with_samples
+    from modelscreen.rule_bundles import with_samples
 
     root = path or default_rules_dir()
     try:
@@ -231,9 +231,9 @@ def publish_cmd(path: Path | None, engine: str | None, samples_path: Path | None
     """Publish a bundle to the compacted rule-bundles topic; running workers validate it and swap it in."""
     import json
 
-    from schemas.rules import RuleBundle
-    from workers.rule_bundles import publish, validate
-    from workers.settings import load_settings
+    from modelscreen.schemas.rules import RuleBundle
+    from modelscreen.rule_bundles import publish, validate
+    from modelscreen.settings import load_settings
 
     bundle = (RuleBundle.model_validate_json(bundle_file.read_bytes()) if bundle_file
               else _build_bundle(path, engine, samples_path))

@@ -13,7 +13,7 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from schemas import Severity
+from modelscreen.schemas import Severity
 
 
 class _YamlFile(PydanticBaseSettingsSource):

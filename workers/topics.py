@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.settings import Settings
+from modelscreen.settings import Settings
 
 STORE_EVENTS = "store-events"
 ARTIFACT_EVENTS = "artifact-events"

@@ -11,8 +11,8 @@ import pytest
 
 from tests.fixtures import make_containers as mk
 from tests.fixtures import make_formats as mf
-from workers.engine import Limits, scan_bytes
-from workers.engine.analyzers import analyzer_for
+from modelscreen.engine import Limits, scan_bytes
+from modelscreen.engine.analyzers import analyzer_for
 
 needs_pickle_analyzer = pytest.mark.skipif(analyzer_for("pickle") is None, reason="pickle analyzer not registered")
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.fixtures import make_formats as mf
-from workers.engine import scan_bytes
-from workers.engine.sniff import sniff
+from modelscreen.engine import scan_bytes
+from modelscreen.engine.sniff import sniff
 
 
 def findings(report, rule):
@@ -227,7 +227,7 @@ def test_shebang_script_without_suffix():
 
 
 def test_fixture_generator_writes_scannable_files(tmp_path, canary):
-    from workers.engine import scan_path
+    from modelscreen.engine import scan_path
 
     for p in mf.write_all(tmp_path, canary):
         reports = scan_path(p)

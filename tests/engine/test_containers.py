@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import make_containers as mk
-from workers.engine import Limits, scan_bytes, scan_path
-from workers.engine.analyzers import analyzer_for
+from modelscreen.engine import Limits, scan_bytes, scan_path
+from modelscreen.engine.analyzers import analyzer_for
 
 TORCH_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "torch"
 

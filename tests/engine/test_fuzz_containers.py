@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures import make_containers as mk
-from workers.engine import Limits, scan_bytes
+from modelscreen.engine import Limits, scan_bytes
 
 LIMITS = Limits(max_seconds=2, max_decompressed_bytes=64 * 1024 * 1024, max_entries=200)
 VERDICTS = {"clean", "suspicious", "malicious", "error"}

@@ -6,7 +6,7 @@ import struct
 import pytest
 
 from tests.fixtures import make_formats as mf
-from workers.engine import scan_bytes
+from modelscreen.engine import scan_bytes
 
 gguf = pytest.importorskip("gguf")
 
@@ -117,7 +117,7 @@ def test_hidden_bytes_between_tensors_are_scanned(canary):
 
 
 def test_template_after_the_first_mib_of_a_large_file_is_matched_by_yara():
-    from workers.engine.yara.loader import default_ruleset
+    from modelscreen.engine.yara.loader import default_ruleset
 
     if default_ruleset()[0] is None:
         pytest.skip("YARA rules unavailable")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.fixtures import make_containers as mk
 from tests.fixtures import make_formats as mf
-from workers.engine import scan_bytes
+from modelscreen.engine import scan_bytes
 
 h5py = pytest.importorskip("h5py")
 

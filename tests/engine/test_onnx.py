@@ -7,8 +7,8 @@ import pytest
 
 from tests.fixtures import make_containers as mk
 from tests.fixtures import make_formats as mf
-from workers.engine import scan_bytes, scan_path
-from workers.engine.sniff import sniff
+from modelscreen.engine import scan_bytes, scan_path
+from modelscreen.engine.sniff import sniff
 
 onnx = pytest.importorskip("onnx")
 

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from tests.fixtures import make_pickles as M
-from workers.engine import scan_bytes
+from modelscreen.engine import scan_bytes
 
 np = pytest.importorskip("numpy")
 

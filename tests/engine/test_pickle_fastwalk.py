@@ -19,20 +19,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures import make_pickles as M
-from workers.engine import scan_bytes
-from workers.engine.context import ScanContext
-from workers.engine.hashing import HashingReader
-from workers.engine.limits import Budget, Limits
-from workers.engine.pickle import analyze_pickle, machine
+from modelscreen.engine import scan_bytes
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.hashing import HashingReader
+from modelscreen.engine.limits import Budget, Limits
+from modelscreen.engine.pickle import analyze_pickle, machine
 
 PURE = "MODELSCREEN_PICKLE_PURE"
 needs_ext = pytest.mark.skipif(machine._fastwalk is None,
-                               reason="workers.engine.pickle._fastwalk is not built (no C compiler at install time?)")
+                               reason="modelscreen.engine.pickle._fastwalk is not built (no C compiler at install time?)")
 
 
 def test_extension_is_built():
     try:
-        from workers.engine.pickle import _fastwalk
+        from modelscreen.engine.pickle import _fastwalk
     except ImportError as exc:
         pytest.skip(f"C accelerator not built: {exc}; `pip install -e .` compiles it when a C compiler is present")
     assert machine._fastwalk is _fastwalk

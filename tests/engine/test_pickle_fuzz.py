@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures import make_pickles as M
-from workers.engine import scan_bytes
-from workers.engine.limits import Limits
+from modelscreen.engine import scan_bytes
+from modelscreen.engine.limits import Limits
 
 VERDICTS = {"clean", "suspicious", "malicious", "error"}
 LIMITS = Limits(max_seconds=2)

@@ -37,7 +37,7 @@ def test_payload_is_live_in_child_process(tmp_path, name):
 
 def test_scanner_never_runs_them(tmp_path, monkeypatch):
     from tests.fixtures import make_pickles as M
-    from workers.engine import scan_bytes
+    from modelscreen.engine import scan_bytes
 
     monkeypatch.chdir(tmp_path)
     for name, fn in M.MALICIOUS.items():

@@ -7,10 +7,10 @@ import os
 import pytest
 
 from tests.fixtures import make_pickles as M
-from workers.engine import scan_bytes
-from workers.engine.context import ScanContext
-from workers.engine.limits import Budget, Limits
-from workers.engine.pickle import analyze_pickle
+from modelscreen.engine import scan_bytes
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.limits import Budget, Limits
+from modelscreen.engine.pickle import analyze_pickle
 
 
 def _scan(data: bytes):

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from tests.fixtures import make_containers as mk
-from workers.engine import Limits, scan_bytes, scan_path
+from modelscreen.engine import Limits, scan_bytes, scan_path
 
 F32x2 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
 
@@ -225,7 +225,7 @@ def test_only_the_header_is_parsed():
             reads.append(n)
             return n
 
-    from workers.engine import scan_stream
+    from modelscreen.engine import scan_stream
 
     reports = scan_stream(Spy(data), "s.safetensors", size=len(data))
     assert reports[0].verdict.value == "clean"

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from tests.fixtures import make_formats as mf
-from workers.engine import scan_bytes
-from workers.engine.sniff import sniff
+from modelscreen.engine import scan_bytes
+from modelscreen.engine.sniff import sniff
 
 
 def findings(report, rule):

@@ -5,7 +5,7 @@ import jinja2
 import pytest
 
 from tests.fixtures import make_formats as mf
-from workers.engine.templates import check_template
+from modelscreen.engine.templates import check_template
 
 
 def rules(issues):

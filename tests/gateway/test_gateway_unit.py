@@ -11,9 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
-from workers.gateway import metrics
-from workers.gateway.auth_config import STORES
-from workers.gateway.server import (
+from modelscreen.gateway import metrics
+from modelscreen.gateway.auth_config import STORES
+from modelscreen.gateway.server import (
     PATH_HEADER,
     RECEIVED_AT_HEADER,
     GatewayProducer,
@@ -22,9 +22,9 @@ from workers.gateway.server import (
     create_app,
     kafka_headers,
 )
-from workers.gateway.settings import GatewaySettings
-from workers.sources.auth import nexus_signature
-from workers.sources.intake import normalise_raw
+from modelscreen.gateway.settings import GatewaySettings
+from modelscreen.sources.auth import nexus_signature
+from modelscreen.sources.intake import normalise_raw
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "sources" / "payloads"
 NEXUS_SECRET = "nexus-s3cret"
@@ -227,7 +227,7 @@ def test_settings_from_environment(monkeypatch):
 
 
 def test_settings_from_yaml_file(tmp_path, monkeypatch):
-    from workers.gateway.settings import load_gateway_settings
+    from modelscreen.gateway.settings import load_gateway_settings
 
     for name in ("MODELSCREEN_HARBOR_AUTH_HEADER", "MODELSCREEN_GATEWAY_PORT", "MODELSCREEN_CONFIG"):
         monkeypatch.delenv(name, raising=False)
@@ -506,7 +506,7 @@ def test_aiokafka_config_maps_tls_and_sasl(tmp_path):
 
 
 def test_cli_command_help():
-    from workers.commands.gateway import gateway
+    from modelscreen.commands.gateway import gateway
 
     result = CliRunner().invoke(gateway, ["--help"])
     assert result.exit_code == 0

@@ -47,7 +47,7 @@ class Pipeline:
         return self.prefix + name
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "workers.cli", *args], env=self.env, cwd=REPO_ROOT,
+        return subprocess.run([sys.executable, "-m", "modelscreen", *args], env=self.env, cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=timeout)
 
     def setup(self) -> dict:
@@ -58,7 +58,7 @@ class Pipeline:
     def start_worker(self, **env: str) -> subprocess.Popen:
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "wb")
         env = {"MODELSCREEN_OBSERVER_NAME": f"worker-{len(self.workers)}", **env}
-        proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker"], env={**self.env, **env},
+        proc = subprocess.Popen([sys.executable, "-m", "modelscreen", "worker"], env={**self.env, **env},
                                 cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers.append(proc)
         return proc

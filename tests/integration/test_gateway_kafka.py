@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from workers.gateway.server import PATH_HEADER, RECEIVED_AT_HEADER, GatewayProducer, create_app
-from workers.gateway.settings import GatewaySettings
-from workers.sources.auth import nexus_signature
-from workers.sources.intake import normalise_raw
+from modelscreen.gateway.server import PATH_HEADER, RECEIVED_AT_HEADER, GatewayProducer, create_app
+from modelscreen.gateway.settings import GatewaySettings
+from modelscreen.sources.auth import nexus_signature
+from modelscreen.sources.intake import normalise_raw
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "sources" / "payloads"
 NEXUS_SECRET = "it-nexus-secret"

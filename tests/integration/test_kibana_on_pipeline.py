@@ -7,11 +7,11 @@ import pickle
 
 import pytest
 
-from schemas.inventory import ArtifactIdentity
+from modelscreen.schemas.inventory import ArtifactIdentity
 from tests.integration.harness import Pipeline, upload_event
 from tests.kibana import kql
 from tests.kibana.assets import saved_objects, saved_search_query
-from workers.provenance.es_inventory import ElasticsearchInventory
+from modelscreen.provenance.es_inventory import ElasticsearchInventory
 
 pytestmark = pytest.mark.integration
 

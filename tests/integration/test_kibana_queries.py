@@ -15,17 +15,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from schemas import ArtifactReport, Finding, Severity, Verdict
-from schemas.events import ArtifactEvent
-from schemas.results import ScanResult
+from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
+from modelscreen.schemas.events import ArtifactEvent
+from modelscreen.schemas.results import ScanResult
 from tests.fixtures import make_pickles
 from tests.kibana import kql
 from tests.kibana.assets import (data_views, detection_rules, saved_objects, saved_search_query,
                                  url_format_links)
-from workers.engine import scan_bytes
-from workers.pipeline.scanning import failed
-from workers.sinks.ecs import finding_documents, merge_artifact
-from workers.sinks.es_setup import install
+from modelscreen.engine import scan_bytes
+from modelscreen.pipeline.scanning import failed
+from modelscreen.sinks.ecs import finding_documents, merge_artifact
+from modelscreen.sinks.es_setup import install
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def _event(case: str, *, store: str, action: str = "uploaded", actor: str | None
 def _result(case: str, event: ArtifactEvent, reports: list[ArtifactReport], *, n: int,
             ruleset: str | None = None) -> ScanResult:
     worst = max((r.verdict for r in reports), key=lambda v: v.rank, default=Verdict.error)
-    top = reports[0]  # as workers.pipeline.scanning.scan_event builds it
+    top = reports[0]  # as modelscreen.pipeline.scanning.scan_event builds it
     return ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=worst,
                       reports=reports, engine_version="0.1.0", ruleset_version=top.ruleset_version or ruleset,
                       scanned_at=T0 + timedelta(minutes=n))
@@ -126,7 +126,7 @@ def build_results() -> list[tuple[str, ScanResult]]:
                                   n=next(n), ruleset=rs)))
 
     # a burst of artifacts that could not be fetched (s3) and two unrelated failures (nexus)
-    # (what workers.pipeline.scanning.failed records: no bytes, so the sha256 only when the store announced it)
+    # (what modelscreen.pipeline.scanning.failed records: no bytes, so the sha256 only when the store announced it)
     for i in range(12):
         store = "s3" if i < 10 else "nexus"
         case = f"error-{i}"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
 from tests.fakes.oci_push import INDEX, push_manifest, push_model
 from tests.integration.harness import Pipeline
-from workers.fetch import FetchError, fetch_to_file
-from workers.pipeline.expand import expand, is_multi_file
-from workers.settings import Settings
+from modelscreen.fetch import FetchError, fetch_to_file
+from modelscreen.pipeline.expand import expand, is_multi_file
+from modelscreen.settings import Settings
 
 pytestmark = pytest.mark.integration
 

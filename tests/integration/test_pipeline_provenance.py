@@ -8,9 +8,9 @@ import pickle
 
 import pytest
 
-from schemas.inventory import ArtifactIdentity
+from modelscreen.schemas.inventory import ArtifactIdentity
 from tests.integration.harness import Pipeline, upload_event
-from workers.provenance.es_inventory import ElasticsearchInventory
+from modelscreen.provenance.es_inventory import ElasticsearchInventory
 
 pytestmark = pytest.mark.integration
 

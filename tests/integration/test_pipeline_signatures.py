@@ -16,24 +16,24 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-import workers.agents.scan as scan_module  # noqa: E402
-from schemas.events import ArtifactEvent  # noqa: E402
-from schemas.inventory import ArtifactIdentity, SignatureStatus  # noqa: E402
-from schemas.policy import ProvenancePolicy  # noqa: E402
-from schemas.results import ScanResult  # noqa: E402
+import modelscreen.agents.scan as scan_module  # noqa: E402
+from modelscreen.schemas.events import ArtifactEvent  # noqa: E402
+from modelscreen.schemas.inventory import ArtifactIdentity, SignatureStatus  # noqa: E402
+from modelscreen.schemas.policy import ProvenancePolicy  # noqa: E402
+from modelscreen.schemas.results import ScanResult  # noqa: E402
 from tests.integration.harness import S3_CREDS, Pipeline, own_bucket, upload_event  # noqa: E402
 from tests.provenance.test_signatures import sign_with_key, write_key  # noqa: E402
-from workers.fetch import fetch_to_file  # noqa: E402
-from workers.pipeline.scanning import scan_event  # noqa: E402
-from workers.provenance.es_inventory import ElasticsearchInventory  # noqa: E402
-from workers.provenance.pipeline_checks import collect_evidence  # noqa: E402
-from workers.provenance.signatures import key_fingerprint  # noqa: E402
-from workers.settings import Settings  # noqa: E402
+from modelscreen.fetch import fetch_to_file  # noqa: E402
+from modelscreen.pipeline.scanning import scan_event  # noqa: E402
+from modelscreen.provenance.es_inventory import ElasticsearchInventory  # noqa: E402
+from modelscreen.provenance.pipeline_checks import collect_evidence  # noqa: E402
+from modelscreen.provenance.signatures import key_fingerprint  # noqa: E402
+from modelscreen.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 WIRED = pytest.mark.skipif(not hasattr(scan_module, "PIPELINE_PROVENANCE_EVIDENCE"),
-                           reason="the scan agent does not run workers.provenance.pipeline_checks yet")
+                           reason="the scan agent does not run modelscreen.provenance.pipeline_checks yet")
 
 
 def weights(path, **arrays):
@@ -275,7 +275,7 @@ CREDS = S3_CREDS
 
 @pytest.fixture
 def sigs_bucket(s3_endpoint, monkeypatch):
-    from workers.fetch.s3 import client
+    from modelscreen.fetch.s3 import client
 
     for k, v in CREDS.items():
         monkeypatch.setenv(k, v)

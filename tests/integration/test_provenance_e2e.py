@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from schemas.inventory import ArtifactIdentity, TensorManifest
+from modelscreen.schemas.inventory import ArtifactIdentity, TensorManifest
 from tests.provenance import contract
 from tests.provenance.conftest import make_result, sha
 
@@ -25,7 +25,7 @@ def es(elasticsearch_url):
 
 @pytest.fixture
 def index(es):
-    from workers.provenance.es_inventory import put_template
+    from modelscreen.provenance.es_inventory import put_template
 
     name = f"modelscreen-inventory-t{uuid.uuid4().hex[:10]}"
     put_template(es)
@@ -37,7 +37,7 @@ def index(es):
 
 @pytest.fixture
 def inventory(es, index):
-    from workers.provenance.es_inventory import ElasticsearchInventory
+    from modelscreen.provenance.es_inventory import ElasticsearchInventory
 
     return ElasticsearchInventory(es, index, refresh_on_write=True)
 
@@ -54,14 +54,14 @@ def test_template_shapes_the_index(es, index, inventory):
     assert props["sha256"]["type"] == "keyword" and props["approvals"]["type"] == "nested"
     assert props["pinned"]["type"] == "boolean" and props["last_seen"]["type"] == "date"
     # installing twice is fine
-    from workers.provenance.es_inventory import install_template
+    from modelscreen.provenance.es_inventory import install_template
 
     assert install_template(es, index) == {"inventory": index}
 
 
 def test_pinned_artifact_changed_against_the_real_node(inventory):
-    from schemas import Severity
-    from workers.provenance import ProvenanceChecker
+    from modelscreen.schemas import Severity
+    from modelscreen.provenance import ProvenanceChecker
 
     ident = ArtifactIdentity(store="s3", store_name="models", name="org/model.safetensors", version="v1")
     inventory.record(make_result(content=b"release"))
@@ -106,7 +106,7 @@ def test_manifests_and_model_card_stay_in_source(inventory):
 def test_cli_on_the_elasticsearch_backend(elasticsearch_url, index, inventory, monkeypatch):
     from click.testing import CliRunner
 
-    from workers.commands.provenance import inventory as inventory_group
+    from modelscreen.commands.provenance import inventory as inventory_group
 
     inventory.record(make_result())
     monkeypatch.setenv("MODELSCREEN_ELASTICSEARCH_URL", elasticsearch_url)
@@ -121,6 +121,6 @@ def test_cli_on_the_elasticsearch_backend(elasticsearch_url, index, inventory, m
                            catch_exceptions=False)
     assert [r["identity"] for r in json.loads(listed.output)] == [ident]
     bom = runner.invoke(inventory_group, ["export", "--format", "cyclonedx"], catch_exceptions=False)
-    from workers.provenance.bom import validate_bom
+    from modelscreen.provenance.bom import validate_bom
 
     assert bom.exit_code == 0 and validate_bom(bom.output) is None

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from schemas.rules import RuleSample
+from modelscreen.schemas.rules import RuleSample
 from tests.integration.harness import Pipeline, upload_event
-from workers.engine.yara.loader import load_ruleset
-from workers.rule_bundles import with_samples
+from modelscreen.engine.yara.loader import load_ruleset
+from modelscreen.rule_bundles import with_samples
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -110,8 +110,8 @@ def test_publish_hot_reloads_rejects_broken_bundles_and_retrohunts(pipeline, tmp
     assert pipeline.wait_for(lambda: _hits(pipeline, rule_id, new_sha), timeout=90)
 
     # 4. a bundle that fails its own samples is rejected by the worker, and the previous one stays in force
-    from workers.rule_bundles import publish
-    from workers.settings import Settings
+    from modelscreen.rule_bundles import publish
+    from modelscreen.settings import Settings
 
     broken = _bundle(tmp_path, tag, rule_id, broken=True)
     publish(Settings(kafka_bootstrap=pipeline.kafka, topic_prefix=pipeline.prefix), broken)

@@ -9,9 +9,9 @@ from urllib.parse import quote
 import pytest
 
 from tests.integration.harness import S3_CREDS, Pipeline, own_bucket
-from workers.fetch import FetchError
-from workers.fetch.base import FetchLimits
-from workers.fetch.s3 import client, download
+from modelscreen.fetch import FetchError
+from modelscreen.fetch.base import FetchLimits
+from modelscreen.fetch.s3 import client, download
 
 pytestmark = pytest.mark.integration
 

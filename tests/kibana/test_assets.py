@@ -59,10 +59,10 @@ def _labels_written() -> set[str]:
     """labels.* keys workers/sinks/ecs.py writes for an event with every optional attribute set."""
     from datetime import datetime, timezone
 
-    from schemas import ArtifactReport, Finding, Severity, Verdict
-    from schemas.events import ArtifactEvent
-    from schemas.results import ScanResult
-    from workers.sinks.ecs import finding_document
+    from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
+    from modelscreen.schemas.events import ArtifactEvent
+    from modelscreen.schemas.results import ScanResult
+    from modelscreen.sinks.ecs import finding_document
 
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     event = ArtifactEvent(action="downloaded", store="s3", store_name="bucket", uri="s3://bucket/m.pt", name="m.pt",

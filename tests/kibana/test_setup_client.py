@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.kibana.fake_kibana import FakeKibana
-from workers.commands.kibana import kibana
-from workers.kibana import DETECTION_RULES_FILE, SAVED_OBJECTS_FILE, KibanaClient, KibanaSettings, ndjson_objects
+from modelscreen.commands.kibana import kibana
+from modelscreen.kibana import DETECTION_RULES_FILE, SAVED_OBJECTS_FILE, KibanaClient, KibanaSettings, ndjson_objects
 
 SAVED = ndjson_objects(SAVED_OBJECTS_FILE.read_text())
 RULES = ndjson_objects(DETECTION_RULES_FILE.read_text())

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Severity, Verdict
-from schemas.events import Action, ArtifactEvent, StoreKind
-from workers.fetch import FetchError
-from workers.pipeline.alerting import alerts_for, webhook_payload
-from workers.pipeline.cache import ScanCache
-from workers.pipeline.scanning import check_announced, from_cache, scan_event
-from workers.settings import Settings
-from workers.sinks.ecs import finding_documents, merge_artifact, merge_artifacts
+from modelscreen.schemas import Severity, Verdict
+from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.fetch import FetchError
+from modelscreen.pipeline.alerting import alerts_for, webhook_payload
+from modelscreen.pipeline.cache import ScanCache
+from modelscreen.pipeline.scanning import check_announced, from_cache, scan_event
+from modelscreen.settings import Settings
+from modelscreen.sinks.ecs import finding_documents, merge_artifact, merge_artifacts
 
 
 def _event(path: Path, **kw) -> ArtifactEvent:

@@ -8,16 +8,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
 from tests.fakes.http_store import Route, StoreServer, git_blob_sha1, serve_hub_repo
-from workers.fetch import FetchError, fetch_to_file
-from workers.fetch.hf import parse, resolve_url
-from workers.fetch.http import basic_auth
-from workers.fetch.repository import download_url
-from workers.pipeline.expand import expand, is_multi_file
-from workers.pipeline.scanning import display_name, needs_scan, scan_fetched
-from workers.provenance.pipeline_checks import collect_evidence
-from workers.settings import Settings
+from modelscreen.fetch import FetchError, fetch_to_file
+from modelscreen.fetch.hf import parse, resolve_url
+from modelscreen.fetch.http import basic_auth
+from modelscreen.fetch.repository import download_url
+from modelscreen.pipeline.expand import expand, is_multi_file
+from modelscreen.pipeline.scanning import display_name, needs_scan, scan_fetched
+from modelscreen.provenance.pipeline_checks import collect_evidence
+from modelscreen.settings import Settings
 
 REPO = "acme-research/tiny-bert"
 COMMIT = "8c2e5f1a9d3b7e6c4a0f2d8b1e9c7a5d3f6b4e2a"

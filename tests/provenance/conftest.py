@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from schemas import ArtifactReport, Finding, Severity, Verdict
-from schemas.events import ArtifactEvent
-from schemas.results import ScanResult
-from workers.provenance.sqlite_inventory import SqliteInventory
+from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
+from modelscreen.schemas.events import ArtifactEvent
+from modelscreen.schemas.results import ScanResult
+from modelscreen.provenance.sqlite_inventory import SqliteInventory
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
 

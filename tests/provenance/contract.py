@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import Severity, Verdict
-from schemas.inventory import ApprovalStatus, ArtifactIdentity
-from schemas.policy import ProvenancePolicy
+from modelscreen.schemas import Severity, Verdict
+from modelscreen.schemas.inventory import ApprovalStatus, ArtifactIdentity
+from modelscreen.schemas.policy import ProvenancePolicy
 from tests.provenance.conftest import make_result, malicious_finding, sha
-from workers.provenance import ApprovalRefused, ProvenanceChecker
+from modelscreen.provenance import ApprovalRefused, ProvenanceChecker
 
 IDENT = ArtifactIdentity(store="s3", store_name="models", name="org/model.safetensors", version="v1")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from workers.provenance.hf import HttpResponse
+from modelscreen.provenance.hf import HttpResponse
 
 RECORDED = Path(__file__).parent / "recorded"
 REPO = "example-org/tiny-bert"

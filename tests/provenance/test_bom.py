@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("cyclonedx")
 
-from schemas.inventory import ArtifactIdentity, SignatureInfo, SignatureStatus  # noqa: E402
+from modelscreen.schemas.inventory import ArtifactIdentity, SignatureInfo, SignatureStatus  # noqa: E402
 from tests.provenance.conftest import make_result, sha  # noqa: E402
 from tests.provenance.hub_fixture import COMMIT, ENDPOINT, REPO, Recorded  # noqa: E402
-from workers.provenance.bom import build_bom, export_cyclonedx, validate_bom  # noqa: E402
-from workers.provenance.hf import HubClient, pin_repo  # noqa: E402
+from modelscreen.provenance.bom import build_bom, export_cyclonedx, validate_bom  # noqa: E402
+from modelscreen.provenance.hf import HubClient, pin_repo  # noqa: E402
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_bom_content(populated):
 
 
 def test_forced_approvals_are_visible_in_the_bom(inventory):
-    from schemas import Verdict
+    from modelscreen.schemas import Verdict
     from tests.provenance.conftest import malicious_finding
 
     inventory.record(make_result(content=b"evil", verdict=Verdict.malicious, findings=[malicious_finding()]))

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from schemas import Severity, Verdict
-from schemas.inventory import ArtifactIdentity, SignatureInfo, SignatureStatus
+from modelscreen.schemas import Severity, Verdict
+from modelscreen.schemas.inventory import ArtifactIdentity, SignatureInfo, SignatureStatus
 from tests.provenance.conftest import make_result, sha
-from workers.provenance import ProvenanceChecker, apply_findings, check_event, parse_policy
+from modelscreen.provenance import ProvenanceChecker, apply_findings, check_event, parse_policy
 
 IDENT = ArtifactIdentity(store="s3", store_name="prod-models", name="org/model.safetensors", version="v1")
 PROD = parse_policy("""

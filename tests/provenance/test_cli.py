@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from safetensors.numpy import save_file
 
-from schemas import Verdict
+from modelscreen.schemas import Verdict
 from tests.provenance.conftest import make_result, malicious_finding, sha
-from workers.commands.provenance import diff, inventory, verify
-from workers.provenance.sqlite_inventory import SqliteInventory
+from modelscreen.commands.provenance import diff, inventory, verify
+from modelscreen.provenance.sqlite_inventory import SqliteInventory
 
 IDENT = "s3/models:org/model.safetensors@v1"
 
@@ -87,7 +87,7 @@ def test_pin_and_unpin(db):
 
 
 def test_export_cyclonedx(db, tmp_path):
-    from workers.provenance.bom import validate_bom
+    from modelscreen.provenance.bom import validate_bom
 
     out = tmp_path / "bom.json"
     res = run("inventory", "export", "--format", "cyclonedx", "-o", str(out))
@@ -144,7 +144,7 @@ def test_verify_records_the_signer_in_the_inventory(signed, db):
 
 def test_verify_against_the_hub(tmp_path, monkeypatch):
     from tests.provenance import hub_fixture
-    from workers.provenance import hf
+    from modelscreen.provenance import hf
 
     snap = hub_fixture.write_snapshot(tmp_path / "snap")
     monkeypatch.setattr(hf, "urllib_getter", lambda *a, **k: hub_fixture.Recorded())
@@ -161,7 +161,7 @@ def test_verify_against_the_hub(tmp_path, monkeypatch):
 
 def test_pin_from_the_hub(db, monkeypatch):
     from tests.provenance import hub_fixture
-    from workers.provenance import hf
+    from modelscreen.provenance import hf
 
     monkeypatch.setattr(hf, "urllib_getter", lambda *a, **k: hub_fixture.Recorded())
     res = run("inventory", "pin", "--hf", f"{hub_fixture.REPO}@{hub_fixture.COMMIT}", "--endpoint",

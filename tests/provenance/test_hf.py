@@ -5,9 +5,9 @@ import hashlib
 
 import pytest
 
-from schemas.inventory import ArtifactIdentity
+from modelscreen.schemas.inventory import ArtifactIdentity
 from tests.provenance.hub_fixture import COMMIT, ENDPOINT, FILES, REPO, Recorded, write_snapshot
-from workers.provenance.hf import (
+from modelscreen.provenance.hf import (
     HubClient,
     HubError,
     check_file,

@@ -6,12 +6,12 @@ import threading
 
 import pytest
 
-from schemas.inventory import ArtifactIdentity, InventoryRecord, TensorManifest
+from modelscreen.schemas.inventory import ArtifactIdentity, InventoryRecord, TensorManifest
 from tests.provenance import contract
 from tests.provenance.conftest import make_result, sha
-from workers.provenance import open_inventory
-from workers.provenance.inventory import InventoryError
-from workers.provenance.sqlite_inventory import SqliteInventory
+from modelscreen.provenance import open_inventory
+from modelscreen.provenance.inventory import InventoryError
+from modelscreen.provenance.sqlite_inventory import SqliteInventory
 
 
 @pytest.mark.parametrize("case", contract.ALL, ids=lambda c: c.__name__)
@@ -52,7 +52,7 @@ def test_results_without_bytes_are_not_recorded(inventory):
 
 
 def test_tables_live_in_the_findings_database_next_to_the_findings(tmp_path, monkeypatch):
-    from workers.sinks.sqlite_store import SqliteStore
+    from modelscreen.sinks.sqlite_store import SqliteStore
 
     db = tmp_path / "shared.db"
     monkeypatch.setenv("MODELSCREEN_DB", str(db))

@@ -12,20 +12,20 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-from schemas.events import ArtifactEvent  # noqa: E402
-from schemas.inventory import SignatureStatus  # noqa: E402
-from schemas.policy import ProvenancePolicy  # noqa: E402
+from modelscreen.schemas.events import ArtifactEvent  # noqa: E402
+from modelscreen.schemas.inventory import SignatureStatus  # noqa: E402
+from modelscreen.schemas.policy import ProvenancePolicy  # noqa: E402
 from tests.provenance.conftest import T0  # noqa: E402
 from tests.provenance.test_signatures import sign_with_key, write_key  # noqa: E402
-from workers.pipeline.scanning import scan_event  # noqa: E402
-from workers.provenance import ProvenanceChecker, apply_findings, identity_for_event  # noqa: E402
-from workers.provenance.pipeline_checks import (  # noqa: E402
+from modelscreen.pipeline.scanning import scan_event  # noqa: E402
+from modelscreen.provenance import ProvenanceChecker, apply_findings, identity_for_event  # noqa: E402
+from modelscreen.provenance.pipeline_checks import (  # noqa: E402
     collect_evidence,
     evidence_findings,
     extra_provenance_findings,
     pipeline_policy,
 )
-from workers.settings import Settings  # noqa: E402
+from modelscreen.settings import Settings  # noqa: E402
 
 
 @pytest.fixture
@@ -200,7 +200,7 @@ def test_a_removed_signed_file_is_reported_on_the_other_files_events(store, sett
 
 def test_a_cached_scan_still_verifies_the_bundle_without_reading_the_bytes(store, settings, keys, inventory,
                                                                            monkeypatch):
-    from workers.provenance.pipeline_checks import collect_cached_evidence
+    from modelscreen.provenance.pipeline_checks import collect_cached_evidence
 
     (priv, pub), (_, other_pub) = keys
     f = weights(store / "clf.safetensors", w=[1, 2, 3])
@@ -225,7 +225,7 @@ def test_a_cached_scan_still_verifies_the_bundle_without_reading_the_bytes(store
 def test_a_sharded_manifest_needs_the_bytes(store, keys):
     import model_signing
 
-    from workers.provenance.signatures import BytesNeeded, verify_model
+    from modelscreen.provenance.signatures import BytesNeeded, verify_model
 
     (priv, pub), _ = keys
     f = weights(store / "clf.safetensors", w=[1, 2, 3])

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Severity
-from schemas.policy import ProvenancePolicy
-from workers.provenance import PolicyError, load_policy, parse_policy
+from modelscreen.schemas import Severity
+from modelscreen.schemas.policy import ProvenancePolicy
+from modelscreen.provenance import PolicyError, load_policy, parse_policy
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "policy.example.yaml"
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
-from workers.provenance.signatures import SignatureUsageError, verify_model  # noqa: E402
+from modelscreen.provenance.signatures import SignatureUsageError, verify_model  # noqa: E402
 
 
 def write_key(path, key):
@@ -198,8 +198,8 @@ def test_certificate_signing_offline(model, pki, tmp_path):
     check = verify_model(model, sig, certificate=pki["leaf"], chain=pki["ca"])
     assert check.verified and check.method == "certificate"
     assert check.signer.startswith("cert:") and "CN=ml-release" in check.signer
-    from workers.provenance import load_policy
-    from workers.provenance.checks import signer_allowed
+    from modelscreen.provenance import load_policy
+    from modelscreen.provenance.checks import signer_allowed
     from tests.provenance.test_policy import EXAMPLE
 
     prod = load_policy(EXAMPLE).for_artifact("s3", "prod-models", "x")

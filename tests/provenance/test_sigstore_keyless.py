@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from tests.provenance.sigstore_fixture import OIDC_ISSUER, PrivateSigstore, TransparencyLog  # noqa: E402
 from tests.provenance.test_signatures import flip_byte, model  # noqa: E402,F401 - the same model directory fixture
-from workers.commands.provenance import verify  # noqa: E402
-from workers.provenance.signatures import SignatureUsageError, verify_model  # noqa: E402
+from modelscreen.commands.provenance import verify  # noqa: E402
+from modelscreen.provenance.signatures import SignatureUsageError, verify_model  # noqa: E402
 
 SIGNER = "alice@example.test"
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from workers.provenance import store_baseline
-from workers.provenance.tensors import ManifestError, diff_manifests, diff_paths, tensor_manifest
+from modelscreen.provenance import store_baseline
+from modelscreen.provenance.tensors import ManifestError, diff_manifests, diff_paths, tensor_manifest
 
 
 def save(path, tensors, metadata=None):
@@ -88,7 +88,7 @@ def test_baseline_is_stored_per_sha256(tmp_path, inventory):
 
 
 def test_the_scan_digests_every_tensor_in_its_own_pass(tmp_path):
-    from workers.engine import scan_path, scan_stream
+    from modelscreen.engine import scan_path, scan_stream
 
     f = tmp_path / "m.safetensors"
     save_file({"a": np.arange(10, dtype=np.float32), "b": np.ones((400, 700), dtype=np.float16)},
@@ -103,10 +103,10 @@ def test_the_scan_digests_every_tensor_in_its_own_pass(tmp_path):
 def test_pipeline_evidence_takes_the_scan_manifest_without_reading_again(tmp_path, monkeypatch):
     from datetime import datetime, timezone
 
-    from schemas.events import ArtifactEvent
-    from workers.pipeline.scanning import scan_fetched
-    from workers.provenance import pipeline_checks, tensors
-    from workers.settings import Settings
+    from modelscreen.schemas.events import ArtifactEvent
+    from modelscreen.pipeline.scanning import scan_fetched
+    from modelscreen.provenance import pipeline_checks, tensors
+    from modelscreen.settings import Settings
 
     f = tmp_path / "m.safetensors"
     save_file({"a": np.arange(10, dtype=np.float32)}, str(f))

@@ -11,21 +11,21 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import Severity, Verdict
-from schemas.rules import SCOPES, RuleBundle, RuleMeta
-from workers.engine import Limits, scan_bytes
-from workers.engine.context import ScanContext
-from workers.engine.limits import Budget
-from workers.engine.yara import (
+from modelscreen.schemas import Severity, Verdict
+from modelscreen.schemas.rules import SCOPES, RuleBundle, RuleMeta
+from modelscreen.engine import Limits, scan_bytes
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.limits import Budget
+from modelscreen.engine.yara import (
     default_ruleset,
     load_ruleset,
     match,
     reset_default_ruleset,
     ruleset_from_bundle,
 )
-from workers.engine.yara.hook import SMALL_ARTIFACT, scan_with_rules
-from workers.engine.yara.loader import ENGINES, RulesetError, parse_meta, parse_rules
-from workers.rules_cli import load_samples, rules
+from modelscreen.engine.yara.hook import SMALL_ARTIFACT, scan_with_rules
+from modelscreen.engine.yara.loader import ENGINES, RulesetError, parse_meta, parse_rules
+from modelscreen.rules_cli import load_samples, rules
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "rules" / "yara"

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from workers.sources import artifactory
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import normalise_raw
+from modelscreen.sources import artifactory
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import normalise_raw
 
 SHA = "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
 

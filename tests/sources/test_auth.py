@@ -3,7 +3,7 @@ import hmac
 
 import pytest
 
-from workers.sources import auth
+from modelscreen.sources import auth
 
 BODY = b'{"nodeId":"n","initiator":"admin/127.0.0.1","action":"CREATED"}'
 SECRET = "s3cr3t"

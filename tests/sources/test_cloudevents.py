@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from workers.sources import cloudevents
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import normalise_raw
+from modelscreen.sources import cloudevents
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import normalise_raw
 
 SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 DATA = {"uri": "file:///srv/models/incoming/model.pkl", "name": "model.pkl", "sha256": SHA.upper(), "size": 12}

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from schemas.events import ArtifactEvent, compute_event_id
+from modelscreen.schemas.events import ArtifactEvent, compute_event_id
 
 BASE = dict(
     action="uploaded",

@@ -5,9 +5,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.events import ArtifactEvent
-from workers.sources import InvalidEvent, normalise_raw
-from workers.sources.intake import RECOGNISERS
+from modelscreen.schemas.events import ArtifactEvent
+from modelscreen.sources import InvalidEvent, normalise_raw
+from modelscreen.sources.intake import RECOGNISERS
 
 PAYLOADS = Path(__file__).parent / "payloads"
 SAMPLES = [json.loads(p.read_text()) for p in sorted(PAYLOADS.glob("*.json"))]

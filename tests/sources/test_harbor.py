@@ -2,9 +2,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from workers.sources import harbor
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import normalise_raw
+from modelscreen.sources import harbor
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import normalise_raw
 
 DIGEST = "sha256:9a6ce3b1b5e0c3e2f2d3d29bbcd9f5c2f3c7f1e8d5a4b3c2d1e0f9a8b7c6d5e4"
 

@@ -1,8 +1,8 @@
 import pytest
 
-from workers.sources import huggingface
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import normalise_raw
+from modelscreen.sources import huggingface
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import normalise_raw
 
 HEAD = "8c2e5f1a9d3b7e6c4a0f2d8b1e9c7a5d3f6b4e2a"
 

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from schemas.events import DeadLetter
-from workers.sources import InvalidEvent, dead_letter, normalise_raw
-from workers.sources.intake import MAX_VALUE_BYTES, RECOGNISERS, parse_headers, recognise_store
+from modelscreen.schemas.events import DeadLetter
+from modelscreen.sources import InvalidEvent, dead_letter, normalise_raw
+from modelscreen.sources.intake import MAX_VALUE_BYTES, RECOGNISERS, parse_headers, recognise_store
 
 SAMPLES = {
     "s3_object_created_put.json": "s3",

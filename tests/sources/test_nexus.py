@@ -2,9 +2,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from workers.sources import nexus
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import normalise_raw
+from modelscreen.sources import nexus
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import normalise_raw
 
 
 def test_asset_created(raw):

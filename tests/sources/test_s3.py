@@ -2,10 +2,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from workers.fetch import s3 as fetch_s3
-from workers.sources import s3
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import normalise_raw
+from modelscreen.fetch import s3 as fetch_s3
+from modelscreen.sources import s3
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import normalise_raw
 
 
 def test_object_created_put(raw):

@@ -1,1 +1,1 @@
-"""Faust agents, one per stage: normalise, scan, index, alert. `workers.app` wires them."""
+"""Faust agents, one per stage: normalise, scan, index, alert. `modelscreen.app` wires them."""

@@ -7,11 +7,11 @@ import logging
 import aiohttp
 from pydantic import ValidationError
 
-from schemas.alerts import Alert
-from workers import metrics, topics
-from workers.agents.batching import run_batched
-from workers.pipeline.alerting import webhook_payload
-from workers.agents.dead_letters import dead_letter_for
+from modelscreen.schemas.alerts import Alert
+from modelscreen import metrics, topics
+from modelscreen.agents.batching import run_batched
+from modelscreen.pipeline.alerting import webhook_payload
+from modelscreen.agents.dead_letters import dead_letter_for
 
 log = logging.getLogger("modelscreen.agents.alert")
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from faust.types import EventT, StreamT
 
-from workers import metrics
+from modelscreen import metrics
 
 log = logging.getLogger("modelscreen.agents")
 

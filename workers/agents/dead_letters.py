@@ -1,9 +1,9 @@
 """The dead-letter message for a consumed Kafka message, as every agent produces it."""
 from __future__ import annotations
 
-from workers import metrics, topics
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import dead_letter
+from modelscreen import metrics, topics
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import dead_letter
 
 
 def dead_letter_for(msg, reason: InvalidEvent | str, stage: str, *, attempts: int = 1) -> tuple[str, None, bytes]:

@@ -6,12 +6,12 @@ from collections import Counter
 
 from pydantic import ValidationError
 
-from schemas.results import ScanResult
-from workers import metrics, topics
-from workers.agents.batching import retry_forever, run_batched
-from workers.pipeline.alerting import alerts_for
-from workers.sinks.elasticsearch import FindingsWriter, PermanentIndexError, TransientIndexError
-from workers.agents.dead_letters import dead_letter_for
+from modelscreen.schemas.results import ScanResult
+from modelscreen import metrics, topics
+from modelscreen.agents.batching import retry_forever, run_batched
+from modelscreen.pipeline.alerting import alerts_for
+from modelscreen.sinks.elasticsearch import FindingsWriter, PermanentIndexError, TransientIndexError
+from modelscreen.agents.dead_letters import dead_letter_for
 
 log = logging.getLogger("modelscreen.agents.index")
 
@@ -20,7 +20,7 @@ async def writer_for(rt) -> FindingsWriter:
     if rt.writer is None:
         from elasticsearch import AsyncElasticsearch
 
-        from workers.sinks.es_setup import supports_data_streams
+        from modelscreen.sinks.es_setup import supports_data_streams
 
         sync = rt.settings.elasticsearch_client()
         data_stream = await retry_forever("elasticsearch capabilities",

@@ -4,11 +4,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from workers import metrics, topics
-from workers.agents.batching import run_batched
-from workers.sources.base import InvalidEvent
-from workers.agents.dead_letters import dead_letter_for
-from workers.sources.intake import normalise_raw
+from modelscreen import metrics, topics
+from modelscreen.agents.batching import run_batched
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.agents.dead_letters import dead_letter_for
+from modelscreen.sources.intake import normalise_raw
 
 log = logging.getLogger("modelscreen.agents.normalise")
 

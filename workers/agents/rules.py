@@ -10,11 +10,11 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.rules import RuleBundle
-from workers import topics
-from workers.engine.yara.loader import RulesetError, set_default_ruleset
-from workers.rule_bundles import MAX_BUNDLE_BYTES, validate
-from workers.sources.intake import dead_letter
+from modelscreen.schemas.rules import RuleBundle
+from modelscreen import topics
+from modelscreen.engine.yara.loader import RulesetError, set_default_ruleset
+from modelscreen.rule_bundles import MAX_BUNDLE_BYTES, validate
+from modelscreen.sources.intake import dead_letter
 
 log = logging.getLogger("modelscreen.agents.rules")
 
@@ -41,7 +41,7 @@ async def apply_bundle(rt, value: bytes) -> str | None:
 
 
 async def retrohunt(rt, version: str) -> int:
-    from workers.retrohunt import plan
+    from modelscreen.retrohunt import plan
 
     loop = asyncio.get_running_loop()
     es = rt.settings.elasticsearch_client()

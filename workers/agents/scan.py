@@ -7,22 +7,22 @@ import time
 
 from pydantic import ValidationError
 
-from schemas.events import ArtifactEvent
-from schemas.results import ScanResult
-from workers import metrics, topics
-from workers.agents.batching import retry_forever, run_batched
-from workers.fetch import FetchError
-from workers.logs import current_event_id
-from workers.sinks.ecs import identity
-from workers.pipeline.expand import expand, is_multi_file
-from workers.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_fetched
-from workers.agents.dead_letters import dead_letter_for
-from workers.agents.normalise import artifact_key
+from modelscreen.schemas.events import ArtifactEvent
+from modelscreen.schemas.results import ScanResult
+from modelscreen import metrics, topics
+from modelscreen.agents.batching import retry_forever, run_batched
+from modelscreen.fetch import FetchError
+from modelscreen.logs import current_event_id
+from modelscreen.sinks.ecs import identity
+from modelscreen.pipeline.expand import expand, is_multi_file
+from modelscreen.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_fetched
+from modelscreen.agents.dead_letters import dead_letter_for
+from modelscreen.agents.normalise import artifact_key
 
 log = logging.getLogger("modelscreen.agents.scan")
 
 # The scan stage verifies signature bundles found next to artifacts and reports tensor drift
-# (workers.provenance.pipeline_checks); tests key on this name.
+# (modelscreen.provenance.pipeline_checks); tests key on this name.
 PIPELINE_PROVENANCE_EVIDENCE = True
 
 
@@ -42,12 +42,12 @@ async def with_provenance(rt, items: list[tuple[ScanResult, object | None]]) -> 
 
     def process() -> list[ScanResult]:
         if rt.provenance is None:
-            from workers.provenance import ProvenanceChecker, load_policy, open_inventory
+            from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
 
             inventory = open_inventory("elasticsearch", settings=rt.settings, index=rt.settings.inventory_index)
             rt.provenance = ProvenanceChecker(inventory, load_policy(rt.settings.provenance_policy))
-        from workers.provenance.checks import apply_findings
-        from workers.provenance.pipeline_checks import evidence_findings
+        from modelscreen.provenance.checks import apply_findings
+        from modelscreen.provenance.pipeline_checks import evidence_findings
 
         todo = []
         shared: dict[tuple, list] = {}  # one group, same action and evidence: same findings, recorded once
@@ -68,7 +68,7 @@ async def with_provenance(rt, items: list[tuple[ScanResult, object | None]]) -> 
 
 def _fetch_and_scan(rt, event: ArtifactEvent):
     """Fetch, scan, and collect provenance evidence from the fetched copy (no inventory read here)."""
-    from workers.provenance.pipeline_checks import collect_evidence, pipeline_policy
+    from modelscreen.provenance.pipeline_checks import collect_evidence, pipeline_policy
 
     policy = pipeline_policy(rt.settings)
     return scan_fetched(event, rt.settings, ruleset_version=rt.ruleset_version,
@@ -128,8 +128,8 @@ async def _add_cached_evidence(rt, items: list[list]) -> None:
     """items: [result, gave_up, evidence, message] of cached scans. A signature bundle next to the artifact is still
     verified (against the cached sha256, in one executor call for the batch); where its manifest needs the
     bytes hashed, the artifact is fetched and scanned after all."""
-    from workers.provenance.pipeline_checks import collect_cached_evidence, pipeline_policy
-    from workers.provenance.signatures import BytesNeeded
+    from modelscreen.provenance.pipeline_checks import collect_cached_evidence, pipeline_policy
+    from modelscreen.provenance.signatures import BytesNeeded
 
     if not items:
         return

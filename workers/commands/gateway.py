@@ -21,10 +21,10 @@ def gateway(host: str | None, port: int | None, config: Path | None, loglevel: s
     """
     from aiohttp import web
 
-    from workers.gateway.server import GatewayProducer, create_app
-    from workers.gateway.settings import load_gateway_settings
-    from workers.logs import configure
-    from workers.topics import STORE_EVENTS
+    from modelscreen.gateway.server import GatewayProducer, create_app
+    from modelscreen.gateway.settings import load_gateway_settings
+    from modelscreen.logs import configure
+    from modelscreen.topics import STORE_EVENTS
 
     configure(loglevel)
     settings = load_gateway_settings(config)

@@ -36,7 +36,7 @@ def setup(config: Path | None, url: str | None, space: str | None, skip_rules: b
     Prints what Kibana reported as JSON. Exit status: 0 everything imported, 1 Kibana reported errors
     for some objects or rules, 2 Kibana could not be reached or refused the request.
     """
-    from workers.kibana import (DETECTION_RULES_FILE, SAVED_OBJECTS_FILE, KibanaError, KibanaSettings)
+    from modelscreen.kibana import (DETECTION_RULES_FILE, SAVED_OBJECTS_FILE, KibanaError, KibanaSettings)
 
     if config is not None:
         import os

@@ -12,7 +12,7 @@ config_option = click.option("--config", type=click.Path(exists=True, dir_okay=F
 
 
 def _settings(config: Path | None):
-    from workers.settings import load_settings
+    from modelscreen.settings import load_settings
 
     return load_settings(config)
 
@@ -26,13 +26,13 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
     settings = _settings(config)
     out: dict = {}
     if not skip_kafka:
-        from workers.topics import create_topics
+        from modelscreen.topics import create_topics
 
         out["topics"] = create_topics(settings)
     if not skip_elasticsearch:
         import os
 
-        from workers.sinks.es_setup import install, set_kibana_system_password
+        from modelscreen.sinks.es_setup import install, set_kibana_system_password
 
         es = settings.elasticsearch_client()
         try:
@@ -42,7 +42,7 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
                 out["kibana_system_password"] = "set"
             out["elasticsearch"] = install(es, findings_target=settings.findings_data_stream,
                                            artifacts_index=settings.artifacts_index)
-            from workers.provenance.es_inventory import install_template
+            from modelscreen.provenance.es_inventory import install_template
 
             install_template(es, settings.inventory_index)
             out["elasticsearch"]["inventory"] = settings.inventory_index
@@ -58,9 +58,9 @@ def worker(config: Path | None, loglevel: str) -> None:
     """Run the stream workers (normalise, scan, index, alert). Scale by starting more of them."""
     from faust.worker import Worker
 
-    from workers import metrics
-    from workers.app import create_app
-    from workers.logs import configure
+    from modelscreen import metrics
+    from modelscreen.app import create_app
+    from modelscreen.logs import configure
 
     configure(loglevel)
     settings = _settings(config)
@@ -80,7 +80,7 @@ def send(config: Path | None, files: tuple[Path, ...], headers: tuple[str, ...])
     """Produce raw store events (files, or JSON lines on standard input) to the store-events topic."""
     from kafka import KafkaProducer
 
-    from workers.topics import STORE_EVENTS
+    from modelscreen.topics import STORE_EVENTS
 
     settings = _settings(config)
     values = [f.read_bytes() for f in files] or [line.encode() for line in sys.stdin if line.strip()]
@@ -109,7 +109,7 @@ def dlq_replay(config: Path | None, stage: str | None, limit: int | None, dry_ru
 
     Uses its own consumer group, so each dead letter is replayed once; `--dry-run` only lists.
     """
-    from workers.dlq import replay
+    from modelscreen.dlq import replay
 
     settings = _settings(config)
     for line in replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout):
@@ -130,9 +130,9 @@ def retrohunt(config: Path | None, ruleset_version: str | None, store: str | Non
     """Queue artifacts scanned with an older ruleset for a new scan (runs by itself after `rules publish`)."""
     from kafka import KafkaProducer
 
-    from workers.engine.yara.loader import default_ruleset
-    from workers.retrohunt import plan
-    from workers.topics import ARTIFACT_EVENTS
+    from modelscreen.engine.yara.loader import default_ruleset
+    from modelscreen.retrohunt import plan
+    from modelscreen.topics import ARTIFACT_EVENTS
 
     settings = _settings(config)
     if not ruleset_version:

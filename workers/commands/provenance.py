@@ -36,11 +36,11 @@ def backend_options(f):
 
 
 def _open(backend: str | None, db: Path | None, config: Path | None, index: str | None):
-    from workers.provenance import open_inventory
+    from modelscreen.provenance import open_inventory
 
     settings = None
     if (backend or os.environ.get("MODELSCREEN_INVENTORY_BACKEND", "")).lower() == "elasticsearch":
-        from workers.settings import load_settings
+        from modelscreen.settings import load_settings
 
         settings = load_settings(config)
     try:
@@ -50,7 +50,7 @@ def _open(backend: str | None, db: Path | None, config: Path | None, index: str 
 
 
 def _identity(text: str):
-    from schemas.inventory import ArtifactIdentity
+    from modelscreen.schemas.inventory import ArtifactIdentity
 
     try:
         return ArtifactIdentity.parse(text)
@@ -149,7 +149,7 @@ def inventory_show(backend, db, config, index, identity, sha256, fmt) -> None:
 def _annotation(base_model, datasets, model_config):
     base, ds = base_model, list(datasets)
     if model_config is not None:
-        from workers.provenance.lineage import lineage_from_file
+        from modelscreen.provenance.lineage import lineage_from_file
 
         found_base, found_ds = lineage_from_file(model_config)
         base = base or found_base
@@ -172,7 +172,7 @@ def _annotation(base_model, datasets, model_config):
 def inventory_approve(backend, db, config, index, identity, sha256, sha_opt, by, reason, force, base_model,
                       datasets, model_config) -> None:
     """Approve the bytes SHA256 for IDENTITY. Exit 1 when refused (latest verdict malicious, no --force)."""
-    from workers.provenance import ApprovalRefused
+    from modelscreen.provenance import ApprovalRefused
 
     ident, sha = _identity(identity), _sha(sha256, sha_opt)
     base, ds = _annotation(base_model, datasets, model_config)
@@ -197,7 +197,7 @@ def inventory_approve(backend, db, config, index, identity, sha256, sha_opt, by,
 @click.option("--reason", required=True, help="Why the approval is revoked.")
 def inventory_revoke(backend, db, config, index, identity, sha256, sha_opt, by, reason) -> None:
     """Revoke the approval of IDENTITY (or of its bytes SHA256)."""
-    from workers.provenance import InventoryError
+    from modelscreen.provenance import InventoryError
 
     ident, sha = _identity(identity), _sha(sha256, sha_opt, required=False)
     with _open(backend, db, config, index) as inv:
@@ -224,12 +224,12 @@ def inventory_revoke(backend, db, config, index, identity, sha256, sha_opt, by, 
 def inventory_pin(backend, db, config, index, identity, sha256, sha_opt, by, reason, force, remove, hf,
                   endpoint) -> None:
     """Pin IDENTITY to the bytes SHA256: other bytes under it are then a critical finding."""
-    from workers.provenance import ApprovalRefused
+    from modelscreen.provenance import ApprovalRefused
 
     with _open(backend, db, config, index) as inv:
         try:
             if hf:
-                from workers.provenance.hf import HubClient, HubError, parse_repo_ref, pin_repo
+                from modelscreen.provenance.hf import HubClient, HubError, parse_repo_ref, pin_repo
 
                 try:
                     repo, commit = parse_repo_ref(identity)
@@ -262,7 +262,7 @@ def inventory_pin(backend, db, config, index, identity, sha256, sha_opt, by, rea
 @click.option("--name", help="Only these names (* wildcards).")
 def inventory_export(backend, db, config, index, fmt, output, store, name) -> None:
     """Export the inventory as a CycloneDX 1.6 ML-BOM (JSON)."""
-    from workers.provenance.bom import export_cyclonedx
+    from modelscreen.provenance.bom import export_cyclonedx
 
     with _open(backend, db, config, index) as inv:
         if hasattr(inv, "refresh"):
@@ -322,7 +322,7 @@ def verify(path, signature, public_key, certificate, chain, sigstore_identity, s
         return
     if signature is None:
         raise click.UsageError("--signature is required (or --hf REPO@COMMIT)")
-    from workers.provenance.signatures import SignatureUsageError, verify_model
+    from modelscreen.provenance.signatures import SignatureUsageError, verify_model
 
     try:
         check = verify_model(path, signature, public_key=public_key, certificate=certificate, chain=chain,
@@ -344,7 +344,7 @@ def verify(path, signature, public_key, certificate, chain, sigstore_identity, s
 
 
 def _record_signature(path: Path, check, ident, backend, db, config, index) -> None:
-    from workers.provenance.hf import file_sha256
+    from modelscreen.provenance.hf import file_sha256
 
     info = check.info()
     with _open(backend, db, config, index) as inv:
@@ -360,7 +360,7 @@ def _record_signature(path: Path, check, ident, backend, db, config, index) -> N
 
 
 def _verify_hf(path: Path, ref: str, endpoint: str | None, fmt: str) -> None:
-    from workers.provenance.hf import HubClient, HubError, check_file, parse_repo_ref, verify_directory
+    from modelscreen.provenance.hf import HubClient, HubError, check_file, parse_repo_ref, verify_directory
 
     try:
         repo, revision = parse_repo_ref(ref)
@@ -398,7 +398,7 @@ def diff(old: Path, new: Path, fmt: str | None) -> None:
 
     Exit status: 0 identical, 1 differences, 2 errors.
     """
-    from workers.provenance.tensors import diff_paths
+    from modelscreen.provenance.tensors import diff_paths
 
     try:
         diffs = diff_paths(old, new)

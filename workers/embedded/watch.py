@@ -1,7 +1,7 @@
 """Treat a directory as an artifact store: new or changed files are upload events.
 
 Each change becomes the same ArtifactEvent a store would send and goes through the same stage logic
-as in the pipeline (workers.pipeline: fetch + scan; workers.provenance: inventory, pins, policy;
+as in the pipeline (modelscreen.pipeline: fetch + scan; modelscreen.provenance: inventory, pins, policy;
 alerts), with SQLite instead of Elasticsearch. Polling (not inotify) so it works the same on every filesystem, network mounts included. A file
 is scanned once it has kept the same size and mtime for `settle` seconds, so half-written uploads
 are not judged early.
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from schemas.events import Action, ArtifactEvent, StoreKind
-from schemas.results import ScanResult
-from workers.engine import ENGINE_VERSION, Limits
-from workers.engine.scanner import iter_files
-from workers.pipeline.scanning import scan_fetched
-from workers.settings import Settings
-from workers.sinks.sqlite_store import SqliteStore
+from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.schemas.results import ScanResult
+from modelscreen.engine import ENGINE_VERSION, Limits
+from modelscreen.engine.scanner import iter_files
+from modelscreen.pipeline.scanning import scan_fetched
+from modelscreen.settings import Settings
+from modelscreen.sinks.sqlite_store import SqliteStore
 
 log = logging.getLogger("modelscreen.watch")
 
@@ -74,16 +74,16 @@ class Processor:
         self.settings = Settings(fetch_file_roots=[self.root])
         self.checker = None
         if provenance:
-            from workers.provenance import ProvenanceChecker, load_policy, open_inventory
+            from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
 
             self.checker = ProvenanceChecker(open_inventory("sqlite", db=store.path),
                                              load_policy(self.settings.provenance_policy))
 
     def __call__(self, change: FileChange) -> ScanResult:
-        from workers.fetch import FetchError
-        from workers.pipeline.scanning import failed
-        from workers.provenance.checks import apply_findings
-        from workers.provenance.pipeline_checks import collect_evidence, evidence_findings
+        from modelscreen.fetch import FetchError
+        from modelscreen.pipeline.scanning import failed
+        from modelscreen.provenance.checks import apply_findings
+        from modelscreen.provenance.pipeline_checks import collect_evidence, evidence_findings
 
         event = change.event(self.root)
         checker = self.checker

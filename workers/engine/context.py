@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
-from schemas import ArtifactReport, Finding, Severity
-from workers.engine.limits import Budget, LimitExceeded, Limits
+from modelscreen.schemas import ArtifactReport, Finding, Severity
+from modelscreen.engine.limits import Budget, LimitExceeded, Limits
 
 if TYPE_CHECKING:  # pragma: no cover
     pass

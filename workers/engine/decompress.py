@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workers.engine.limits import Budget, LimitExceeded
+from modelscreen.engine.limits import Budget, LimitExceeded
 
 IN_CHUNK = 256 * 1024
 OUT_CHUNK = 1024 * 1024

@@ -33,7 +33,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.ext import Extension
 
-from schemas import Severity
+from modelscreen.schemas import Severity
 
 MAX_TEMPLATE_CHARS = 1 << 20
 MAX_ISSUES = 50

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from schemas import Finding, Severity, Verdict
+from modelscreen.schemas import Finding, Severity, Verdict
 
 
 def verdict_for(findings: Iterable[Finding], error: str | None = None) -> Verdict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.fetch.base import FetchError, FetchLimits
-from workers.settings import Settings
+from modelscreen.fetch.base import FetchError, FetchLimits
+from modelscreen.settings import Settings
 
 
 def fetch_limits(settings: Settings | None, *, max_bytes: int | None = None) -> FetchLimits:
@@ -21,27 +21,27 @@ def fetch_to_file(uri: str, dest: Path, settings: Settings) -> Path:
     limits = fetch_limits(settings)
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme == "file":
-        from workers.fetch.local import resolve
+        from modelscreen.fetch.local import resolve
 
         return resolve(uri, limits, roots=settings.fetch_file_roots)
     if scheme in ("http", "https"):
-        from workers.fetch.http import download
+        from modelscreen.fetch.http import download
 
         return download(uri, dest, limits)
     if scheme == "s3":
-        from workers.fetch.s3 import download as s3_download
+        from modelscreen.fetch.s3 import download as s3_download
 
         return s3_download(uri, dest, limits, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
     if scheme == "hf":
-        from workers.fetch.hf import fetch
+        from modelscreen.fetch.hf import fetch
 
         return fetch(uri, dest, limits, settings)
     if scheme == "oci":
-        from workers.fetch.oci import fetch as fetch_from_registry
+        from modelscreen.fetch.oci import fetch as fetch_from_registry
 
         return fetch_from_registry(uri, dest, limits, settings)
     if scheme in ("artifactory", "nexus"):
-        from workers.fetch.repository import fetch as fetch_from_repository
+        from modelscreen.fetch.repository import fetch as fetch_from_repository
 
         return fetch_from_repository(uri, dest, limits, settings)
     raise FetchError(f"no fetcher for {scheme or 'this'} URI", transient=False)

@@ -4,7 +4,7 @@
     hf://datasets/<repo>@<commit>/<path>  ->  {endpoint}/datasets/<repo>/resolve/<commit>/<path>
     hf://spaces/<repo>@<commit>/<path>    ->  {endpoint}/spaces/<repo>/resolve/<commit>/<path>
 
-A URI without a path names the whole repository; workers.pipeline.expand lists its files.
+A URI without a path names the whole repository; modelscreen.pipeline.expand lists its files.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from workers.fetch.base import FetchError, FetchLimits
-from workers.fetch.http import download
+from modelscreen.fetch.base import FetchError, FetchLimits
+from modelscreen.fetch.http import download
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _PREFIX = {"models": "", "datasets": "datasets/", "spaces": "spaces/"}

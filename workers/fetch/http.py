@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from workers import __version__
-from workers.fetch.base import TRANSIENT_HTTP, FetchError, FetchLimits, save_bounded
+from modelscreen import __version__
+from modelscreen.fetch.base import TRANSIENT_HTTP, FetchError, FetchLimits, save_bounded
 
 RETRIES = 3
 

@@ -5,7 +5,7 @@ import stat
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from workers.fetch.base import FetchError, FetchLimits
+from modelscreen.fetch.base import FetchError, FetchLimits
 
 
 def resolve(uri: str, limits: FetchLimits, *, roots: list[Path]) -> Path:

@@ -1,7 +1,7 @@
 """oci:// URIs: artifacts in an OCI registry (Harbor, Distribution, ...), over the OCI distribution API.
 
     oci://<host>/<repository>@sha256:<manifest>                  an image or model artifact: its layers are
-                                                                 listed by workers.pipeline.expand
+                                                                 listed by modelscreen.pipeline.expand
     oci://<host>/<repository>@sha256:<manifest>/sha256:<blob>    one layer, fetched as a blob
 
 Registries answer 401 with a `WWW-Authenticate` challenge: Bearer (a token from the named realm, asked
@@ -20,9 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers import __version__
-from workers.fetch.base import TRANSIENT_HTTP, FetchError, FetchLimits, save_bounded
-from workers.fetch.http import basic_auth
+from modelscreen import __version__
+from modelscreen.fetch.base import TRANSIENT_HTTP, FetchError, FetchLimits, save_bounded
+from modelscreen.fetch.http import basic_auth
 
 MANIFEST_MAX_BYTES = 4 << 20
 MANIFEST_TYPES = (

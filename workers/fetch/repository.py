@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.fetch.base import FetchError, FetchLimits
-from workers.fetch.http import basic_auth, download
+from modelscreen.fetch.base import FetchError, FetchLimits
+from modelscreen.fetch.http import basic_auth, download
 
 
 def download_url(uri: str, *, artifactory_url: str | None, nexus_url: str | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from workers.fetch.base import FetchError, FetchLimits, save_bounded
+from modelscreen.fetch.base import FetchError, FetchLimits, save_bounded
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
 

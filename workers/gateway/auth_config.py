@@ -1,14 +1,14 @@
 """Which credential guards which gateway path, and how it is checked.
 
 Each store path has exactly one configured credential (a GatewaySettings field). The checks are the
-pure functions of workers.sources.auth; this module only binds them to paths and settings.
+pure functions of modelscreen.sources.auth; this module only binds them to paths and settings.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from workers.sources import auth
+from modelscreen.sources import auth
 
 JFROG_EVENT_AUTH = "X-JFrog-Event-Auth"
 

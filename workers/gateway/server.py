@@ -24,11 +24,11 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from workers.gateway import metrics
-from workers.gateway.auth_config import CREDENTIAL_HEADERS, STORES, StoreAuth
-from workers.gateway.settings import GatewaySettings
-from workers.sources.intake import MAX_HEADERS
-from workers.topics import STORE_EVENTS
+from modelscreen.gateway import metrics
+from modelscreen.gateway.auth_config import CREDENTIAL_HEADERS, STORES, StoreAuth
+from modelscreen.gateway.settings import GatewaySettings
+from modelscreen.sources.intake import MAX_HEADERS
+from modelscreen.topics import STORE_EVENTS
 
 log = logging.getLogger("modelscreen.gateway")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from workers.settings import Settings
+from modelscreen.settings import Settings
 
 
 class GatewaySettings(Settings):
@@ -36,7 +36,7 @@ class GatewaySettings(Settings):
 
 
 def load_gateway_settings(config: Path | None = None, **overrides: Any) -> GatewaySettings:
-    """Like workers.settings.load_settings: `config` names the YAML file, environment variables win."""
+    """Like modelscreen.settings.load_settings: `config` names the YAML file, environment variables win."""
     if config is not None:
         os.environ["MODELSCREEN_CONFIG"] = str(config)
     return GatewaySettings(**overrides)

@@ -1,10 +1,10 @@
 """Which findings become alerts, and how a webhook receives them (generic JSON or Slack-compatible)."""
 from __future__ import annotations
 
-from schemas import Severity
-from schemas.alerts import Alert
-from schemas.results import ScanResult
-from workers.sinks.ecs import error_finding, finding_doc_id
+from modelscreen.schemas import Severity
+from modelscreen.schemas.alerts import Alert
+from modelscreen.schemas.results import ScanResult
+from modelscreen.sinks.ecs import error_finding, finding_doc_id
 
 
 def alerts_for(result: ScanResult, min_severity: Severity) -> list[Alert]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from schemas.results import ScanResult
-from workers.engine import ENGINE_VERSION
+from modelscreen.schemas.results import ScanResult
+from modelscreen.engine import ENGINE_VERSION
 
 
 class ScanCache:

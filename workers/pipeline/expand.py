@@ -9,9 +9,9 @@ one. Everything else names one file already.
 """
 from __future__ import annotations
 
-from schemas.events import ArtifactEvent
-from workers.fetch import FetchError
-from workers.settings import Settings
+from modelscreen.schemas.events import ArtifactEvent
+from modelscreen.fetch import FetchError
+from modelscreen.settings import Settings
 
 TITLE = "org.opencontainers.image.title"
 
@@ -35,8 +35,8 @@ def expand(event: ArtifactEvent, settings: Settings, *, getter=None) -> list[Art
 
 
 def _hub_files(event: ArtifactEvent, settings: Settings, getter) -> list[dict]:
-    from workers.fetch.hf import DEFAULT_ENDPOINT, parse
-    from workers.provenance.hf import HubClient, HubError, ignored
+    from modelscreen.fetch.hf import DEFAULT_ENDPOINT, parse
+    from modelscreen.provenance.hf import HubClient, HubError, ignored
 
     ref = parse(event.uri)
     if not ref.revision:
@@ -53,7 +53,7 @@ def _hub_files(event: ArtifactEvent, settings: Settings, getter) -> list[dict]:
 
 
 def _layers(event: ArtifactEvent, settings: Settings) -> list[dict]:
-    from workers.fetch.oci import INDEX_TYPES, parse, registry_for
+    from modelscreen.fetch.oci import INDEX_TYPES, parse, registry_for
 
     ref = parse(event.uri)
     registry = registry_for(ref.host, settings)
@@ -77,7 +77,7 @@ def _layers(event: ArtifactEvent, settings: Settings) -> list[dict]:
 
 
 def _descriptors(doc: dict, key: str) -> list[dict]:
-    from workers.fetch.oci import DIGEST_RE
+    from modelscreen.fetch.oci import DIGEST_RE
 
     items = doc.get(key)
     if not isinstance(items, list):

@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
-from schemas import ArtifactReport, Finding, Severity, Verdict
-from schemas.events import Action, ArtifactEvent
-from schemas.results import ScanResult
-from workers.engine import ENGINE_VERSION, Limits, scan_stream
-from workers.engine.verdict import verdict_for, worst_verdict
-from workers.fetch import FetchError, fetch_to_file
-from workers.settings import Settings
+from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
+from modelscreen.schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.results import ScanResult
+from modelscreen.engine import ENGINE_VERSION, Limits, scan_stream
+from modelscreen.engine.verdict import verdict_for, worst_verdict
+from modelscreen.fetch import FetchError, fetch_to_file
+from modelscreen.settings import Settings
 
 T = TypeVar("T")
 

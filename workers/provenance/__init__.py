@@ -3,7 +3,7 @@
 API for the pipeline (all synchronous; in async code run them in a worker thread, e.g.
 `await loop.run_in_executor(executor, checker.process, result)`):
 
-    from workers.provenance import ProvenanceChecker, load_policy, open_inventory
+    from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
 
     inventory = open_inventory("elasticsearch", settings=settings)   # or "sqlite" (embedded mode)
     checker = ProvenanceChecker(inventory, load_policy(path_or_None))
@@ -21,21 +21,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.provenance.backend import default_backend, open_inventory
-from workers.provenance.checks import ProvenanceChecker, apply_findings, check_event
-from workers.provenance.inventory import (
+from modelscreen.provenance.backend import default_backend, open_inventory
+from modelscreen.provenance.checks import ProvenanceChecker, apply_findings, check_event
+from modelscreen.provenance.inventory import (
     ApprovalRefused,
     Inventory,
     InventoryError,
     content_verdict,
     identity_for_event,
 )
-from workers.provenance.policy import PolicyError, load_policy, parse_policy
+from modelscreen.provenance.policy import PolicyError, load_policy, parse_policy
 
 
 def store_baseline(inventory: Inventory, path: str | Path):
     """Build the tensor manifest of a safetensors file and keep it in the inventory under its sha256."""
-    from workers.provenance.tensors import tensor_manifest
+    from modelscreen.provenance.tensors import tensor_manifest
 
     manifest = tensor_manifest(path)
     inventory.store_manifest(manifest)
@@ -43,8 +43,8 @@ def store_baseline(inventory: Inventory, path: str | Path):
 
 
 def verify_model(*args, **kwargs):
-    """See workers.provenance.signatures.verify_model (imported lazily: model-signing is heavy)."""
-    from workers.provenance.signatures import verify_model as impl
+    """See modelscreen.provenance.signatures.verify_model (imported lazily: model-signing is heavy)."""
+    from modelscreen.provenance.signatures import verify_model as impl
 
     return impl(*args, **kwargs)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from workers.provenance.inventory import Inventory
+from modelscreen.provenance.inventory import Inventory
 
 BACKEND_ENV = "MODELSCREEN_INVENTORY_BACKEND"
 BACKENDS = ("sqlite", "elasticsearch")
@@ -17,17 +17,17 @@ def default_backend() -> str:
 
 def open_inventory(backend: str | None = None, *, db: str | os.PathLike | None = None, settings=None,
                    index: str | None = None, refresh_on_write: bool = False) -> Inventory:
-    """SQLite at `db` (default: the findings database, workers.sinks.sqlite_store.default_db_path()), or
-    Elasticsearch with the client from workers.settings.Settings (index `modelscreen-inventory` unless given;
+    """SQLite at `db` (default: the findings database, modelscreen.sinks.sqlite_store.default_db_path()), or
+    Elasticsearch with the client from modelscreen.settings.Settings (index `modelscreen-inventory` unless given;
     `refresh_on_write` makes every write visible to searches at once, for interactive use)."""
     backend = (backend or default_backend()).lower()
     if backend == "sqlite":
-        from workers.provenance.sqlite_inventory import SqliteInventory
+        from modelscreen.provenance.sqlite_inventory import SqliteInventory
 
         return SqliteInventory(Path(db) if db else None)
     if backend == "elasticsearch":
-        from workers.provenance.es_inventory import ElasticsearchInventory
-        from workers.settings import Settings
+        from modelscreen.provenance.es_inventory import ElasticsearchInventory
+        from modelscreen.settings import Settings
 
         return ElasticsearchInventory.from_settings(settings or Settings(), index=index,
                                                     refresh_on_write=refresh_on_write)

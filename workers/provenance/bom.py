@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from schemas.inventory import InventoryRecord
-from workers import __version__
+from modelscreen.schemas.inventory import InventoryRecord
+from modelscreen import __version__
 
 _HF_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
@@ -31,7 +31,7 @@ def _purl(text: str | None):
 
 def _base_model_purl(name: str) -> str | None:
     """A base model named like a Hub repo (org/name, optionally @revision) gets a Hugging Face purl."""
-    from workers.provenance.inventory import hf_purl
+    from modelscreen.provenance.inventory import hf_purl
 
     repo, _, rev = name.partition("@")
     if repo.count("/") == 1 and set(repo) <= _HF_NAME_OK and not repo.startswith(("/", ".")):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from schemas import Finding, Severity
-from schemas.events import Action, ArtifactEvent
-from schemas.inventory import ApprovalStatus, InventoryRecord, SignatureStatus
-from schemas.policy import EffectiveRequirements, ProvenancePolicy
-from schemas.results import ScanResult
-from workers.engine.verdict import verdict_for, worst_verdict
-from workers.provenance.inventory import PROVENANCE_ANALYZER, Inventory, identity_for_event
+from modelscreen.schemas import Finding, Severity
+from modelscreen.schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, SignatureStatus
+from modelscreen.schemas.policy import EffectiveRequirements, ProvenancePolicy
+from modelscreen.schemas.results import ScanResult
+from modelscreen.engine.verdict import verdict_for, worst_verdict
+from modelscreen.provenance.inventory import PROVENANCE_ANALYZER, Inventory, identity_for_event
 
 
 def _finding(req: EffectiveRequirements, rule_id: str, title: str, detail: str, *, location: str | None = None,

@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
-from workers.provenance.inventory import Inventory
+from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
+from modelscreen.assets import templates_dir
+from modelscreen.provenance.inventory import Inventory
 
 DEFAULT_INDEX = "modelscreen-inventory"
 TEMPLATE_NAME = "modelscreen-inventory"
@@ -21,10 +22,7 @@ TEMPLATE_NAME_ON_DISK = "index-template-inventory.json"
 
 
 def _template_file() -> Path:
-    # deploy/elasticsearch, or the installed copy named by MODELSCREEN_TEMPLATES_DIR (as workers.sinks.es_setup)
-    base = (os.environ.get("MODELSCREEN_TEMPLATES_DIR")
-            or Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch")
-    return Path(base) / TEMPLATE_NAME_ON_DISK
+    return templates_dir() / TEMPLATE_NAME_ON_DISK
 
 
 def inventory_index(settings: Any = None) -> str:

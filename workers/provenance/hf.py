@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas import Finding, Severity
-from schemas.inventory import ArtifactIdentity, InventoryRecord
-from schemas.policy import DEFAULT_SEVERITIES
-from workers.fetch.base import TRANSIENT_HTTP
-from workers.fetch.hf import DEFAULT_ENDPOINT
-from workers.provenance.inventory import PROVENANCE_ANALYZER, Inventory, hf_purl
+from modelscreen.schemas import Finding, Severity
+from modelscreen.schemas.inventory import ArtifactIdentity, InventoryRecord
+from modelscreen.schemas.policy import DEFAULT_SEVERITIES
+from modelscreen.fetch.base import TRANSIENT_HTTP
+from modelscreen.fetch.hf import DEFAULT_ENDPOINT
+from modelscreen.provenance.inventory import PROVENANCE_ANALYZER, Inventory, hf_purl
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 CHUNK = 1 << 20

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from schemas import Verdict
-from schemas.events import Action, ArtifactEvent
-from schemas.inventory import (
+from modelscreen.schemas import Verdict
+from modelscreen.schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.inventory import (
     Approval,
     ApprovalStatus,
     ArtifactIdentity,
@@ -24,8 +24,8 @@ from schemas.inventory import (
     TensorManifest,
     record_id,
 )
-from schemas.results import ScanResult
-from workers.engine.verdict import verdict_for, worst_verdict
+from modelscreen.schemas.results import ScanResult
+from modelscreen.engine.verdict import verdict_for, worst_verdict
 
 PROVENANCE_ANALYZER = "provenance"
 MAX_ACTORS = 100
@@ -100,7 +100,7 @@ def new_record(identity: ArtifactIdentity, sha256: str | None, digests: dict[str
 
 
 class Inventory(abc.ABC):
-    """One record per (identity, sha256); see schemas.inventory.InventoryRecord."""
+    """One record per (identity, sha256); see modelscreen.schemas.inventory.InventoryRecord."""
 
     # storage primitives
     @abc.abstractmethod

@@ -36,15 +36,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from schemas import Finding
-from schemas.events import Action
-from schemas.inventory import InventoryRecord, TensorManifest
-from schemas.policy import EffectiveRequirements, ProvenancePolicy
-from schemas.results import ScanResult
-from workers.fetch import fetch_limits
-from workers.fetch.base import FetchError
-from workers.provenance.checks import _finding, requirements_for
-from workers.provenance.inventory import Inventory, identity_for_event
+from modelscreen.schemas import Finding
+from modelscreen.schemas.events import Action
+from modelscreen.schemas.inventory import InventoryRecord, TensorManifest
+from modelscreen.schemas.policy import EffectiveRequirements, ProvenancePolicy
+from modelscreen.schemas.results import ScanResult
+from modelscreen.fetch import fetch_limits
+from modelscreen.fetch.base import FetchError
+from modelscreen.provenance.checks import _finding, requirements_for
+from modelscreen.provenance.inventory import Inventory, identity_for_event
 
 log = logging.getLogger("modelscreen.provenance.pipeline")
 
@@ -61,7 +61,7 @@ class LocalEvidence:
     """What the fetched copy showed; no inventory was read to get it."""
 
     bundle: str | None = None  # where the bundle was found (path or URI)
-    signature: object | None = None  # workers.provenance.signatures.SignatureCheck, when verified (or not)
+    signature: object | None = None  # modelscreen.provenance.signatures.SignatureCheck, when verified (or not)
     findings: list[Finding] = field(default_factory=list)  # bundle unreadable or not verifiable at all
     manifest: TensorManifest | None = None
 
@@ -70,7 +70,7 @@ class LocalEvidence:
 
 @lru_cache(maxsize=8)
 def _policy_at(path: str, mtime_ns: int) -> ProvenancePolicy:
-    from workers.provenance.policy import load_policy
+    from modelscreen.provenance.policy import load_policy
 
     return load_policy(path)
 
@@ -78,7 +78,7 @@ def _policy_at(path: str, mtime_ns: int) -> ProvenancePolicy:
 def pipeline_policy(settings) -> ProvenancePolicy:
     """The policy the worker is configured with (settings.provenance_policy, else the environment), re-read
     when the file changes."""
-    from workers.provenance.policy import POLICY_ENV, load_policy
+    from modelscreen.provenance.policy import POLICY_ENV, load_policy
 
     path = getattr(settings, "provenance_policy", None) or os.environ.get(POLICY_ENV)
     if not path:
@@ -104,7 +104,7 @@ def _unreadable(req: EffectiveRequirements, where: str, reason: str) -> Finding:
 def _local_bundle(local_path: Path, settings, req: EffectiveRequirements, ev: LocalEvidence
                   ) -> tuple[Path, Path, str | None] | None:
     """(model path, bundle path, `only`) for a file:// artifact, or None when there is no bundle."""
-    from workers.fetch.local import resolve
+    from modelscreen.fetch.local import resolve
 
     limits = fetch_limits(settings, max_bytes=SIGNATURE_MAX_BYTES)
     roots = list(getattr(settings, "fetch_file_roots", None) or [local_path.parent])
@@ -139,7 +139,7 @@ def _directories_up(path: Path, roots: list[Path]) -> list[Path]:
 
 
 def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: LocalEvidence) -> Path | None:
-    from workers.fetch.s3 import download, parse
+    from modelscreen.fetch.s3 import download, parse
 
     bucket, key, _version = parse(uri)
     sig_uri = f"s3://{bucket}/{key}{SIBLING_SUFFIX}"
@@ -162,7 +162,7 @@ def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: Lo
 
 def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequirements, ev: LocalEvidence,
             sha256: str | None = None) -> None:
-    from workers.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
+    from modelscreen.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
 
     trust = req.signing
     if trust is None:
@@ -216,7 +216,7 @@ def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | No
     if req.signing is None:
         return ev  # no trust to verify a bundle with: nothing to look up on this hot path
     if _scheme(event.uri) == "file":
-        from workers.fetch.local import resolve
+        from modelscreen.fetch.local import resolve
 
         try:
             local = resolve(event.uri, fetch_limits(settings), roots=list(getattr(settings, "fetch_file_roots", None) or []))
@@ -242,7 +242,7 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
     git_sha1 = event.expected_digests.get("git-sha1")
     if scheme == "hf" and git_sha1 and not event.expected_sha256:
         # a non-LFS file of a Hub repository: the git blob id is the only digest the Hub gives
-        from workers.provenance.hf import HubFile, check_file
+        from modelscreen.provenance.hf import HubFile, check_file
 
         expected = HubFile(path=event.path or event.uri, size=event.size or 0, sha256=None, git_sha1=git_sha1)
         ev.findings.extend(check_file(local_path, expected, severities=req.severities))
@@ -250,7 +250,7 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
     if from_scan is not None:
         ev.manifest = from_scan  # digested in the scan's own pass
     elif (result.format or "").lower() == "safetensors" and local_path.is_file():
-        from workers.provenance.tensors import ManifestError, tensor_manifest
+        from modelscreen.provenance.tensors import ManifestError, tensor_manifest
 
         try:
             ev.manifest = tensor_manifest(local_path)
@@ -280,7 +280,7 @@ def _previous_manifest(inventory: Inventory, result: ScanResult) -> tuple[Invent
 
 def drift_finding(req: EffectiveRequirements, key: str, previous: InventoryRecord, old: TensorManifest,
                   new: TensorManifest) -> Finding | None:
-    from workers.provenance.tensors import diff_manifests
+    from modelscreen.provenance.tensors import diff_manifests
 
     changes = diff_manifests(old, new)
     meta = old.metadata != new.metadata

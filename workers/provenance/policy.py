@@ -1,4 +1,4 @@
-"""Load a provenance policy file (YAML, safe_load only) into schemas.policy.ProvenancePolicy."""
+"""Load a provenance policy file (YAML, safe_load only) into modelscreen.schemas.policy.ProvenancePolicy."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from schemas.policy import ProvenancePolicy
+from modelscreen.schemas.policy import ProvenancePolicy
 
 POLICY_ENV = "MODELSCREEN_PROVENANCE_POLICY"
 

@@ -21,11 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from schemas import Finding, Severity
-from schemas.inventory import SignatureInfo, SignatureStatus
-from schemas.policy import DEFAULT_SEVERITIES
-from workers.provenance.checks import signer_allowed
-from workers.provenance.inventory import PROVENANCE_ANALYZER
+from modelscreen.schemas import Finding, Severity
+from modelscreen.schemas.inventory import SignatureInfo, SignatureStatus
+from modelscreen.schemas.policy import DEFAULT_SEVERITIES
+from modelscreen.provenance.checks import signer_allowed
+from modelscreen.provenance.inventory import PROVENANCE_ANALYZER
 
 
 class SignatureUsageError(Exception):

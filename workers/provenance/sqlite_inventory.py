@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
-from workers.provenance.inventory import Inventory
+from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
+from modelscreen.provenance.inventory import Inventory
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory (
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS inventory_manifests (
 
 class SqliteInventory(Inventory):
     def __init__(self, path: str | os.PathLike | None = None):
-        from workers.sinks.sqlite_store import default_db_path
+        from modelscreen.sinks.sqlite_store import default_db_path
 
         self.path = Path(path) if path else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas.inventory import TensorDigest, TensorManifest
+from modelscreen.schemas.inventory import TensorDigest, TensorManifest
 
 CHUNK = 1 << 20
 MAX_HEADER = 100_000_000  # the reference loader's limit

@@ -1,7 +1,7 @@
 """Turn scan reports into what people and tools read: table, JSON, SARIF."""
-from workers.reporters.json_report import render_json
-from workers.reporters.sarif import render_sarif
-from workers.reporters.table import render_table
+from modelscreen.reporters.json_report import render_json
+from modelscreen.reporters.sarif import render_sarif
+from modelscreen.reporters.table import render_table
 
 RENDERERS = {"json": render_json, "sarif": render_sarif, "table": render_table}
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas import ArtifactReport, ScanReport
-from workers.engine import ENGINE_VERSION
+from modelscreen.schemas import ArtifactReport, ScanReport
+from modelscreen.engine import ENGINE_VERSION
 
 
 def render_json(reports: Sequence[ArtifactReport]) -> str:

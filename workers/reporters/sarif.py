@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from schemas import ArtifactReport, Severity
-from workers.engine import ENGINE_VERSION
+from modelscreen.schemas import ArtifactReport, Severity
+from modelscreen.engine import ENGINE_VERSION
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.info: "note", Severity.low: "note", Severity.medium: "warning",

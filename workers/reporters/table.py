@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from schemas import ArtifactReport, Verdict
+from modelscreen.schemas import ArtifactReport, Verdict
 
 _STYLE = {Verdict.clean: "green", Verdict.suspicious: "yellow", Verdict.malicious: "bold red", Verdict.error: "magenta"}
 

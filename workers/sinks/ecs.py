@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from schemas import ArtifactReport, Finding, Severity, Verdict
-from schemas.inventory import ArtifactIdentity
-from schemas.results import ScanResult
+from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
+from modelscreen.schemas.inventory import ArtifactIdentity
+from modelscreen.schemas.results import ScanResult
 
 DATASET = "modelscreen.findings"
 # Supply chain compromise (MITRE ATT&CK), the tactic every model-artifact finding serves.

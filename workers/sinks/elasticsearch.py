@@ -9,9 +9,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from schemas import Severity
-from schemas.results import ScanResult
-from workers.sinks.ecs import finding_documents, merge_artifacts
+from modelscreen.schemas import Severity
+from modelscreen.schemas.results import ScanResult
+from modelscreen.sinks.ecs import finding_documents, merge_artifacts
 
 log = logging.getLogger("modelscreen.sinks.elasticsearch")
 

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-# The templates live in deploy/elasticsearch; an installed copy (e.g. the container image) names them.
-TEMPLATE_DIR = Path(os.environ.get("MODELSCREEN_TEMPLATES_DIR")
-                    or Path(__file__).resolve().parents[2] / "deploy" / "elasticsearch")
+from modelscreen.assets import templates_dir
+
+TEMPLATE_DIR = templates_dir()
 COMPONENT = "modelscreen-findings-mappings"
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from schemas import ArtifactReport, Severity
+from modelscreen.schemas import ArtifactReport, Severity
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (

@@ -1,5 +1,5 @@
 """Store notifications -> ArtifactEvents: one recogniser module per store, and the intake that picks one."""
-from workers.sources.base import InvalidEvent
-from workers.sources.intake import dead_letter, normalise_raw
+from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.intake import dead_letter, normalise_raw
 
 __all__ = ["InvalidEvent", "dead_letter", "normalise_raw"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 
-from schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.events import Action, ArtifactEvent
 
-from workers.sources.base import (
+from modelscreen.sources.base import (
     InvalidEvent,
     build,
     content_id,

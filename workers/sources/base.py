@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from schemas.events import ArtifactEvent
+from modelscreen.schemas.events import ArtifactEvent
 
 
 class InvalidEvent(Exception):

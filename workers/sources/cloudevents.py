@@ -15,10 +15,10 @@ import json
 
 from pydantic import ValidationError
 
-from schemas.events import Action, ArtifactEvent, ModelscreenCloudEventData
+from modelscreen.schemas.events import Action, ArtifactEvent, ModelscreenCloudEventData
 
-from workers.sources import harbor
-from workers.sources.base import InvalidEvent, build, get_str, header, now, parse_time
+from modelscreen.sources import harbor
+from modelscreen.sources.base import InvalidEvent, build, get_str, header, now, parse_time
 
 OWN_TYPES = {
     "io.modelscreen.artifact.uploaded": Action.uploaded,
@@ -141,7 +141,7 @@ def normalise(payload: dict, headers: dict[str, bytes]) -> list[ArtifactEvent]:
         return harbor.normalise(default_format, headers, source_event_id=ce_id)
 
     if isinstance(data, dict):
-        from workers.sources.intake import store_recognisers  # late: intake imports this module
+        from modelscreen.sources.intake import store_recognisers  # late: intake imports this module
 
         for _name, module in store_recognisers():
             if module.recognise(data, headers):

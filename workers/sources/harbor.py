@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.events import Action, ArtifactEvent
 
-from workers.sources.base import (
+from modelscreen.sources.base import (
     InvalidEvent,
     build,
     content_id,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.events import Action, ArtifactEvent
 
-from workers.sources.base import InvalidEvent, build, dedupe, get_dict, get_list, get_str, now
+from modelscreen.sources.base import InvalidEvent, build, dedupe, get_dict, get_list, get_str, now
 
 REPO_TYPES = {"model", "dataset", "space"}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")

@@ -22,10 +22,10 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
-from schemas.events import ArtifactEvent, DeadLetter
+from modelscreen.schemas.events import ArtifactEvent, DeadLetter
 
-from workers.sources import artifactory, cloudevents, harbor, huggingface, nexus, s3
-from workers.sources.base import InvalidEvent
+from modelscreen.sources import artifactory, cloudevents, harbor, huggingface, nexus, s3
+from modelscreen.sources.base import InvalidEvent
 
 MAX_VALUE_BYTES = 1024 * 1024
 MAX_HEADERS = 64

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.events import Action, ArtifactEvent
 
-from workers.sources.base import InvalidEvent, build, get_dict, get_str, header, parse_time, quote_path
+from modelscreen.sources.base import InvalidEvent, build, get_dict, get_str, header, parse_time, quote_path
 
 ACTIONS = {"CREATED": Action.uploaded, "UPDATED": Action.uploaded, "DELETED": Action.deleted}
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,255}")

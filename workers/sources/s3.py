@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_plus
 
-from schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.events import Action, ArtifactEvent
 
-from workers.sources.base import (
+from modelscreen.sources.base import (
     InvalidEvent,
     build,
     content_id,
@@ -33,7 +33,7 @@ _BUCKET_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
 def object_uri(bucket: str, key: str, version: str | None = None) -> str:
     """`s3://bucket/<percent-encoded key>[?versionId=...]`: the exact object version the event is about
-    (workers.fetch.s3 un-quotes the path and reads versionId). `name` keeps the decoded key."""
+    (modelscreen.fetch.s3 un-quotes the path and reads versionId). `name` keeps the decoded key."""
     uri = f"s3://{bucket}/{quote_path(key, safe='/')}"
     if version:
         uri += f"?versionId={quote_path(version, safe='')}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable
 
-from workers.engine.context import ScanContext
+from modelscreen.engine.context import ScanContext
 
 Analyzer = Callable[[BinaryIO, ScanContext], None]
 ANALYZERS: dict[str, Analyzer] = {}
@@ -37,7 +37,7 @@ def _load() -> None:
         return
     _loaded = True
     # Importing registers. One module per format family.
-    from workers.engine.analyzers import (  # noqa: F401
+    from modelscreen.engine.analyzers import (  # noqa: F401
         compressed,
         configs,
         gguf_format,

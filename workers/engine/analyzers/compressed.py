@@ -10,10 +10,10 @@ from __future__ import annotations
 import tempfile
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.decompress import decompress_stream
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.decompress import decompress_stream
 
 A = "compressed"
 SPOOL_MEMORY = 8 * 1024 * 1024

@@ -24,11 +24,11 @@ from typing import BinaryIO
 
 import yaml
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.analyzers.keras_format import DANGEROUS_MODULES, analyze_keras_object, is_keras_config
-from workers.engine.context import ScanContext
-from workers.engine.templates import report_template
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES, analyze_keras_object, is_keras_config
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.templates import report_template
 
 A = "config"
 MAX_YAML_NODES = 1_000_000
@@ -250,6 +250,6 @@ def _tags_from_events(ctx: ScanContext, text: str) -> bool:
 
 @register("yaml")
 def analyze_yaml(stream: BinaryIO, ctx: ScanContext) -> None:
-    from workers.engine.analyzers.text_code import analyze_text
+    from modelscreen.engine.analyzers.text_code import analyze_text
 
     analyze_text(stream, ctx, sniffed="yaml")

@@ -18,11 +18,11 @@ import io
 import struct
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.substream import SubStream
-from workers.engine.templates import MAX_TEMPLATE_CHARS, report_template
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.substream import SubStream
+from modelscreen.engine.templates import MAX_TEMPLATE_CHARS, report_template
 
 A = "gguf"
 BUF = 1 << 20
@@ -382,13 +382,13 @@ class _State:
 
     def yara_template(self, stream: BinaryIO, key: str, offset: int, length: int) -> None:
         """Template rules over a template the YARA pass will not reach with its header rules."""
-        from workers.engine.yara.hook import HEAD_REGION, SMALL_ARTIFACT
+        from modelscreen.engine.yara.hook import HEAD_REGION, SMALL_ARTIFACT
 
         if self.size <= SMALL_ARTIFACT or offset + length <= HEAD_REGION or not length:
             return
         try:
-            from workers.engine.yara.loader import default_ruleset
-            from workers.engine.yara.matcher import match
+            from modelscreen.engine.yara.loader import default_ruleset
+            from modelscreen.engine.yara.matcher import match
 
             ruleset, _reason = default_ruleset()
             if ruleset is None:

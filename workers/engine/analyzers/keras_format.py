@@ -25,10 +25,10 @@ import json
 import re
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.substream import SubStream
-from workers.engine.context import ScanContext
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.substream import SubStream
+from modelscreen.engine.context import ScanContext
 
 A = "keras"
 MAX_OBJECTS = 200_000

@@ -12,10 +12,10 @@ import re
 import struct
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.substream import SubStream
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.substream import SubStream
 
 A = "numpy"
 MAGIC = b"\x93NUMPY"

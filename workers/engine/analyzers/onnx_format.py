@@ -21,11 +21,11 @@ import re
 from collections import Counter
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.limits import LimitExceeded
-from workers.engine.protowire import LEN, VARINT, Source, WireError, signed64
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.protowire import LEN, VARINT, Source, WireError, signed64
 
 A = "onnx"
 MAX_NODES = 2_000_000

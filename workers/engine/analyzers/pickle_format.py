@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.pickle import analyze_pickle
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.pickle import analyze_pickle
 
 MAX_STREAMS = 1000
 _FIRST = set(b"(c}])NILFSVXTUKMJGi\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x94\x95\x93\x81\x80GBCdlt")

@@ -18,10 +18,10 @@ import pickletools
 import struct
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.substream import SubStream
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.substream import SubStream
 
 A = "safetensors"
 # dtype -> bits per element (safetensors Dtype::bitsize)

@@ -10,11 +10,11 @@ import tempfile
 import threading
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.decompress import RATIO_FLOOR
-from workers.engine.limits import LimitExceeded
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.decompress import RATIO_FLOOR
+from modelscreen.engine.limits import LimitExceeded
 
 A = "7z"
 SPOOL_MEMORY = 8 * 1024 * 1024

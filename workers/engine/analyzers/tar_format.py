@@ -11,11 +11,11 @@ import posixpath
 import tarfile
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.limits import LimitExceeded
-from workers.engine.substream import SubStream
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.substream import SubStream
 
 A = "tar"
 TORCH_TAR_MEMBERS = {"sys_info", "pickle", "storages", "tensors"}

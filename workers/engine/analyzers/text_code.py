@@ -13,12 +13,12 @@ import ast
 import re
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.analyzers.configs import analyze_yaml_text, read_text
-from workers.engine.context import ScanContext
-from workers.engine.sniff import suffix_of
-from workers.engine.templates import report_template
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.configs import analyze_yaml_text, read_text
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.sniff import suffix_of
+from modelscreen.engine.templates import report_template
 
 A = "code"
 MAX_CODE_BYTES = 8 << 20
@@ -197,7 +197,7 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
     name = ctx.name.rsplit("/", 1)[-1] if ctx.name else ""
     suffix = suffix_of(name)
     if suffix in (".pb", ".onnx"):  # a small protobuf can be valid UTF-8: try it by its name
-        from workers.engine.analyzers.tf_savedmodel import analyze_by_name
+        from modelscreen.engine.analyzers.tf_savedmodel import analyze_by_name
 
         analyze_by_name(stream, ctx)
         return

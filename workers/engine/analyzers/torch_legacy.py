@@ -18,11 +18,11 @@ import io
 import pickletools
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.sniff import TORCH_LEGACY_MAGIC_PICKLE
-from workers.engine.substream import SubStream
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.sniff import TORCH_LEGACY_MAGIC_PICKLE
+from modelscreen.engine.substream import SubStream
 
 A = "torch-legacy"
 SMALL_PICKLE = 1024 * 1024  # protocol / sys_info pickles are tiny; more is itself suspicious

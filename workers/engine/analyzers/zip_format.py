@@ -16,12 +16,12 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.analyzers import register
-from workers.engine.context import ScanContext
-from workers.engine.decompress import RATIO_FLOOR, decompress_stream
-from workers.engine.limits import LimitExceeded
-from workers.engine.substream import SubStream
+from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers import register
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.decompress import RATIO_FLOOR, decompress_stream
+from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.substream import SubStream
 
 A = "zip"
 SMALL_MEMBER = 1024 * 1024  # decompressed members up to this size stay in memory

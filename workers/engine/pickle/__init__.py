@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from workers.engine.context import ScanContext
-from workers.engine.pickle.machine import PickleResult, Walker
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.pickle.machine import PickleResult, Walker
 
 __all__ = ["PickleResult", "analyze_pickle"]
 
@@ -25,7 +25,7 @@ def analyze_pickle(stream: BinaryIO, ctx: ScanContext, *, location_prefix: str =
 
 
 def _second_opinion(stream: BinaryIO, ctx: ScanContext, result: PickleResult, prefix: str) -> None:
-    from workers.engine.pickle.second_opinion import second_opinion
+    from modelscreen.engine.pickle.second_opinion import second_opinion
 
     if result.end <= result.start:
         return

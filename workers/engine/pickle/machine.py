@@ -19,11 +19,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from schemas import Severity
-from workers.engine.context import ScanContext
-from workers.engine.limits import LimitExceeded
-from workers.engine.pickle import callables as C
-from workers.engine.pickle.values import (
+from modelscreen.schemas import Severity
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.pickle import callables as C
+from modelscreen.engine.pickle.values import (
     BIGTEXT, DATA, MAX_ITEMS, MISSING, PERSISTENT, Bin, Obj, Ref, SDict, SSet, iter_refs, render, render_args,
 )
 
@@ -56,7 +56,7 @@ _RUNS = {
 }
 
 try:  # optional C accelerator for runs of data-only opcodes (_fastwalk.c); the Python loop is complete without it
-    from workers.engine.pickle import _fastwalk
+    from modelscreen.engine.pickle import _fastwalk
 except ImportError:
     _fastwalk = None
 # the opcodes _fastwalk.fast_forward implements (it leaves any case it does not reproduce exactly to Python)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from schemas import Severity
-from workers.engine.context import ScanContext
+from modelscreen.schemas import Severity
+from modelscreen.engine.context import ScanContext
 
 MAX_BYTES = 1 << 20
 TIMEOUT = 5.0

@@ -1,5 +1,5 @@
 """YARA rules over artifact bytes: the library in rules/yara, compiled with YARA-X (default) or yara-python."""
-from workers.engine.yara.loader import (
+from modelscreen.engine.yara.loader import (
     MatchTimeout,
     Ruleset,
     RulesetError,
@@ -9,7 +9,7 @@ from workers.engine.yara.loader import (
     reset_default_ruleset,
     ruleset_from_bundle,
 )
-from workers.engine.yara.matcher import RuleMatch, match
+from modelscreen.engine.yara.matcher import RuleMatch, match
 
 __all__ = [
     "MatchTimeout",

@@ -17,11 +17,11 @@ import struct
 import time
 from collections.abc import Callable
 
-from schemas import Severity
-from workers.engine.context import ScanContext
-from workers.engine.limits import MiB
-from workers.engine.yara.loader import MatchTimeout, Ruleset, default_ruleset
-from workers.engine.yara.matcher import MAX_OFFSETS, RuleMatch, match
+from modelscreen.schemas import Severity
+from modelscreen.engine.context import ScanContext
+from modelscreen.engine.limits import MiB
+from modelscreen.engine.yara.loader import MatchTimeout, Ruleset, default_ruleset
+from modelscreen.engine.yara.matcher import MAX_OFFSETS, RuleMatch, match
 
 SMALL_ARTIFACT = 16 * MiB
 HEAD_REGION = 1 * MiB

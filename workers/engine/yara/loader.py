@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import importlib.util
 import os
 import re
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from schemas.rules import RuleBundle, RuleMeta, RuleSource
+from modelscreen.schemas.rules import RuleBundle, RuleMeta, RuleSource
 
 ENGINES = ("yara-x", "yara-python")
 DEFAULT_ENGINE = "yara-x"
@@ -37,10 +38,14 @@ _META_LINE = re.compile(r'^[ \t]*(\w+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|-?\d+|true
 
 
 def default_rules_dir() -> Path:
+    """$MODELSCREEN_RULES_DIR, else the library shipped as package data (`modelscreen.rules`)."""
     env = os.environ.get(RULES_DIR_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "rules" / "yara"
+    spec = importlib.util.find_spec("modelscreen.rules")
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent/modelscreen/rules/yara")  # reported as RULES unavailable
+    return Path(next(iter(spec.submodule_search_locations))) / "yara"
 
 
 class RulesetError(Exception):

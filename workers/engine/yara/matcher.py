@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from schemas.rules import RuleMeta
-from workers.engine.context import escape_evidence
-from workers.engine.yara.loader import MatchTimeout, Ruleset
+from modelscreen.schemas.rules import RuleMeta
+from modelscreen.engine.context import escape_evidence
+from modelscreen.engine.yara.loader import MatchTimeout, Ruleset
 
 MAX_OFFSETS = 16  # offsets kept per rule
 EXCERPT_BYTES = 64  # bytes of the first match kept as evidence

@@ -1,0 +1,1 @@
+"""Deployment assets shipped as package data: Elasticsearch templates, Kibana assets, the policy example."""
