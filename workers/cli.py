@@ -191,6 +191,7 @@ def _register() -> None:
     main.add_command(inventory)
     main.add_command(verify)
     main.add_command(diff)
+    from modelscreen.commands.harbor import harbor_adapter; main.add_command(harbor_adapter)  # noqa: E702
 
 
 _register()

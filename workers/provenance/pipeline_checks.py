@@ -203,6 +203,14 @@ def _signature_evidence(uri: str, local_path: Path | None, req: EffectiveRequire
                 _verify(local_path or Path(tmp, "not-fetched"), bundle, None, req, ev, sha256=sha256)
 
 
+def verify_package(directory: Path, bundle: Path, req: EffectiveRequirements, *, where: str) -> LocalEvidence:
+    """A `model.sig` shipped inside a multi-file package (an OCI model package), checked against the
+    package's files reassembled under `directory`; `where` names the bundle in findings."""
+    ev = LocalEvidence(bundle=where)
+    _verify(directory, bundle, None, req, ev)
+    return ev
+
+
 def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | None = None,
                             settings=None) -> LocalEvidence:
     """For a scan reused from the cache (the bytes are not fetched again): the signature bundle that
