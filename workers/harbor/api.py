@@ -44,12 +44,12 @@ _INVALID_FIELD = {"missing", "string_pattern_mismatch", "string_too_short", "str
 
 
 def error(status: int, message: str, **headers: str) -> web.Response:
-    return web.Response(status=status, text=json.dumps({"error": {"message": message}}),
+    return web.Response(status=status, body=json.dumps({"error": {"message": message}}).encode(),
                         headers={"Content-Type": media.ERROR, **headers})
 
 
 def _json(status: int, body: str, content_type: str, **headers: str) -> web.Response:
-    return web.Response(status=status, text=body, headers={"Content-Type": content_type, **headers})
+    return web.Response(status=status, body=body.encode(), headers={"Content-Type": content_type, **headers})
 
 
 def metadata(*, registry_authorization: str, ruleset_version: str | None, model_capability: bool) -> dict:
