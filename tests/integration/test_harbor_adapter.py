@@ -1,0 +1,218 @@
+"""The Harbor scanner adapter as its own process (`modelscreen harbor-adapter`), driven over HTTP exactly as
+Harbor drives it (metadata, scan, poll the report with each Accept type), scanning ModelPack, KitOps,
+Docker Model Runner and Ollama packages pushed to a real OCI registry (CNCF Distribution). Every answer is
+checked against the JSON Schemas written from the spec (tests/harbor/schemas)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from tests.fakes.oci_models import push_docker_model, push_kitops, push_modelpack, push_ollama
+from tests.fixtures.make_formats import gguf_bytes
+from tests.harbor.helpers import CANARY_PICKLE, SAFETENSORS, validate
+from modelscreen.harbor import media
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "integration-adapter-token"
+ROBOT = "Basic " + __import__("base64").b64encode(b"robot$scanner:robot-secret").decode()
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+SSTI = "{{ ''.__class__.__mro__[1].__subclasses__() }}" + CHATML
+PY = b"def tokenize(text):\n    return text.split()\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "MODELSCREEN_HARBOR_ADAPTER_TOKEN": TOKEN, "MODELSCREEN_HARBOR_SCAN_MODE": "in-process",
+           "MODELSCREEN_HARBOR_REFRESH_AFTER": "1"}
+    log = open(tmp_path_factory.mktemp("adapter") / "adapter.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "modelscreen", "harbor-adapter", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(base + "/probe/healthy", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"the adapter exited with {proc.returncode}")
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def call(url: str, *, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
+    """(status, headers, body) without following redirects (Harbor does not)."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=60) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def harbor_scan(base: str, registry: str, repo: str, digest: str, mime: str = media.OCI_MANIFEST,
+                authorization: str = ROBOT) -> str:
+    status, headers, _ = call(base + "/api/v1/metadata", headers={"Authorization": f"Bearer {TOKEN}",
+                                                                 "Accept": media.METADATA_1_0})
+    assert status == 200
+    request = {"registry": {"url": f"http://{registry}", "authorization": authorization},
+               "artifact": {"repository": repo, "digest": digest, "tag": "v1", "mime_type": mime}}
+    status, headers, body = call(base + "/api/v1/scan", method="POST", body=json.dumps(request).encode(),
+                                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": media.SCAN_REQUEST_1_0,
+                                          "Accept": media.SCAN_RESPONSE})
+    assert status == 202, body
+    answer = json.loads(body)
+    validate(answer, "scan-response")
+    return answer["id"]
+
+
+def report(base: str, scan_id: str, accept: str, query: str = "", timeout: float = 240) -> tuple[int, dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, headers, body = call(f"{base}/api/v1/scan/{scan_id}/report{query}",
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Accept": accept})
+        if status != 302:
+            assert status == 200 and headers["Content-Type"] == accept or status != 200, headers
+            return status, json.loads(body)
+        assert 1 <= int(headers["Refresh-After"]) <= 127
+        assert time.monotonic() < deadline, "the report never became ready"
+        time.sleep(int(headers["Refresh-After"]) / 4)
+
+
+def all_reports(base: str, scan_id: str) -> dict[str, dict]:
+    out = {}
+    for accept, query, schema in ((media.GENERIC_REPORT, "", "vulnerability-report"),
+                                  (media.NATIVE_REPORT, "", "vulnerability-report"),
+                                  (media.SBOM_REPORT, "?sbom_media_type=application%2Fvnd.cyclonedx%2Bjson", "sbom-report"),
+                                  (media.SBOM_REPORT, "?sbom_media_type=application%2Fspdx%2Bjson", "sbom-report"),
+                                  (media.MODEL_REPORT, "", "model-report"),
+                                  (media.RAW_REPORT, "", None)):
+        status, body = report(base, scan_id, accept, query)
+        assert status == 200, body
+        if schema:
+            validate(body, schema)
+        out[accept + query] = body
+    return out
+
+
+def _repo(kind: str) -> str:
+    return f"harbor-it/{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def _packages(registry: str):
+    """(family, clean digest, malicious digest, repo, the malicious file, the files expected)."""
+    gguf = gguf_bytes(CHATML)
+    out = []
+    repo = _repo("modelpack")
+    out.append(("modelpack", repo,
+                push_modelpack(registry, repo, "clean", {"model.safetensors": SAFETENSORS, "config.json": b'{"a": 1}'},
+                               {"tokenizer.py": PY}),
+                push_modelpack(registry, repo, "evil", {"model.safetensors": SAFETENSORS, "pytorch_model.bin": CANARY_PICKLE}),
+                "pytorch_model.bin", {"model.safetensors", "config.json", "src.tar.gz"}))
+    repo = _repo("kitops")
+    out.append(("kitops", repo,
+                push_kitops(registry, repo, "clean", {"model.safetensors": SAFETENSORS}, {"README.md": b"# model\n"}),
+                push_kitops(registry, repo, "evil", {"model.pkl": CANARY_PICKLE}, {"README.md": b"# model\n"}),
+                "model.tar!model.pkl", {"Kitfile", "model.tar", "docs.tar.gz"}))
+    repo = _repo("docker-model")
+    out.append(("docker-model", repo,
+                push_docker_model(registry, repo, "clean", gguf, CHATML, "MIT License\n"),
+                push_docker_model(registry, repo, "evil", gguf, SSTI, "MIT License\n"),
+                "chat_template.jinja", {"model.gguf", "chat_template.jinja", "LICENSE"}))
+    repo = _repo("ollama")
+    out.append(("ollama", repo,
+                push_ollama(registry, repo, "clean", gguf, "{{ .System }}\n{{ .Prompt }}", {"stop": ["<|im_end|>"]},
+                            "MIT License\n"),
+                push_ollama(registry, repo, "evil", CANARY_PICKLE, "{{ .Prompt }}", {"stop": []}, "MIT License\n"),
+                "model.gguf", {"model.gguf", "template", "params.json", "LICENSE"}))
+    return out
+
+
+def test_model_packages_scanned_through_the_adapter_as_harbor_would(adapter, oci_registry):
+    for family, repo, clean, evil, bad_file, names in _packages(oci_registry):
+        mime = media.DOCKER_MANIFEST if family == "ollama" else media.OCI_MANIFEST
+        clean_reports = all_reports(adapter, harbor_scan(adapter, oci_registry, repo, clean, mime))
+        evil_reports = all_reports(adapter, harbor_scan(adapter, oci_registry, repo, evil, mime))
+
+        raw = clean_reports[media.RAW_REPORT]
+        assert raw["artifact_type"] == "model-package" and raw["package_format"] == family, raw
+        assert {f["name"] for f in raw["files"]} == names, family
+        assert raw["verdict"] == "clean", (family, [(f["name"], f["verdict"]) for f in raw["files"]])
+        vulns = clean_reports[media.GENERIC_REPORT]
+        assert not [v for v in vulns["vulnerabilities"] if v["severity"] in ("Medium", "High", "Critical")], vulns
+        assert clean_reports[media.MODEL_REPORT]["verdict"] == "clean"
+
+        vulns = evil_reports[media.GENERIC_REPORT]
+        assert vulns["severity"] in ("High", "Critical"), (family, vulns)
+        worst = [v for v in vulns["vulnerabilities"] if v["severity"] in ("High", "Critical")]
+        assert worst and {v["package"] for v in worst} == {bad_file}, (family, worst)
+        assert evil_reports[media.NATIVE_REPORT]["vulnerabilities"] == vulns["vulnerabilities"]
+        model = evil_reports[media.MODEL_REPORT]
+        assert model["verdict"] == "malicious" and model["package_format"] == family
+        assert evil_reports[media.RAW_REPORT]["digest"] == evil
+        bom = evil_reports[media.SBOM_REPORT + "?sbom_media_type=application%2Fvnd.cyclonedx%2Bjson"]["sbom"]
+        assert bom["bomFormat"] == "CycloneDX" and len(bom["components"]) == len(evil_reports[media.RAW_REPORT]["files"])
+
+
+def test_legacy_cnai_modelpack_and_bearer_robot_token(adapter, oci_registry):
+    repo = _repo("cnai")
+    digest = push_modelpack(oci_registry, repo, "v1", {"pytorch_model.bin": CANARY_PICKLE}, legacy=True)
+    scan_id = harbor_scan(adapter, oci_registry, repo, digest, authorization="Bearer robot-token-from-harbor")
+    status, raw = report(adapter, scan_id, media.RAW_REPORT)
+    assert status == 200 and raw["package_format"] == "modelpack" and raw["verdict"] == "malicious"
+    assert [f["name"] for f in raw["files"]] == ["pytorch_model.bin"]
+
+
+def test_bad_requests_get_the_spec_codes_and_bodies(adapter, oci_registry):
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": media.SCAN_REQUEST_1_1}
+
+    def post(body: bytes, headers=auth):
+        status, headers_, answer = call(adapter + "/api/v1/scan", method="POST", body=body, headers=headers)
+        assert headers_["Content-Type"] == media.ERROR
+        validate(json.loads(answer), "error")
+        return status
+
+    good = {"registry": {"url": f"http://{oci_registry}"}, "artifact": {"repository": "harbor-it/none",
+                                                                        "digest": "sha256:" + "0" * 64}}
+    assert post(b"{\"registry\": ") == 400
+    assert post(json.dumps({**good, "artifact": {"repository": "x"}}).encode()) == 422
+    assert post(json.dumps({**good, "artifact": {**good["artifact"], "mime_type": "application/vnd.acme.thing+json"}}).encode()) == 501
+    assert post(json.dumps(good).encode(), headers={**auth, "Authorization": "Bearer wrong"}) == 401
+    assert post(json.dumps(good).encode(), headers={"Content-Type": media.SCAN_REQUEST_1_0}) == 401
+    # a digest the registry does not have: accepted, then the report ends the polling with 500
+    scan_id = harbor_scan(adapter, oci_registry, "harbor-it/none", "sha256:" + "0" * 64)
+    status, body = report(adapter, scan_id, media.GENERIC_REPORT)
+    assert status == 500 and "not in the registry" in body["error"]["message"]
+    validate(body, "error")
+    status, _, body = call(adapter + "/api/v1/scan/no-such-id/report",
+                           headers={"Authorization": f"Bearer {TOKEN}", "Accept": media.GENERIC_REPORT})
+    assert status == 404
+    status, _, body = call(f"{adapter}/api/v1/scan/{scan_id}/report",
+                           headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.acme.report"})
+    assert status == 501
