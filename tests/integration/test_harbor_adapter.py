@@ -38,11 +38,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def adapter(tmp_path_factory):
+def signing_key(tmp_path_factory):
+    """(private key path, public key path): the trust the adapter's provenance policy names."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    d = tmp_path_factory.mktemp("keys")
+    key = ec.generate_private_key(ec.SECP256R1())
+    (d / "signer.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))
+    (d / "signer.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+    return d / "signer.pem", d / "signer.pub"
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory, signing_key):
     port = _free_port()
+    work = tmp_path_factory.mktemp("adapter")
+    policy = work / "policy.yaml"
+    policy.write_text(json.dumps({"version": 1, "defaults": {"signing": {"public_key": str(signing_key[1])}}}))
     env = {**os.environ, "MODELSCREEN_HARBOR_ADAPTER_TOKEN": TOKEN, "MODELSCREEN_HARBOR_SCAN_MODE": "in-process",
-           "MODELSCREEN_HARBOR_REFRESH_AFTER": "1"}
-    log = open(tmp_path_factory.mktemp("adapter") / "adapter.log", "wb")
+           "MODELSCREEN_HARBOR_REFRESH_AFTER": "1", "MODELSCREEN_PROVENANCE_POLICY": str(policy)}
+    log = open(work / "adapter.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "modelscreen", "harbor-adapter", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -216,3 +234,28 @@ def test_bad_requests_get_the_spec_codes_and_bodies(adapter, oci_registry):
     status, _, body = call(f"{adapter}/api/v1/scan/{scan_id}/report",
                            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.acme.report"})
     assert status == 501
+
+
+def test_a_model_sig_in_the_package_is_verified_against_the_reassembled_files(adapter, oci_registry, signing_key,
+                                                                             tmp_path):
+    import model_signing
+
+    files = {"model.safetensors": SAFETENSORS, "config.json": b'{"architectures": ["Tiny"]}'}
+    model = tmp_path / "model"
+    model.mkdir()
+    for name, data in files.items():
+        (model / name).write_bytes(data)
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=signing_key[0]).sign(model, tmp_path / "model.sig")
+    sig = (tmp_path / "model.sig").read_bytes()
+    repo = _repo("signed")
+    signed = push_modelpack(oci_registry, repo, "v1", {**files, "model.sig": sig})
+    tampered = push_modelpack(oci_registry, repo, "v2", {**files, "model.safetensors": SAFETENSORS[:-1] + b"\x01",
+                                                         "model.sig": sig})
+    status, raw = report(adapter, harbor_scan(adapter, oci_registry, repo, signed), media.RAW_REPORT)
+    assert status == 200 and raw["signature"]["verified"] is True and raw["signature"]["files"] == 2, raw["signature"]
+    assert raw["verdict"] == "clean"
+    status, raw = report(adapter, harbor_scan(adapter, oci_registry, repo, tampered), media.RAW_REPORT)
+    assert raw["signature"]["verified"] is False and "SIGNATURE-TAMPERED-FILE" in raw["signature"]["findings"]
+    status, vulns = report(adapter, harbor_scan(adapter, oci_registry, repo, tampered), media.GENERIC_REPORT)
+    tamper = [v for v in vulns["vulnerabilities"] if v["id"] == "SIGNATURE-TAMPERED-FILE"]
+    assert tamper and tamper[0]["package"] == "model.sig"
