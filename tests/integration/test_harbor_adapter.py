@@ -52,32 +52,48 @@ def signing_key(tmp_path_factory):
     return d / "signer.pem", d / "signer.pub"
 
 
+def start_adapter(log_path, env: dict) -> tuple[subprocess.Popen, str]:
+    """`modelscreen harbor-adapter` as its own process; (process, base URL) once it answers."""
+    port = _free_port()
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "modelscreen", "harbor-adapter", "--port", str(port)],
+                            env={**os.environ, "MODELSCREEN_HARBOR_ADAPTER_TOKEN": TOKEN,
+                                 "MODELSCREEN_HARBOR_REFRESH_AFTER": "1", **env},
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(base + "/probe/healthy", timeout=1):
+                return proc, base
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"the adapter exited with {proc.returncode}: {open(log_path).read()[-2000:]}")
+            time.sleep(0.1)
+    proc.terminate()
+    pytest.fail("the adapter did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory, signing_key):
-    port = _free_port()
     work = tmp_path_factory.mktemp("adapter")
     policy = work / "policy.yaml"
     policy.write_text(json.dumps({"version": 1, "defaults": {"signing": {"public_key": str(signing_key[1])}}}))
-    env = {**os.environ, "MODELSCREEN_HARBOR_ADAPTER_TOKEN": TOKEN, "MODELSCREEN_HARBOR_SCAN_MODE": "in-process",
-           "MODELSCREEN_HARBOR_REFRESH_AFTER": "1", "MODELSCREEN_PROVENANCE_POLICY": str(policy)}
-    log = open(work / "adapter.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "modelscreen", "harbor-adapter", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_adapter(work / "adapter.log", {"MODELSCREEN_HARBOR_SCAN_MODE": "in-process",
+                                                      "MODELSCREEN_PROVENANCE_POLICY": str(policy)})
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(base + "/probe/healthy", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"the adapter exited with {proc.returncode}")
-                time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        stop(proc)
 
 
 def call(url: str, *, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
@@ -259,3 +275,34 @@ def test_a_model_sig_in_the_package_is_verified_against_the_reassembled_files(ad
     status, vulns = report(adapter, harbor_scan(adapter, oci_registry, repo, tampered), media.GENERIC_REPORT)
     tamper = [v for v in vulns["vulnerabilities"] if v["id"] == "SIGNATURE-TAMPERED-FILE"]
     assert tamper and tamper[0]["package"] == "model.sig"
+
+
+def test_kafka_mode_scans_through_the_pipeline_workers(oci_registry, kafka_bootstrap, elasticsearch_url, tmp_path):
+    from tests.integration.harness import Pipeline
+
+    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_OCI_PLAIN_HTTP=json.dumps([oci_registry]))
+    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
+    proc = None
+    try:
+        p.setup()
+        p.start_worker()
+        proc, base = start_adapter(tmp_path / "adapter.log", {**p.env, "MODELSCREEN_HARBOR_SCAN_MODE": "kafka"})
+        repo = _repo("kafka")
+        digest = push_ollama(oci_registry, repo, "v1", CANARY_PICKLE, "{{ .Prompt }}", {"stop": []}, "MIT License\n")
+        scan_id = harbor_scan(base, oci_registry, repo, digest, media.DOCKER_MANIFEST)
+        status, vulns = report(base, scan_id, media.GENERIC_REPORT, timeout=240)
+        assert status == 200, vulns
+        validate(vulns, "vulnerability-report")
+        assert vulns["severity"] in ("High", "Critical")
+        assert {v["package"] for v in vulns["vulnerabilities"] if v["severity"] in ("High", "Critical")} == {"model.gguf"}
+        status, raw = report(base, scan_id, media.RAW_REPORT)
+        assert {f["name"]: f["role"] for f in raw["files"]} == {"model.gguf": "weight", "template": "template",
+                                                               "params.json": "params", "LICENSE": "license"}
+        # the workers indexed the same findings as for any push
+        docs = p.wait_for(lambda: [d for d in p.findings_docs() if d["file"]["name"] == "model.gguf"], timeout=60)
+        assert docs and docs[0]["modelscreen"]["artifact_type"] == "model-package"
+    finally:
+        if proc is not None:
+            stop(proc)
+        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
+        p.close()

@@ -69,7 +69,8 @@ def scan_file(path: str, name: str, limits: Limits | None = None) -> list[dict]:
                                                                   limits=limits)]
 
 
-def _manifests(registry: Registry, target: Target, max_files: int) -> list[tuple[str, dict, str]]:
+def manifests(registry: Registry, target: Target, max_files: int) -> list[tuple[str, dict, str]]:
+    """(digest, manifest, media type) of the artifact, or of each manifest an index lists."""
     try:
         manifest, media_type = registry.manifest(target.repository, target.digest)
     except FetchError as exc:
@@ -131,9 +132,9 @@ def scan_package(request: ScanRequest, settings: Settings, *, sandbox: SandboxLi
     target = target_of(request)
     registry = Registry(target.host, plain_http=target.plain_http, timeout=settings.fetch_timeout,
                         authorization=target.authorization)
-    manifests = _manifests(registry, target, settings.expand_max_files)
+    found_manifests = manifests(registry, target, settings.expand_max_files)
     kinds, families, wanted = [], [], {}
-    for _digest, doc, media_type in manifests:
+    for _digest, doc, media_type in found_manifests:
         found = classify(doc, media_type)
         kinds.append(found.artifact_type)
         families.append(found.family)
