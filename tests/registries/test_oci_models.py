@@ -105,3 +105,20 @@ def test_hostile_file_paths_are_refused(bad):
 
 def test_nested_safe_paths_are_kept():
     assert safe_name("weights/./model.bin") == "weights/model.bin"
+
+
+def test_expanded_events_carry_real_names_and_the_artifact_type():
+    from modelscreen.pipeline.expand import package_files
+
+    manifest = {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": D[0]},
+                "layers": [layer("application/vnd.ollama.image.model", D[1]),
+                           layer("application/vnd.ollama.image.template", D[2])]}
+    kit = {"config": {"mediaType": "application/vnd.kitops.modelkit.config.v1+json", "digest": D[3], "size": 4},
+           "layers": [layer("application/vnd.kitops.modelkit.model.v1.tar", D[4])]}
+    files = package_files("reg.example:5000", "ml/m", [(D[9], manifest, ""), (D[10], kit, OCI)])
+    by_path = {f["path"]: f for f in files}
+    assert set(by_path) == {"model.gguf", "template", "Kitfile", "model.tar"}
+    assert by_path["model.gguf"]["uri"] == f"oci://reg.example:5000/ml/m@{D[9]}/{D[1]}"
+    assert by_path["Kitfile"]["uri"] == f"oci://reg.example:5000/ml/m@{D[10]}/{D[3]}"
+    assert {f["artifact_type"] for f in files} == {ArtifactType.model_package}

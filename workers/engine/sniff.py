@@ -27,7 +27,7 @@ EXPECTED_BY_SUFFIX: dict[str, set[str]] = {
     ".safetensors": {"safetensors"}, ".gguf": {"gguf"},
     ".zip": {"zip", "pytorch-zip", "numpy-npz", "keras"}, ".keras": {"keras", "zip"},
     ".tar": {"tar", "pytorch-legacy"}, ".gz": {"gzip"}, ".tgz": {"gzip"}, ".bz2": {"bz2"},
-    ".xz": {"xz"}, ".7z": {"7z"}, ".lz4": {"lz4"},
+    ".xz": {"xz"}, ".7z": {"7z"}, ".lz4": {"lz4"}, ".zst": {"zstd"},
     ".json": {"json"}, ".yaml": {"yaml", "text", "json"}, ".yml": {"yaml", "text", "json"},
     ".txt": {"text", "json", "yaml"}, ".md": {"text", "yaml"}, ".py": {"text", "yaml"},
     ".h5": {"hdf5"}, ".hdf5": {"hdf5"}, ".onnx": {"onnx", "binary", "unknown"},
@@ -230,6 +230,8 @@ def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> str:
         return "xz"
     if head.startswith(b"\x04\x22\x4d\x18"):
         return "lz4"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
     if len(head) > 262 and head[257:262] == b"ustar":
         return "tar"
     if head.startswith(b"\x7fELF"):

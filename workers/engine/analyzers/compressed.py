@@ -1,4 +1,4 @@
-"""Compressed streams: gzip, bzip2, xz, legacy lzma, lz4 frames and zlib (what joblib writes with `compress=`).
+"""Compressed streams: gzip, bzip2, xz, legacy lzma, lz4 frames, zstandard (OCI tar+zstd layers) and zlib (what joblib writes with `compress=`).
 
 The content is decompressed in bounded chunks into a spool (memory up to a cap, then a private
 temporary file), counted against the artifact's decompression budget and the ratio limit, and scanned
@@ -20,10 +20,10 @@ SPOOL_MEMORY = 8 * 1024 * 1024
 ZFILE_PREFIX = b"ZF"
 ZFILE_HEADER = 2 + 19  # "ZF" + hex length left-justified to len(hex(2**64))
 
-_KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": "lz4", "zlib": "zlib"}
+_KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": "lz4", "zlib": "zlib", "zstd": "zstd"}
 
 
-@register("gzip", "bz2", "xz", "lzma", "lz4", "zlib")
+@register("gzip", "bz2", "xz", "lzma", "lz4", "zlib", "zstd")
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     head = stream.read(ZFILE_HEADER)
     fmt = None
