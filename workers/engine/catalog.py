@@ -624,8 +624,6 @@ _RULES: list[Rule] = [
     ),
     *_area(
         "Compressed streams",
-        ("COMPRESSED-UNKNOWN", S.low, "Unrecognised compressed stream",
-         "The content was sniffed as compressed but no decompressor accepted it; it was not analysed."),
         ("DECOMPRESSION-BOMB", S.high, "Decompression bomb",
          "A gzip/bz2/xz/lzma/lz4/zlib stream decompresses beyond the ratio, byte or file-size limits; only "
          "the first bytes were scanned."),

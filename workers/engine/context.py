@@ -54,10 +54,12 @@ class ScanContext:
         analyzer: str | None = None,
         remediation: str | None = None,
         references: list[str] | None = None,
+        uncapped: bool = False,
     ) -> Finding | None:
         """Record a finding. `rule_id` must be declared in the rule catalog (or be a YARA rule's id), with
         one of its declared severities; severity and title default to the catalog's. An undeclared id
-        raises UndeclaredRule, which the scanner turns into ENGINE-ERROR (fail closed)."""
+        raises UndeclaredRule, which the scanner turns into ENGINE-ERROR (fail closed). Past
+        `max_findings` a finding is only counted, unless `uncapped` (the scanner's own summary findings)."""
         if is_yara_id(rule_id):  # declared by the YARA rule's validated metadata
             if severity is None or title is None:
                 raise ValueError(f"YARA finding {rule_id} needs the rule's severity and title")
@@ -66,7 +68,7 @@ class ScanContext:
             rule = lookup(rule_id)
             severity = check_severity(rule, rule.severity if severity is None else Severity(severity))
             title = rule.title if title is None else title
-        if len(self.findings) >= self.limits.max_findings:
+        if len(self.findings) >= self.limits.max_findings and not uncapped:
             self.dropped_findings += 1
             return None
         f = Finding(
