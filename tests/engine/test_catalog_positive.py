@@ -386,6 +386,15 @@ def test_torch_legacy_broken_header_pickle():
     fired(TORCH_LEGACY_MAGIC_PICKLE + b"\x80\x02}q\x00(X", "old.pt", "TORCH-LEGACY-MALFORMED")
 
 
+def test_savedmodel_op_talking_to_another_host():
+    data = mf.saved_model_bytes([mf.tf_node("x", "Placeholder"),
+                                 mf.tf_node("send", "_Send", ["x"], {"send_device": mf.tf_attr_s("/job:worker/task:0")}),
+                                 mf.tf_node("rpc", "RemoteCall", ["x"])])
+    hits = fired(data, "saved_model.pb", "SAVEDMODEL-REMOTE-OP")
+    assert {h.location for h in hits} == {"meta_graph[0]/graph/node send", "meta_graph[0]/graph/node rpc"}
+    assert {h.severity for h in hits} == {Severity.medium}
+
+
 def test_pickle_fickling_second_opinion():
     [hit] = fired(pickle.dumps(collections.defaultdict(int), protocol=2), "d.pkl", "PICKLE-FICKLING-OPINION")
     assert hit.severity in (Severity.info, Severity.low) and hit.analyzer == "fickling"

@@ -165,7 +165,7 @@ _RULES: list[Rule] = [
          "Another pickle starts after the first one ends. Loaders that call pickle.load repeatedly (legacy "
          "PyTorch, some joblib files) run them all, so each stream is analysed; context for the other "
          "findings."),
-        ("PICKLE-FICKLING-OPINION", S.info, "fickling flags this pickle",
+        ("PICKLE-FICKLING-OPINION", S.info, "Second opinion: fickling flags this pickle",
          "fickling, a second opinion that is known to over-report, rates a pickle as unsafe that this "
          "analyzer found nothing worse than low in. Low when fickling calls it (overtly) malicious, info "
          "otherwise; read its text and the pickle's imports before dismissing it.", {S.low}),
@@ -508,7 +508,7 @@ _RULES: list[Rule] = [
          "The code runs commands, evaluates code, opens network connections, loads native libraries or "
          "deserializes data (high); medium for weaker forms such as `compile`, `eval` of a constant or "
          "`pickle.loads`. The detail says whether it runs at import time.", {S.medium}),
-        ("CODE-DYNAMIC-LOOKUP", S.high, "getattr() on a dangerous module",
+        ("CODE-DYNAMIC-LOOKUP", S.high, "Dynamic getattr() on a dangerous module",
          "A name is looked up at run time on `os`, `subprocess` or `builtins`: a way to hide which "
          "function runs."),
         ("CODE-DYNAMIC-IMPORT", S.medium, "Module imported by a computed name",
