@@ -69,7 +69,7 @@ def test_every_declared_id_is_made_to_fire_by_a_test():
 def test_rules_are_well_formed():
     for rid, r in CATALOG.items():
         assert isinstance(r, Rule) and r.id == rid and ID.match(rid)
-        assert r.title and r.title[0].isupper() and len(r.doc) > 40 and r.doc.endswith((".", ")")), rid
+        assert r.title and not r.title[0].islower() and len(r.doc) > 40 and r.doc.endswith((".", ")")), rid
         assert r.severity not in r.also, rid
         assert not is_yara_id(rid)
 
