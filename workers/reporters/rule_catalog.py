@@ -59,7 +59,7 @@ def render_catalog_markdown(rules: Iterable[Rule], yara: Sequence[RuleMeta] = ()
     out = [DOC_START, "", "## Finding ids", "",
            "Every `rule.id` (`rule_id` in a report) modelscreen can emit, from `modelscreen.engine.catalog`. "
            "Severity is the default; \"also\" lists the other severities the check emits (the detail says "
-           "why), and provenance severities can be changed per store in the policy.", ""]
+           "why), and provenance severities can be changed per store in the policy."]
     area = None
     for r in _ordered(rules):
         if r.area != area:
