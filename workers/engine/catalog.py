@@ -649,7 +649,7 @@ _RULES: list[Rule] = [
         scope="pipeline",
     ),
     *_area(
-        "Pipeline",
+        "Index and alerts",
         ("MODELSCREEN-ANALYSIS-ERROR", S.medium, "Artifact could not be analysed",
          "Written to Elasticsearch and alerts for an artifact whose scan ended in `error` (fetch failed, "
          "engine error, limits) so that it is visible next to real findings. Treat it as unscanned: do not "
