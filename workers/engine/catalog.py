@@ -103,10 +103,11 @@ _RULES: list[Rule] = [
     ),
     *_area(
         "YARA",
-        ("YARA-RULES-UNAVAILABLE", S.info, "YARA rules were not applied",
+        ("YARA-RULES-UNAVAILABLE", S.medium, "YARA rules were not applied",
          "The YARA rule library could not be loaded (engine missing, rules directory unreadable or a rule "
-         "invalid), so only the format analyzers ran. The detail gives the reason; fix the deployment, "
-         "then rescan. The YARA rules' own findings use their metadata ids (`MSY-<CAT>-NNN`, listed below)."),
+         "invalid), so no payload rule ran and only the format analyzers looked at the artifact: medium, "
+         "never clean. The detail gives the reason; fix the deployment, then rescan. The YARA rules' own "
+         "findings use their metadata ids (`MSY-<CAT>-NNN`, listed below)."),
         ("YARA-ERROR", S.info, "YARA scan failed",
          "The YARA pass over this artifact (or over a GGUF chat template) raised an error. The format "
          "analysis stands; only the byte-pattern rules are missing for this artifact. The detail names the "
@@ -469,8 +470,9 @@ _RULES: list[Rule] = [
          "h5py could not open the file or read its root attributes; the Keras config inside was not "
          "analysed."),
         ("HDF5-NOT-ANALYSED", S.info, "HDF5 attributes not read",
-         "h5py is not installed, so the Keras config in an HDF5 file was not analysed (its bytes were "
-         "still matched against the YARA rules). Install the `hdf5` extra."),
+         "h5py cannot be imported in this installation, so the Keras config in an HDF5 file was not "
+         "analysed (its bytes were still matched against the YARA rules). h5py is a dependency: repair "
+         "the installation, then rescan."),
     ),
     *_area(
         "Configs, YAML and code",
@@ -509,8 +511,8 @@ _RULES: list[Rule] = [
          "deserializes data (high); medium for weaker forms such as `compile`, `eval` of a constant or "
          "`pickle.loads`. The detail says whether it runs at import time.", {S.medium}),
         ("CODE-DYNAMIC-LOOKUP", S.high, "Dynamic getattr() on a dangerous module",
-         "A name is looked up at run time on `os`, `subprocess` or `builtins`: a way to hide which "
-         "function runs."),
+         "A name is looked up at run time on a module that runs commands or code (`os`, `subprocess`, "
+         "`builtins`, ...): a way to hide which function runs."),
         ("CODE-DYNAMIC-IMPORT", S.medium, "Module imported by a computed name",
          "`__import__`/`importlib.import_module` with a computed module name hides what is imported."),
         ("CODE-SYNTAX-ERROR", S.low, "Python file does not parse",
