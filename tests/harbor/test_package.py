@@ -83,10 +83,12 @@ def test_one_layer_that_cannot_be_pulled_or_does_not_match_is_an_error_of_its_ow
 
 
 def test_a_file_whose_sandbox_fails_is_an_error_not_clean(registry):
-    manifest = serve_package(registry, {"model.safetensors": SAFETENSORS})
+    # the shared child fails, then each file alone: every file ends as an error, none as clean
+    manifest = serve_package(registry, {"model.safetensors": SAFETENSORS, "config.json": b"{}"})
     scan = scan_package(request(registry, manifest, None), Settings(),
                         sandbox=SandboxLimits(memory_bytes=32 * 1024**2, wall_seconds=60))
-    assert scan.files[0].verdict.value == "error" and "sandbox" in scan.files[0].error
+    assert [(f.name, f.verdict.value) for f in scan.files] == [("model.safetensors", "error"), ("config.json", "error")]
+    assert all("sandbox" in f.error for f in scan.files)
 
 
 def test_an_index_is_scanned_manifest_by_manifest(registry):

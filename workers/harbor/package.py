@@ -31,6 +31,8 @@ from modelscreen.settings import Settings
 log = logging.getLogger("modelscreen.harbor.package")
 
 SIGNATURE_NAME = "model.sig"
+BATCH_FILES = 16  # files scanned in one sandbox child
+BATCH_BYTES = 64 << 20  # ... up to this many bytes together; a larger file gets a child of its own
 
 
 class ArtifactNotFound(Exception):
@@ -85,6 +87,46 @@ def manifests(registry: Registry, target: Target, max_files: int) -> list[tuple[
     if len(digests) != len(children) or len(digests) > max_files:
         raise FetchError(f"index {target.digest} lists manifests without digests or too many", transient=False)
     return [(d, *registry.manifest(target.repository, d)) for d in digests]
+
+
+def scan_files(items: list[tuple[str, str]]) -> list[list[dict]]:
+    """scan_file for several files in one sandbox child."""
+    return [scan_file(path, name) for path, name in items]
+
+
+def _batches(pulled: list[tuple[PackageFile, Path]]) -> list[list[tuple[PackageFile, Path]]]:
+    out: list[list[tuple[PackageFile, Path]]] = []
+    size = 0
+    for item in pulled:
+        n = item[1].stat().st_size
+        if not out or len(out[-1]) >= BATCH_FILES or size + n > BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += n
+    return out
+
+
+def _scan_sandboxed(pulled: list[tuple[PackageFile, Path]], limits: SandboxLimits):
+    """(file, path, reports as dicts or the reason there are none) for every pulled file. Small files share
+    a child (a child costs a process start); when a shared child fails, each of its files is scanned again
+    alone, so a file that crashes or exhausts its child costs that file only."""
+    for batch in _batches(pulled):
+        if len(batch) > 1:
+            shared = limits.model_copy(update={"wall_seconds": limits.wall_seconds * len(batch),
+                                               "cpu_seconds": limits.cpu_seconds * len(batch)})
+            try:
+                results = run_sandboxed(scan_files, [(str(p), f.name) for f, p in batch], limits=shared)
+            except SandboxError as exc:
+                log.info("a shared sandbox failed (%s): scanning its %d files one by one", exc, len(batch))
+            else:
+                yield from ((f, p, r) for (f, p), r in zip(batch, results))
+                continue
+        for f, p in batch:
+            try:
+                yield f, p, run_sandboxed(scan_file, str(p), f.name, limits=limits)
+            except SandboxError as exc:
+                yield f, p, f"the scan of {f.name} failed in the sandbox: {exc}"
 
 
 def _error_file(f: PackageFile, reason: str) -> PackageFileScan:
@@ -145,33 +187,35 @@ def scan_package(request: ScanRequest, settings: Settings, *, sandbox: SandboxLi
     kind = ArtifactType.model_package if ArtifactType.model_package in kinds else (
         kinds[0] if len(set(kinds)) == 1 else ArtifactType.unknown)
     limits = fetch_limits(settings)
-    scans: list[PackageFileScan] = []
+    scans: dict[str, PackageFileScan] = {}
     fetched: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="modelscreen-harbor-") as tmp:
         workdir = Path(tmp)
+        pulled: list[tuple[PackageFile, Path]] = []
         for i, f in enumerate(wanted.values()):
             blob = workdir / f"blob-{i}"
             try:
                 registry.download_blob(target.repository, f.digest, blob, limits)
             except FetchError as exc:
-                scans.append(_error_file(f, f"cannot pull {f.digest}: {exc.reason}"))
+                scans[f.digest] = _error_file(f, f"cannot pull {f.digest}: {exc.reason}")
                 continue
-            try:
-                reports = [ArtifactReport.model_validate(r) for r in
-                           run_sandboxed(scan_file, str(blob), f.name, limits=sandbox)]
-            except SandboxError as exc:
-                scans.append(_error_file(f, f"the scan of {f.name} failed in the sandbox: {exc}"))
+            pulled.append((f, blob))
+        for f, blob, outcome in _scan_sandboxed(pulled, sandbox or SandboxLimits()):
+            if isinstance(outcome, str):
+                scans[f.digest] = _error_file(f, outcome)
                 continue
+            reports = [ArtifactReport.model_validate(r) for r in outcome]
             for r in reports:
                 r.artifact_type = kind
             top = reports[0]
             if top.sha256 and f"sha256:{top.sha256}" != f.digest:
-                scans.append(_error_file(f, f"layer {f.digest} hashed to sha256:{top.sha256}"))
+                scans[f.digest] = _error_file(f, f"layer {f.digest} hashed to sha256:{top.sha256}")
                 continue
             fetched[f.name] = blob
-            scans.append(PackageFileScan(name=f.name, digest=f.digest, size=f.size, media_type=f.media_type,
-                                         role=f.role, verdict=worst_verdict(r.verdict for r in reports),
-                                         reports=reports, error=top.error))
+            scans[f.digest] = PackageFileScan(name=f.name, digest=f.digest, size=f.size, media_type=f.media_type,
+                                              role=f.role, verdict=worst_verdict(r.verdict for r in reports),
+                                              reports=reports, error=top.error)
+        scans = [scans[d] for d in wanted if d in scans]  # manifest order
         signature = _signature(fetched, scans, target, settings, workdir)
     return PackageScan(registry=request.registry.url, repository=target.repository, digest=target.digest,
                        tag=target.tag, mime_type=target.mime_type, artifact_type=kind,
