@@ -55,6 +55,8 @@ class Job:
 class InProcessScanner:
     """Pull and scan in this process's threads; every file is parsed in the sandbox."""
 
+    cacheable = True  # results depend on the digest, this engine and the ruleset loaded at start
+
     def __init__(self, settings, *, ruleset_version: str | None = None):
         self.settings = settings
         self.ruleset_version = ruleset_version

@@ -78,6 +78,8 @@ def _named(result: ScanResult, uri: str, name: str) -> list:
 
 
 class KafkaScanner:
+    cacheable = False  # the workers cache by content under the rules they hot-reload
+
     def __init__(self, settings):
         self.settings = settings
         self.waiting: dict[str, asyncio.Future] = {}

@@ -38,7 +38,11 @@ def build_app(settings: AdapterSettings, *, scanner: Scanner | None = None) -> w
     """Raises modelscreen.harbor.auth.NoCredentials when the adapter would be open by accident."""
     auth = AdapterAuth.from_settings(settings)
     ruleset_version = current_ruleset_version()
-    jobs = Jobs(scanner or scanner_for(settings, ruleset_version), ResultCache(settings.harbor_cache_entries),
+    scanner = scanner or scanner_for(settings, ruleset_version)
+    # Through Kafka the workers' own scan cache applies, under the rules they hot-reload; a cache here would
+    # key on this process's ruleset version and could outlive a rules update.
+    entries = settings.harbor_cache_entries if getattr(scanner, "cacheable", True) else 0
+    jobs = Jobs(scanner, ResultCache(entries),
                 engine_version=ENGINE_VERSION, ruleset_version=ruleset_version, ttl=settings.harbor_job_ttl,
                 max_jobs=settings.harbor_max_jobs, timeout=settings.harbor_scan_timeout,
                 workers=settings.harbor_scan_workers)
