@@ -4,6 +4,7 @@ Docker Model Runner and Ollama packages pushed to a real OCI registry (CNCF Dist
 checked against the JSON Schemas written from the spec (tests/harbor/schemas)."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -24,7 +25,7 @@ from modelscreen.harbor import media
 pytestmark = pytest.mark.integration
 
 TOKEN = "integration-adapter-token"
-ROBOT = "Basic " + __import__("base64").b64encode(b"robot$scanner:robot-secret").decode()
+ROBOT = "Basic " + base64.b64encode(b"robot$scanner:robot-secret").decode()
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 SSTI = "{{ ''.__class__.__mro__[1].__subclasses__() }}" + CHATML
