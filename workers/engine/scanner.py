@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from modelscreen.schemas import ArtifactReport, Severity
 from modelscreen import __version__
-from modelscreen.engine.analyzers import analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, LimitExceeded, Limits

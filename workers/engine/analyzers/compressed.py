@@ -11,7 +11,7 @@ import tempfile
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import decompress_stream
 

@@ -26,7 +26,7 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.substream import SubStream
 from modelscreen.engine.context import ScanContext
 

@@ -11,7 +11,7 @@ import threading
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR
 from modelscreen.engine.limits import LimitExceeded

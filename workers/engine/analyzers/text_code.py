@@ -14,8 +14,8 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
-from modelscreen.engine.analyzers.configs import analyze_yaml_text, read_text
+from modelscreen.engine.analyzers.registry import register
+from modelscreen.engine.analyzers._text import analyze_yaml_text, read_text
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import suffix_of
 from modelscreen.engine.templates import report_template
@@ -231,3 +231,8 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
 @register("text")
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     analyze_text(stream, ctx)
+
+
+@register("yaml")
+def analyze_yaml(stream: BinaryIO, ctx: ScanContext) -> None:
+    analyze_text(stream, ctx, sniffed="yaml")

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.protowire import LEN, VARINT, Source, WireError

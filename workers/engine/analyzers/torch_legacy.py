@@ -19,7 +19,7 @@ import pickletools
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import TORCH_LEGACY_MAGIC_PICKLE
 from modelscreen.engine.substream import SubStream

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR, decompress_stream
 from modelscreen.engine.limits import LimitExceeded
