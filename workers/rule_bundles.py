@@ -6,8 +6,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from kafka import KafkaProducer
-
 from modelscreen.schemas.rules import RuleBundle, RuleSample
 from modelscreen.engine.yara.loader import Ruleset, RulesetError, ruleset_from_bundle
 from modelscreen.engine.yara.matcher import match
@@ -71,6 +69,8 @@ def validate(bundle: RuleBundle, engine: str | None = None) -> Ruleset:
 
 def publish(settings, bundle: RuleBundle) -> dict:
     """Produce the bundle to the compacted rule-bundles topic (latest bundle wins)."""
+    from kafka import KafkaProducer  # lazy: the CLI imports this module, only publishing needs Kafka's client
+
     value = bundle.model_dump_json().encode()
     if len(value) > MAX_BUNDLE_BYTES:
         raise ValueError(f"bundle is {len(value)} bytes, more than {MAX_BUNDLE_BYTES}")

@@ -12,6 +12,7 @@ from modelscreen.agents.batching import retry_forever, run_batched
 from modelscreen.pipeline.alerting import alerts_for
 from modelscreen.sinks.elasticsearch import FindingsWriter, PermanentIndexError, TransientIndexError
 from modelscreen.agents.dead_letters import dead_letter_for
+from modelscreen.sinks.es_setup import supports_data_streams
 
 log = logging.getLogger("modelscreen.agents.index")
 
@@ -19,8 +20,6 @@ log = logging.getLogger("modelscreen.agents.index")
 async def writer_for(rt) -> FindingsWriter:
     if rt.writer is None:
         from elasticsearch import AsyncElasticsearch
-
-        from modelscreen.sinks.es_setup import supports_data_streams
 
         sync = rt.settings.elasticsearch_client()
         data_stream = await retry_forever("elasticsearch capabilities",

@@ -15,6 +15,7 @@ from modelscreen import topics
 from modelscreen.engine.yara.loader import RulesetError, set_default_ruleset
 from modelscreen.rule_bundles import MAX_BUNDLE_BYTES, validate
 from modelscreen.sources.intake import dead_letter
+from modelscreen.retrohunt import plan
 
 log = logging.getLogger("modelscreen.agents.rules")
 
@@ -41,8 +42,6 @@ async def apply_bundle(rt, value: bytes) -> str | None:
 
 
 async def retrohunt(rt, version: str) -> int:
-    from modelscreen.retrohunt import plan
-
     loop = asyncio.get_running_loop()
     es = rt.settings.elasticsearch_client()
     try:

@@ -23,6 +23,9 @@ from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
 from modelscreen.engine.templates import MAX_TEMPLATE_CHARS, report_template
+from modelscreen.engine.yara.hook import HEAD_REGION, SMALL_ARTIFACT
+from modelscreen.engine.yara.loader import default_ruleset
+from modelscreen.engine.yara.matcher import match
 
 A = "gguf"
 BUF = 1 << 20
@@ -382,14 +385,9 @@ class _State:
 
     def yara_template(self, stream: BinaryIO, key: str, offset: int, length: int) -> None:
         """Template rules over a template the YARA pass will not reach with its header rules."""
-        from modelscreen.engine.yara.hook import HEAD_REGION, SMALL_ARTIFACT
-
         if self.size <= SMALL_ARTIFACT or offset + length <= HEAD_REGION or not length:
             return
         try:
-            from modelscreen.engine.yara.loader import default_ruleset
-            from modelscreen.engine.yara.matcher import match
-
             ruleset, _reason = default_ruleset()
             if ruleset is None:
                 return

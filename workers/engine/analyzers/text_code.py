@@ -19,6 +19,7 @@ from modelscreen.engine.analyzers._text import analyze_yaml_text, read_text
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import suffix_of
 from modelscreen.engine.templates import report_template
+from modelscreen.engine.analyzers.tf_savedmodel import analyze_by_name
 
 A = "code"
 MAX_CODE_BYTES = 8 << 20
@@ -197,7 +198,6 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
     name = ctx.name.rsplit("/", 1)[-1] if ctx.name else ""
     suffix = suffix_of(name)
     if suffix in (".pb", ".onnx"):  # a small protobuf can be valid UTF-8: try it by its name
-        from modelscreen.engine.analyzers.tf_savedmodel import analyze_by_name
 
         analyze_by_name(stream, ctx)
         return

@@ -30,6 +30,8 @@ from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.protowire import LEN, VARINT, Source, WireError
 from modelscreen.engine.sniff import suffix_of
+from modelscreen.engine.analyzers.keras_format import analyze_keras_object
+from modelscreen.engine.analyzers.onnx_format import analyze_named
 
 A = "tf-savedmodel"
 MAX_NODES = 5_000_000
@@ -278,8 +280,6 @@ def analyze_graphdef(stream: BinaryIO, ctx: ScanContext) -> bool:
 
 def analyze_keras_metadata(stream: BinaryIO, ctx: ScanContext) -> None:
     """keras_metadata.pb: SavedMetadata.nodes(1) -> SavedObject.node_path(3)/identifier(4)/metadata(5, JSON)."""
-    from modelscreen.engine.analyzers.keras_format import analyze_keras_object
-
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     src = Source(stream, size)
     ctx.notes["format"] = "keras-metadata"
@@ -318,8 +318,6 @@ def analyze_by_name(stream: BinaryIO, ctx: ScanContext) -> None:
     if base == "keras_metadata.pb":
         analyze_keras_metadata(stream, ctx)
     elif suffix == ".onnx":
-        from modelscreen.engine.analyzers.onnx_format import analyze_named
-
         analyze_named(stream, ctx)
     elif base == "saved_model.pb":
         analyze(stream, ctx)
