@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from modelscreen.schemas.rules import RuleBundle
 from modelscreen.engine.yara.loader import (
@@ -28,6 +27,7 @@ from modelscreen.engine.yara.loader import (
     parse_rules,
 )
 from modelscreen.engine.yara.matcher import match
+from modelscreen.reporters.tables import RuleTestRow, rules_test_table
 from modelscreen.rule_bundles import SamplesError, load_samples, publish, validate, with_samples
 from modelscreen.settings import load_settings
 
@@ -133,18 +133,11 @@ def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float
         if not positives.get(r.meta.id):
             failures[r.name].append("no positive sample in the manifest")
 
-    table = Table(title=f"YARA rules in {root} ({len(parsed)} rules, {len(samples)} samples, corpus {len(corpus) >> 10} KiB)")
-    for col in ("id", "rule", "category", "severity", "pos", "yara-x ms", "yara-python ms", "result"):
-        table.add_column(col, no_wrap=col != "result")
-    for r in sorted(parsed, key=lambda r: r.meta.id):
-        reasons = failures.get(r.name, [])
-        t = timings.get(r.name, {})
-        result = "[green]PASS[/]" if not reasons else "[red]FAIL[/] " + "; ".join(sorted(set(reasons)))
-        if not reasons and warned.get(r.name):
-            result += " [yellow](" + "; ".join(warned[r.name]) + ")[/]"
-        table.add_row(r.meta.id, r.name, r.meta.category, r.meta.severity.value, str(positives.get(r.meta.id, 0)),
-                      f"{t.get('yara-x', 0):.1f}", f"{t.get('yara-python', 0):.1f}", result)
-    console.print(table)
+    console.print(rules_test_table(
+        f"YARA rules in {root} ({len(parsed)} rules, {len(samples)} samples, corpus {len(corpus) >> 10} KiB)",
+        [RuleTestRow(r.meta.id, r.name, r.meta.category, r.meta.severity.value, positives.get(r.meta.id, 0),
+                     timings.get(r.name, {}), sorted(set(failures.get(r.name, []))), warned.get(r.name, []))
+         for r in sorted(parsed, key=lambda r: r.meta.id)]))
     stray = {k: v for k, v in failures.items() if k not in by_name}
     for k, v in stray.items():
         general.extend(f"{k}: {reason}" for reason in v)

@@ -3,6 +3,7 @@ findings stored by the embedded mode."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rich.table import Table
 
@@ -68,4 +69,31 @@ def stored_findings_table(rows) -> Table:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r.seen[:19], r.severity, r.rule_id, r.path, r.title, r.location or "")
+    return table
+
+
+@dataclass(frozen=True)
+class RuleTestRow:
+    """One YARA rule's outcome in `rules test`."""
+
+    id: str
+    name: str
+    category: str
+    severity: str
+    positives: int
+    ms: dict[str, float]  # engine -> time over the benign corpus
+    failures: list[str]
+    warnings: list[str]
+
+
+def rules_test_table(title: str, rows: Iterable[RuleTestRow]) -> Table:
+    table = Table(title=title)
+    for col in ("id", "rule", "category", "severity", "pos", "yara-x ms", "yara-python ms", "result"):
+        table.add_column(col, no_wrap=col != "result")
+    for r in rows:
+        result = "[green]PASS[/]" if not r.failures else "[red]FAIL[/] " + "; ".join(r.failures)
+        if not r.failures and r.warnings:
+            result += " [yellow](" + "; ".join(r.warnings) + ")[/]"
+        table.add_row(r.id, r.name, r.category, r.severity, str(r.positives),
+                      f"{r.ms.get('yara-x', 0):.1f}", f"{r.ms.get('yara-python', 0):.1f}", result)
     return table
