@@ -14,7 +14,7 @@ from modelscreen.schemas import Severity
 from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES
 from modelscreen.engine.context import ScanContext
 
-A = "config"
+ANALYZER = "config"
 MAX_YAML_NODES = 1_000_000
 SAFE_YAML_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
     "str", "int", "float", "bool", "null", "map", "seq", "omap", "pairs", "set", "binary", "timestamp", "merge",
@@ -27,7 +27,7 @@ def read_text(stream: BinaryIO, ctx: ScanContext, limit: int | None = None) -> s
     limit = limit if limit is not None else ctx.limits.max_inline_bytes
     if size > limit:
         ctx.add("CONFIG-NOT-ANALYSED", Severity.info, "Text file too large to analyse",
-                f"{size} bytes (limit {limit})", analyzer=A)
+                f"{size} bytes (limit {limit})", analyzer=ANALYZER)
         return None
     stream.seek(0)
     return stream.read(size).decode("utf-8", "replace")
@@ -56,15 +56,15 @@ def analyze_yaml_text(ctx: ScanContext, text: str) -> None:
                 ctx.add("YAML-PYTHON-TAG", Severity.high, "Python YAML tag in a file that does not parse",
                         f"{m.group(0)[:80]}: yaml.load with an unsafe Loader constructs Python objects from such "
                         "tags; this file is not valid YAML at the point shown, so whether a loader reaches the "
-                        "tag depends on the parser", f"line {line}", evidence=m.group(0), analyzer=A)
+                        "tag depends on the parser", f"line {line}", evidence=m.group(0), analyzer=ANALYZER)
                 if len(ctx.findings) > 50:
                     break
         ctx.add("CONFIG-INVALID-YAML", Severity.low, "YAML does not parse",
                 str(exc).splitlines()[0][:200] if str(exc) else "parse error",
-                f"line {mark.line + 1}" if mark else None, analyzer=A)
+                f"line {mark.line + 1}" if mark else None, analyzer=ANALYZER)
         return
     except RecursionError:
-        ctx.add("CONFIG-INVALID-YAML", Severity.medium, "YAML nested too deeply to parse", analyzer=A)
+        ctx.add("CONFIG-INVALID-YAML", Severity.medium, "YAML nested too deeply to parse", analyzer=ANALYZER)
         return
     seen: set[int] = set()
     for root in roots:
@@ -76,7 +76,7 @@ def analyze_yaml_text(ctx: ScanContext, text: str) -> None:
             seen.add(id(node))
             if len(seen) > MAX_YAML_NODES:
                 ctx.add("CONFIG-NOT-ANALYSED", Severity.medium, "YAML too large to analyse fully",
-                        f"more than {MAX_YAML_NODES} nodes", analyzer=A)
+                        f"more than {MAX_YAML_NODES} nodes", analyzer=ANALYZER)
                 return
             _check_tag(ctx, node.tag, node.start_mark.line + 1, path)
             if isinstance(node, yaml.MappingNode):
@@ -88,7 +88,7 @@ def analyze_yaml_text(ctx: ScanContext, text: str) -> None:
                             v.value.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
                         ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {v.value}",
                                 f"hydra.utils.instantiate calls {v.value!r} with the sibling keys as arguments",
-                                f"line {v.start_mark.line + 1}", evidence=v.value, analyzer=A)
+                                f"line {v.start_mark.line + 1}", evidence=v.value, analyzer=ANALYZER)
             elif isinstance(node, yaml.SequenceNode):
                 stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node.value))
 
@@ -102,12 +102,12 @@ def _check_tag(ctx: ScanContext, tag: str | None, line: int, path: str) -> bool:
         short = tag.replace("tag:yaml.org,2002:", "!!")
         ctx.add("YAML-PYTHON-TAG", Severity.critical, f"YAML tag {short.split(':', 1)[0]} constructs Python objects",
                 f"{short}: yaml.load with an unsafe Loader (yaml.Loader, UnsafeLoader, FullLoader before PyYAML 5.4) "
-                "imports modules and calls functions named by this tag", where, evidence=short, analyzer=A,
+                "imports modules and calls functions named by this tag", where, evidence=short, analyzer=ANALYZER,
                 remediation="Only ever read this file with yaml.safe_load; treat the repository as hostile")
         return True
     ctx.add("YAML-CUSTOM-TAG", Severity.low, f"Non-standard YAML tag {tag[:60]}",
             "loaders with custom constructors act on this tag; safe_load refuses it", where,
-            evidence=tag, analyzer=A)
+            evidence=tag, analyzer=ANALYZER)
     return False
 
 

@@ -27,7 +27,7 @@ from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES, analyze
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.templates import report_template
 
-A = "config"
+ANALYZER = "config"
 MAX_WALK = 500_000
 DIFFUSERS_LIBRARIES = frozenset({"diffusers", "transformers", "onnxruntime.training", "torch", "peft",
                                  "diffusers.pipelines", "sentence_transformers", "open_clip", "timm"})
@@ -42,7 +42,7 @@ def analyze_json(stream: BinaryIO, ctx: ScanContext) -> None:
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        ctx.add("CONFIG-INVALID-JSON", Severity.low, "JSON file does not parse", str(exc)[:200], analyzer=A)
+        ctx.add("CONFIG-INVALID-JSON", Severity.low, "JSON file does not parse", str(exc)[:200], analyzer=ANALYZER)
         return
     analyze_config_object(ctx, obj)
 
@@ -64,15 +64,15 @@ def analyze_config_object(ctx: ScanContext, obj) -> None:
             if isinstance(impl, str):
                 ctx.add("TRANSFORMERS-REMOTE-CODE", Severity.medium, f"Custom pipeline {task!r} is Python code",
                         f"pipeline({task!r}, trust_remote_code=True) imports and runs {impl!r} "
-                        f"({_module_file(impl)})", f"custom_pipelines.{task}", evidence=impl, analyzer=A)
+                        f"({_module_file(impl)})", f"custom_pipelines.{task}", evidence=impl, analyzer=ANALYZER)
     tmpl = obj.get("chat_template")
     if isinstance(tmpl, str):
-        report_template(ctx, tmpl, "chat_template", analyzer=A)
+        report_template(ctx, tmpl, "chat_template", analyzer=ANALYZER)
     elif isinstance(tmpl, list):
         for i, item in enumerate(tmpl[:64]):
             if isinstance(item, dict) and isinstance(item.get("template"), str):
                 name = item.get("name") if isinstance(item.get("name"), str) else str(i)
-                report_template(ctx, item["template"], f"chat_template[{name}]", analyzer=A)
+                report_template(ctx, item["template"], f"chat_template[{name}]", analyzer=ANALYZER)
     if "_class_name" in obj and "_diffusers_version" in obj:
         for comp, spec in list(obj.items())[:200]:
             if isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str) \
@@ -80,7 +80,7 @@ def analyze_config_object(ctx: ScanContext, obj) -> None:
                 ctx.add("DIFFUSERS-CUSTOM-COMPONENT", Severity.medium, f"Component {comp!r} comes from {spec[0]!r}",
                         f"DiffusionPipeline.from_pretrained imports {spec[0]}.{spec[1]}: a module outside diffusers "
                         "and transformers (custom code in the repository, or any installed package)", comp,
-                        evidence=json.dumps(spec)[:160], analyzer=A)
+                        evidence=json.dumps(spec)[:160], analyzer=ANALYZER)
     _targets(ctx, obj)
 
 
@@ -109,7 +109,7 @@ def _auto_map(ctx: ScanContext, value, key: str) -> None:
             "loading with trust_remote_code=True imports and runs " + "; ".join(files[:10])
             + (f" — code from other repositories: {', '.join(external[:5])}" if external else "")
             + f" ({', '.join(f'{k} -> {v[0]}' for k, v in list(refs.items())[:6])})",
-            f"{key}.{first}", evidence=json.dumps(value)[:160], analyzer=A,
+            f"{key}.{first}", evidence=json.dumps(value)[:160], analyzer=ANALYZER,
             remediation="Review the referenced Python files before using trust_remote_code=True")
 
 
@@ -125,7 +125,7 @@ def _targets(ctx: ScanContext, obj) -> None:
             if isinstance(t, str) and t.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
                 ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {t}",
                         f"hydra.utils.instantiate (NeMo, Hydra configs) calls {t!r} with the sibling keys as "
-                        "arguments when the config is loaded", path or "_target_", evidence=t, analyzer=A)
+                        "arguments when the config is loaded", path or "_target_", evidence=t, analyzer=ANALYZER)
             stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in o.items() if isinstance(v, (dict, list)))
         elif isinstance(o, list):
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(o) if isinstance(v, (dict, list)))
