@@ -196,3 +196,19 @@ def test_no_import_cycles():
                                     "modelscreen.rule_bundles"])
 def test_the_circles_once_broken_stay_broken(module):
     assert module in graph()  # named in the issue; test_no_import_cycles covers them
+
+
+def test_no_package_hides_a_submodule_behind_another_object():
+    """`import pkg.sub as m` must give the module: pkg/__init__ never binds the name `sub` to something else."""
+    hidden = []
+    for name, path in modules().items():
+        if path.name != "__init__.py":
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.ImportFrom) or node.level:
+                continue
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                if _is_submodule(name, bound) and not (node.module == name and alias.name == bound):
+                    hidden.append(f"{name}: {bound} = {node.module}.{alias.name}")
+    assert hidden == []
