@@ -15,6 +15,7 @@ from modelscreen import __version__
 from modelscreen.commands import gateway, pipeline
 from modelscreen.commands.kibana import kibana
 from modelscreen.commands.provenance import diff, inventory, verify
+from modelscreen.commands.rules_list import list_rules
 from modelscreen.embedded.watch import watch as run_watch
 from modelscreen.engine import Limits
 from modelscreen.engine.scanner import iter_files, scan_paths
@@ -188,6 +189,7 @@ def _register() -> None:
     main.add_command(pipeline.dlq)
     main.add_command(pipeline.retrohunt)
     main.add_command(gateway.gateway)
+    rules.add_command(list_rules)
     main.add_command(rules)
     main.add_command(kibana)
     main.add_command(inventory)
