@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from modelscreen.harbor.auth import NoCredentials
+from modelscreen.harbor.settings import load_adapter_settings
+from modelscreen.logs import configure
+
 
 @click.command("harbor-adapter")
 @click.option("--host", default=None, help="Address to listen on (default: harbor_adapter_host, 127.0.0.1).")
@@ -22,10 +26,7 @@ def harbor_adapter(host: str | None, port: int | None, config: Path | None, logl
     """
     from aiohttp import web
 
-    from modelscreen.harbor.auth import NoCredentials
-    from modelscreen.harbor.service import build_app
-    from modelscreen.harbor.settings import load_adapter_settings
-    from modelscreen.logs import configure
+    from modelscreen.harbor.service import build_app  # lazy: aiohttp, for this command only
 
     configure(loglevel)
     settings = load_adapter_settings(config)

@@ -22,11 +22,13 @@ from modelscreen.fetch import fetch_limits
 from modelscreen.fetch.base import FetchError
 from modelscreen.fetch.oci import DIGEST_RE, INDEX_TYPES, Registry
 from modelscreen.fetch.oci_models import PackageFile, classify
+from modelscreen.provenance.checks import requirements_for
+from modelscreen.provenance.pipeline_checks import pipeline_policy, verify_package
 from modelscreen.sandbox import SandboxError, SandboxLimits, run_sandboxed
 from modelscreen.schemas import ArtifactReport, Verdict
 from modelscreen.schemas.events import Action, ArtifactEvent, ArtifactType, StoreKind
 from modelscreen.schemas.harbor import PackageFileScan, PackageScan, ScanRequest
-from modelscreen.settings import Settings
+from modelscreen.settings import Settings, apply_engine_settings
 
 log = logging.getLogger("modelscreen.harbor.package")
 
@@ -64,11 +66,16 @@ def target_of(request: ScanRequest) -> Target:
                   authorization=request.registry.authorization)
 
 
-def scan_file(path: str, name: str, limits: Limits | None = None) -> list[dict]:
-    """Scan one fetched file (runs in the sandbox): its reports as JSON-ready dicts."""
+def _scan_one(path: str, name: str, limits: Limits | None = None) -> list[dict]:
     with open(path, "rb", buffering=0) as fh:
         return [r.model_dump(mode="json") for r in scan_stream(fh, name, name=name.rsplit("/", 1)[-1],
                                                                   limits=limits)]
+
+
+def scan_file(path: str, name: str, limits: Limits | None = None) -> list[dict]:
+    """Scan one fetched file (runs in the sandbox, a fresh interpreter): its reports as JSON-ready dicts."""
+    apply_engine_settings()  # the rules directory and YARA engine the parent was configured with
+    return _scan_one(path, name, limits)
 
 
 def manifests(registry: Registry, target: Target, max_files: int) -> list[tuple[str, dict, str]]:
@@ -91,7 +98,8 @@ def manifests(registry: Registry, target: Target, max_files: int) -> list[tuple[
 
 def scan_files(items: list[tuple[str, str]]) -> list[list[dict]]:
     """scan_file for several files in one sandbox child."""
-    return [scan_file(path, name) for path, name in items]
+    apply_engine_settings()
+    return [_scan_one(path, name) for path, name in items]
 
 
 def _batches(pulled: list[tuple[PackageFile, Path]]) -> list[list[tuple[PackageFile, Path]]]:
@@ -137,9 +145,6 @@ def _error_file(f: PackageFile, reason: str) -> PackageFileScan:
 def _signature(files: dict[str, Path], scans: list[PackageFileScan], target: Target, settings: Settings,
                workdir: Path) -> dict | None:
     """Verify model.sig against the other files, reassembled by name under one directory."""
-    from modelscreen.provenance.checks import requirements_for
-    from modelscreen.provenance.pipeline_checks import pipeline_policy, verify_package
-
     if SIGNATURE_NAME not in files:
         return None
     tree = workdir / "package"

@@ -12,6 +12,7 @@ from modelscreen.harbor.api import create_app
 from modelscreen.harbor.auth import AdapterAuth
 from modelscreen.harbor.cache import ResultCache
 from modelscreen.harbor.jobs import InProcessScanner, Jobs, Scanner
+from modelscreen.harbor.kafka_scan import KafkaScanner, kafka_answers
 from modelscreen.harbor.settings import AdapterSettings
 
 log = logging.getLogger("modelscreen.harbor")
@@ -27,8 +28,6 @@ def current_ruleset_version() -> str | None:
 def scanner_for(settings: AdapterSettings, ruleset_version: str | None) -> Scanner:
     if settings.harbor_scan_mode == "in-process":
         return InProcessScanner(settings, ruleset_version=ruleset_version)
-    from modelscreen.harbor.kafka_scan import KafkaScanner, kafka_answers  # aiokafka: only in kafka mode
-
     if settings.harbor_scan_mode == "kafka" or kafka_answers(settings):
         return KafkaScanner(settings)
     return InProcessScanner(settings, ruleset_version=ruleset_version)
