@@ -1,6 +1,7 @@
 """The `modelscreen` command."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
     """
     from modelscreen.engine import Limits
     from modelscreen.engine.scanner import iter_files, scan_paths
-    from modelscreen.reporters import RENDERERS
+    from modelscreen.reporters import RENDERERS, serialisable
 
     fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "json")
     limits = Limits(max_seconds=max_seconds) if max_seconds else Limits()
@@ -59,14 +60,17 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
             def advance(f: Path, size: int) -> None:
                 bar.update(task, advance=size, description=f.name[:40])
 
-            reports = list(scan_paths(files, limits=limits, progress=advance))
+            with contextlib.redirect_stdout(sys.stderr):  # a library that prints must not corrupt the report
+                reports = list(scan_paths(files, limits=limits, progress=advance))
     else:
-        reports = list(scan_paths(files, limits=limits))
+        with contextlib.redirect_stdout(sys.stderr):
+            reports = list(scan_paths(files, limits=limits))
 
+    reports = serialisable(reports)
     render = RENDERERS[fmt]
     text = render(reports, color=output is None and sys.stdout.isatty()) if fmt == "table" else render(reports)
     if output:
-        output.write_text(text)
+        output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
 
@@ -105,15 +109,20 @@ def watch(directory: Path, db: Path | None, interval: float, settle: float, once
     from modelscreen.sinks.sqlite_store import SqliteStore
 
     from modelscreen.schemas import Severity as _Severity
+    from modelscreen.schemas.text import printable_text, raw_hex
     from modelscreen.pipeline.alerting import alerts_for
 
     def emit(change, result) -> None:
+        path = os.fspath(change.path)
         click.echo(json.dumps({"event_id": result.event.event_id, "action": result.event.action.value,
-                               "path": str(change.path), "sha256": result.sha256, "verdict": result.verdict.value,
+                               "path": printable_text(path), "path_hex": raw_hex(path), "sha256": result.sha256,
+                               "verdict": result.verdict.value,
                                "findings": sum(len(r.findings) for r in result.reports),
-                               "alerts": [a.message for a in alerts_for(result, _Severity.high)]}))
+                               "alerts": [printable_text(a.message) for a in alerts_for(result, _Severity.high)]}),
+                   file=real_stdout)
 
-    with SqliteStore(db) as store:
+    real_stdout = sys.stdout
+    with SqliteStore(db) as store, contextlib.redirect_stdout(sys.stderr):  # only our JSON lines on stdout
         try:
             run_watch(directory, store, interval=interval, settle=settle, once=once, on_result=emit)
         except KeyboardInterrupt:
@@ -128,7 +137,7 @@ def watch(directory: Path, db: Path | None, interval: float, settle: float, once
 @click.option("--rule", help="Rule id (* wildcards).")
 @click.option("--hash", "sha256", help="SHA-256 or a prefix of it.")
 @click.option("--path", help="Part of the artifact path.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None)
 def findings(text: str | None, db: Path | None, min_severity: str | None, rule: str | None,
              sha256: str | None, path: str | None, limit: int, fmt: str | None) -> None:
@@ -142,8 +151,11 @@ def findings(text: str | None, db: Path | None, min_severity: str | None, rule: 
     if not target.exists():
         raise click.UsageError(f"no findings database at {target}; run `modelscreen watch DIR` first")
     with SqliteStore(target) as store:
-        rows = list(store.search(min_severity=Severity(min_severity) if min_severity else None, rule=rule,
-                                 sha256=sha256, path=path, text=text, limit=limit))
+        try:
+            rows = list(store.search(min_severity=Severity(min_severity) if min_severity else None, rule=rule,
+                                     sha256=sha256, path=path, text=text, limit=limit))
+        except ValueError as exc:  # text that is not UTF-8, too long, a limit out of range: usage errors
+            raise click.UsageError(str(exc)) from None
     fmt = fmt or ("table" if sys.stdout.isatty() else "json")
     if fmt == "json":
         click.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))

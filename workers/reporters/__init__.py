@@ -1,8 +1,9 @@
 """Turn scan reports into what people and tools read: table, JSON, SARIF."""
 from modelscreen.reporters.json_report import render_json
+from modelscreen.reporters.safe import serialisable
 from modelscreen.reporters.sarif import render_sarif
 from modelscreen.reporters.table import render_table
 
 RENDERERS = {"json": render_json, "sarif": render_sarif, "table": render_table}
 
-__all__ = ["RENDERERS", "render_json", "render_sarif", "render_table"]
+__all__ = ["RENDERERS", "render_json", "render_sarif", "render_table", "serialisable"]

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import BinaryIO, Callable
 
 from modelscreen.engine.context import ScanContext
+from modelscreen.schemas.formats import Format
 
 Analyzer = Callable[[BinaryIO, ScanContext], None]
-ANALYZERS: dict[str, Analyzer] = {}
+ANALYZERS: dict[Format, Analyzer] = {}
 
 
-def register(*formats: str) -> Callable[[Analyzer], Analyzer]:
+def register(*formats: Format) -> Callable[[Analyzer], Analyzer]:
     def deco(fn: Analyzer) -> Analyzer:
         for fmt in formats:
             ANALYZERS[fmt] = fn
@@ -23,7 +24,7 @@ def register(*formats: str) -> Callable[[Analyzer], Analyzer]:
     return deco
 
 
-def analyzer_for(fmt: str) -> Analyzer | None:
+def analyzer_for(fmt: Format | str) -> Analyzer | None:
     _load()
     return ANALYZERS.get(fmt)
 

@@ -11,6 +11,7 @@ import tempfile
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import decompress_stream
@@ -23,7 +24,7 @@ ZFILE_HEADER = 2 + 19  # "ZF" + hex length left-justified to len(hex(2**64))
 _KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": "lz4", "zlib": "zlib"}
 
 
-@register("gzip", "bz2", "xz", "lzma", "lz4", "zlib")
+@register(Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.lz4, Format.zlib)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     head = stream.read(ZFILE_HEADER)
     fmt = None
@@ -36,7 +37,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             declared = int(head[2:].strip().decode("ascii"), 16)
         except ValueError:
             declared = None
-        ctx.notes["format"] = "joblib-zfile"
+        ctx.notes["format"] = Format.joblib_zfile
     else:
         fmt = ctx.format if ctx.format in _KIND else None
     if fmt is None:

@@ -25,9 +25,11 @@ from typing import BinaryIO
 import yaml
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES, analyze_keras_object, is_keras_config
 from modelscreen.engine.context import ScanContext
+from modelscreen.engine.sniff import source_encoding
 from modelscreen.engine.templates import report_template
 
 A = "config"
@@ -42,7 +44,9 @@ DIFFUSERS_LIBRARIES = frozenset({"diffusers", "transformers", "onnxruntime.train
 REMOTE_CODE_KEYS = ("auto_map",)
 
 
-def read_text(stream: BinaryIO, ctx: ScanContext, limit: int | None = None) -> str | None:
+def read_text(stream: BinaryIO, ctx: ScanContext, limit: int | None = None, *,
+              python_source: bool = False) -> str | None:
+    """The file as text (UTF-8; Python source in the encoding its PEP 263 coding line declares)."""
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     limit = limit if limit is not None else ctx.limits.max_inline_bytes
     if size > limit:
@@ -50,10 +54,12 @@ def read_text(stream: BinaryIO, ctx: ScanContext, limit: int | None = None) -> s
                 f"{size} bytes (limit {limit})", analyzer=A)
         return None
     stream.seek(0)
-    return stream.read(size).decode("utf-8", "replace")
+    data = stream.read(size)
+    encoding = (source_encoding(data) if python_source else None) or "utf-8"
+    return data.decode(encoding, "replace")
 
 
-@register("json")
+@register(Format.json)
 def analyze_json(stream: BinaryIO, ctx: ScanContext) -> None:
     text = read_text(stream, ctx)
     if text is None:
@@ -68,7 +74,7 @@ def analyze_json(stream: BinaryIO, ctx: ScanContext) -> None:
 
 def analyze_config_object(ctx: ScanContext, obj) -> None:
     if is_keras_config(obj):
-        ctx.notes["format"] = "keras-config"
+        ctx.notes["format"] = Format.keras_config
         analyze_keras_object(ctx, obj)
         return
     if not isinstance(obj, dict):
@@ -248,7 +254,7 @@ def _tags_from_events(ctx: ScanContext, text: str) -> bool:
     return found
 
 
-@register("yaml")
+@register(Format.yaml)
 def analyze_yaml(stream: BinaryIO, ctx: ScanContext) -> None:
     from modelscreen.engine.analyzers.text_code import analyze_text
 

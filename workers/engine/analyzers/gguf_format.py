@@ -19,6 +19,7 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
@@ -101,7 +102,7 @@ class _Reader:
         return s.unpack(self.read(s.size))[0]
 
 
-@register("gguf")
+@register(Format.gguf)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)

@@ -26,6 +26,7 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.substream import SubStream
 from modelscreen.engine.context import ScanContext
@@ -228,7 +229,7 @@ def analyze_keras_json(ctx: ScanContext, text: str | bytes, prefix: str) -> None
     analyze_keras_object(ctx, obj, prefix)
 
 
-@register("hdf5")
+@register(Format.hdf5)
 def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
     """Legacy Keras .h5: read only the root group's attributes (never keras.models.load_model)."""
     try:
@@ -258,7 +259,7 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
                     ctx.add("KERAS-CONFIG-INVALID", Severity.medium, f"{key} attribute is not text",
                             "the attribute cannot be read as a JSON string", key, analyzer=A)
                     continue
-                ctx.notes["format"] = "keras-h5"
+                ctx.notes["format"] = Format.keras_h5
                 analyze_keras_json(ctx, text, key)
         links = 0
         for name in list(f.keys())[:1000]:

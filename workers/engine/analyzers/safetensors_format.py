@@ -19,6 +19,7 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
@@ -75,7 +76,7 @@ def _payload_kind(data: bytes, region_len: int, read_at) -> str | None:
     return None
 
 
-@register("safetensors")
+@register(Format.safetensors)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)

@@ -11,6 +11,7 @@ import threading
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR
@@ -31,7 +32,7 @@ def _escapes(name: str) -> bool:
     return ".." in name.replace("\\", "/").split("/")
 
 
-@register("7z")
+@register(Format.sevenzip)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     import py7zr
     from py7zr import exceptions as p7e

@@ -12,6 +12,7 @@ import tarfile
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
@@ -35,7 +36,7 @@ def _link_escapes(member_name: str, target: str, hard: bool) -> bool:
     return norm == ".." or norm.startswith("../")
 
 
-@register("tar")
+@register(Format.tar)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
@@ -65,7 +66,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("TAR-MALFORMED", Severity.medium, "Tar archive is damaged",
                 f"{error} after {len(members)} members; the members before were scanned", analyzer=A)
     if {m.name for m in members if m.isreg()} >= TORCH_TAR_MEMBERS:
-        ctx.notes["format"] = "pytorch-legacy"
+        ctx.notes["format"] = Format.pytorch_legacy
     seen: dict[str, int] = {}
     for m in members:
         seen[m.name] = seen.get(m.name, 0) + 1

@@ -14,6 +14,7 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.analyzers.configs import analyze_yaml_text, read_text
 from modelscreen.engine.context import ScanContext
@@ -207,7 +208,7 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
         first = stream.read(256)
     is_python = suffix in PY_SUFFIXES or (first.startswith(b"#!") and b"python" in first.split(b"\n", 1)[0])
     if is_python:
-        text = read_text(stream, ctx, MAX_CODE_BYTES)
+        text = read_text(stream, ctx, MAX_CODE_BYTES, python_source=True)
         if text is not None:
             analyze_python(ctx, text, name or "<code>")
         return
@@ -228,6 +229,6 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
         analyze_yaml_text(ctx, text)
 
 
-@register("text")
+@register(Format.text)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     analyze_text(stream, ctx)

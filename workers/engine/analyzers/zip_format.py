@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR, decompress_stream
@@ -179,7 +180,7 @@ def _is_traversal(name: str) -> bool:
     return ".." in re.split(r"[/\\]", name)
 
 
-@register("zip")
+@register(Format.zip)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     try:
