@@ -7,6 +7,7 @@ empty memo and an empty stack, so GET/PUT fail first).
 from __future__ import annotations
 
 import pickletools
+import warnings
 
 # Memo opcodes: stack_before is empty in the table, but they fail on a fresh unpickler.
 _MEMO_OPCODES = frozenset({"GET", "BINGET", "LONG_BINGET", "PUT", "BINPUT", "LONG_BINPUT"})
@@ -38,10 +39,12 @@ def looks_like_pickle(head: bytes, *, cut: bool) -> bool:
         return True
     ops = 0
     try:
-        for op, _arg, _pos in pickletools.genops(head):
-            ops += 1
-            if op.name == "STOP":
-                return ops >= 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # pickletools on odd STRING escapes
+            for op, _arg, _pos in pickletools.genops(head):
+                ops += 1
+                if op.name == "STOP":
+                    return ops >= 2
     except Exception as exc:  # noqa: BLE001 - genops raises assorted errors on bad input
         return cut and any(m in str(exc) for m in _CUT_MESSAGES)
     return False

@@ -249,18 +249,25 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
         attrs = f.attrs
         names = list(attrs.keys())[:1000]
         info = {}
-        for key in ("keras_version", "backend"):
-            if key in names:
+        for key in ("keras_version", "backend", "model_config", "training_config"):
+            if key not in names:
+                continue
+            oversized = _attr_oversized(attrs, key, 256 if key in ("keras_version", "backend") else MAX_ATTR_BYTES,
+                                        size)
+            if oversized:
+                ctx.add("HDF5-ATTRIBUTE-TOO-LARGE", Severity.medium, f"{key} attribute not read", oversized, key,
+                        analyzer=A)
+                continue
+            if key in ("keras_version", "backend"):
                 info[key] = _attr_text(attrs, key, 256)
-        for key in ("model_config", "training_config"):
-            if key in names:
-                text = _attr_text(attrs, key, MAX_ATTR_BYTES)
-                if text is None:
-                    ctx.add("KERAS-CONFIG-INVALID", Severity.medium, f"{key} attribute is not text",
-                            "the attribute cannot be read as a JSON string", key, analyzer=A)
-                    continue
-                ctx.notes["format"] = Format.keras_h5
-                analyze_keras_json(ctx, text, key)
+                continue
+            text = _attr_text(attrs, key, MAX_ATTR_BYTES)
+            if text is None:
+                ctx.add("KERAS-CONFIG-INVALID", Severity.medium, f"{key} attribute is not text",
+                        "the attribute cannot be read as a JSON string", key, analyzer=A)
+                continue
+            ctx.notes["format"] = Format.keras_h5
+            analyze_keras_json(ctx, text, key)
         links = 0
         for name in list(f.keys())[:1000]:
             link = f.get(name, getlink=True)
@@ -279,6 +286,26 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
             f.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+def _attr_oversized(attrs, key: str, limit: int, file_size: int) -> str | None:
+    """Why the attribute must not be read, judged from its declared shape and type before libhdf5 reads (and
+    allocates) its value: more elements than one, or more bytes than the limit or the file can hold."""
+    try:
+        aid = attrs.get_id(key)
+        shape, dtype, stored = aid.shape, aid.dtype, aid.get_storage_size()
+    except Exception as exc:  # noqa: BLE001 - libhdf5 refuses a malformed attribute message
+        return f"its header cannot be read: {type(exc).__name__}: {exc}"[:300]
+    count = 1
+    for dim in shape or ():
+        count *= int(dim)
+    declared = count * dtype.itemsize
+    if count > 1:
+        return f"declares {count} elements; a Keras attribute holds one string"
+    if max(declared, stored) > min(limit, file_size):
+        return (f"declares {max(declared, stored)} bytes, more than the limit ({limit}) or the file "
+                f"({file_size} bytes) allows")
+    return None
 
 
 def _attr_text(attrs, key: str, limit: int) -> str | None:

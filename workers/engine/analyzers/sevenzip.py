@@ -1,4 +1,5 @@
-"""7z archives via py7zr, decompressed member by member into bounded spools (never onto disk paths).
+"""7z archives via py7zr, decompressed member by member into bounded spools (never onto disk paths);
+each member is scanned as soon as it is complete and its spool released, so one member is held at a time.
 
 Declared sizes are checked against the limits before anything is decompressed; the writers py7zr
 fills count every byte against the decompression budget and refuse more than a member declared.
@@ -6,7 +7,6 @@ fills count every byte against the decompression budget and refuse more than a m
 from __future__ import annotations
 
 import io
-import tempfile
 import threading
 from typing import BinaryIO
 
@@ -16,9 +16,9 @@ from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR
 from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.spool import BoundedSpool
 
 A = "7z"
-SPOOL_MEMORY = 8 * 1024 * 1024
 SLACK = 64 * 1024
 
 
@@ -77,15 +77,28 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             return
         lock = threading.Lock()
         budget = ctx.budget
-        spools: dict[str, list] = {}
+        seen: dict[str, int] = {}
+        open_writers: list = []  # members being decompressed: scanned when complete, then released
+
+        def scan(w) -> None:
+            with lock:
+                if w not in open_writers:
+                    return
+                open_writers.remove(w)
+                try:
+                    w.spool.seek(0)
+                    ctx.scan_member(w.name, w.spool, w.n)
+                finally:
+                    w.spool.close()
 
         class _Writer(Py7zIO):
             def __init__(self, name: str):
                 self.name = name
                 self.limit = declared.get(name, 0) + SLACK
-                self.spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+                self.spool = BoundedSpool(budget)
                 self.n = 0
-                spools.setdefault(name, []).append(self)
+                seen[name] = seen.get(name, 0) + 1
+                open_writers.append(self)
 
             def write(self, s) -> int:
                 k = len(s)
@@ -94,10 +107,10 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 with lock:
                     try:
                         budget.add_decompressed(k)
+                        self.spool.write(s)
                     except LimitExceeded as exc:
                         raise _Abort(exc.detail) from exc
                     budget.check_time()
-                self.spool.write(s)
                 self.n += k
                 return k
 
@@ -112,6 +125,10 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
 
             def size(self) -> int:
                 return self.n
+
+            def close(self) -> None:  # py7zr: this member is complete
+                ctx.check_time()
+                scan(self)
 
         class _Factory(WriterFactory):
             def create(self, filename: str) -> Py7zIO:
@@ -141,15 +158,13 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 else:
                     ctx.add("SEVENZIP-CORRUPT", Severity.medium, "7z archive could not be fully decompressed",
                             f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
-            for name, writers in spools.items():
-                if len(writers) > 1:
-                    ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {len(writers)} times",
+            for w in list(open_writers):  # cut short: what was decompressed of it is scanned too
+                ctx.check_time()
+                scan(w)
+            for name, count in seen.items():
+                if count > 1:
+                    ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {count} times",
                             name, name, analyzer=A)
-                for w in writers:
-                    ctx.check_time()
-                    w.spool.seek(0)
-                    ctx.scan_member(name, w.spool, w.n)
         finally:
-            for writers in spools.values():
-                for w in writers:
-                    w.spool.close()
+            for w in open_writers:
+                w.spool.close()

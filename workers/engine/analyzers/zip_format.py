@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import re
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -22,11 +21,11 @@ from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR, decompress_stream
 from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.spool import SPOOL_MEMORY, BoundedSpool
 from modelscreen.engine.substream import SubStream
 
 A = "zip"
 SMALL_MEMBER = 1024 * 1024  # decompressed members up to this size stay in memory
-SPOOL_MEMORY = 8 * 1024 * 1024
 
 _CD = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header, 46 bytes
 _LH = struct.Struct("<4s2B4HL2L2H")  # local file header, 30 bytes
@@ -341,16 +340,17 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
                 f"limit {ctx.limits.max_compression_ratio:g})", loc, analyzer=A)
         bomb = True
     src = SubStream(stream, data_start, csize)
-    out: BinaryIO
-    if e.usize <= SMALL_MEMBER:
-        out = io.BytesIO()
-    else:
-        out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    room = ctx.budget.temp_room()
+    out = BoundedSpool(ctx.budget, SMALL_MEMBER if e.usize <= SMALL_MEMBER else SPOOL_MEMORY)
     try:
         res = decompress_stream(src.read, kind, out.write, budget=ctx.budget,
-                                max_ratio=ctx.limits.max_compression_ratio, max_output=e.usize,
+                                max_ratio=ctx.limits.max_compression_ratio, max_output=min(e.usize, room),
                                 multi_stream=False, track_crc=True)
-        if res.stopped in ("ratio", "budget"):
+        if res.stopped == "size" and room < e.usize:
+            ctx.limit_finding(LimitExceeded("max_temp_bytes", f"member {e.name!r} declares {e.usize} bytes, more "
+                                            f"than the {room} bytes of temporary storage left for this artifact; "
+                                            "only that much was scanned"), loc)
+        elif res.stopped in ("ratio", "budget"):
             if res.stopped == "budget":
                 state["budget_stopped"] += 1
                 state["not_analysed"].append(e.name)
