@@ -159,6 +159,48 @@ def _local_walk(stream: BinaryIO, size: int, ctx: ScanContext) -> list[Entry]:
     return entries
 
 
+def _cross_check(stream: BinaryIO, ctx: ScanContext, entries: list[Entry], cd_start: int) -> list[Entry]:
+    """Walk the local headers as a streaming extractor does and compare with the central directory: a member
+    only the local headers hold is hidden from zipfile-based readers (and returned, to be scanned); one only
+    the central directory holds is invisible to streaming extractors."""
+    by_offset = {e.offset: e for e in entries}
+    pos = min(by_offset, default=cd_start)
+    walked: set[int] = set()
+    hidden: list[Entry] = []
+    while pos + _LH.size <= cd_start and len(walked) + len(hidden) < 2 * ctx.limits.max_entries:
+        ctx.check_time()
+        head = _read_exact(stream, pos, _LH.size)
+        if head[:4] != zipfile.stringFileHeader:
+            break
+        (_sig, _v, _os, flags, method, _t, _d, crc, csize, usize, n, m) = _LH.unpack(head)
+        known = by_offset.get(pos)
+        if known is not None:
+            walked.add(pos)
+            csize = known.csize
+        else:
+            raw = stream.read(n)
+            usize, csize, _ = _zip64_extra(stream.read(m), usize, csize, 0)
+            name = _decode_name(raw, flags)
+            ctx.add("ZIP-LOCAL-ONLY-MEMBER", Severity.medium, "Member missing from the central directory",
+                    f"a local header at offset {pos} holds {name!r}, which the central directory does not list: "
+                    "zipfile-based loaders do not see it, streaming extractors extract it (it is scanned)",
+                    name, evidence=raw, analyzer=A)
+            hidden.append(Entry(name, raw, flags, method, crc, csize, usize, pos, from_cd=False))
+            if flags & 0x08 and csize == 0:
+                break  # its size is only in a data descriptor: the walk cannot go on
+        pos += _LH.size + n + m + csize
+        if flags & 0x08:
+            sig = _read_exact(stream, pos, 4)
+            pos += 16 if sig == b"PK\x07\x08" else 12
+    for e in entries:
+        if e.offset not in walked and e.offset < pos:
+            ctx.add("ZIP-CENTRAL-ONLY-MEMBER", Severity.medium, "Member missing from the local headers",
+                    f"the central directory lists {e.name!r} at offset {e.offset}, where walking the local headers "
+                    "finds no member: streaming extractors do not see it (it is scanned as zipfile reads it)",
+                    e.name, analyzer=A)
+    return hidden
+
+
 def _refine_format(names: list[str]) -> str:
     files = [n for n in names if not n.endswith("/")]
     has_pkl = any(n == "data.pkl" or n.endswith("/data.pkl") for n in files)
@@ -189,6 +231,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         cd, cd_error = None, str(exc)
     if cd is not None:
         entries, concat, cd_start, _total = cd
+        entries = entries + _cross_check(stream, ctx, entries, cd_start)
     else:
         entries = _local_walk(stream, size, ctx)
         concat, cd_start = 0, size
