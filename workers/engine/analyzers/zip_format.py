@@ -163,11 +163,13 @@ def _cross_check(stream: BinaryIO, ctx: ScanContext, entries: list[Entry], cd_st
     """Walk the local headers as a streaming extractor does and compare with the central directory: a member
     only the local headers hold is hidden from zipfile-based readers (and returned, to be scanned); one only
     the central directory holds is invisible to streaming extractors."""
+    if len(entries) >= ctx.limits.max_entries:
+        return []  # the central directory was read only up to the entry limit: nothing to compare
     by_offset = {e.offset: e for e in entries}
     pos = min(by_offset, default=cd_start)
     walked: set[int] = set()
     hidden: list[Entry] = []
-    while pos + _LH.size <= cd_start and len(walked) + len(hidden) < 2 * ctx.limits.max_entries:
+    while pos + _LH.size <= cd_start and len(entries) + len(hidden) < ctx.limits.max_entries:
         ctx.check_time()
         head = _read_exact(stream, pos, _LH.size)
         if head[:4] != zipfile.stringFileHeader:
