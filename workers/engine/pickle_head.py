@@ -17,6 +17,11 @@ FIRST_OPCODES: frozenset[int] = frozenset(
 _PROTO = ord(next(op.code for op in pickletools.opcodes if op.name == "PROTO"))
 HIGHEST_PROTOCOL = max(op.proto for op in pickletools.opcodes)
 
+# Opcodes through which an unpickler imports or calls something
+_CODE_OPCODE_NAMES = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD",
+                                "EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID"})
+CODE_OPCODES: frozenset[int] = frozenset(ord(op.code) for op in pickletools.opcodes if op.name in _CODE_OPCODE_NAMES)
+
 # pickletools' messages when an argument runs past the bytes it was given
 _CUT_MESSAGES = ("remain", "no newline found", "exhausted before seeing STOP")
 
@@ -47,4 +52,22 @@ def looks_like_pickle(head: bytes, *, cut: bool) -> bool:
                     return ops >= 2
     except Exception as exc:  # noqa: BLE001 - genops raises assorted errors on bad input
         return cut and any(m in str(exc) for m in _CUT_MESSAGES)
+    return False
+
+
+def may_run_code(data: bytes) -> bool:
+    """For bytes the sniffer did not take for a pickle: would an unpickler reach an import or a call before
+    the stream breaks? (Random data that merely starts with a valid opcode does not.)"""
+    if not may_start_pickle(data):
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for op, _arg, _pos in pickletools.genops(data):
+                if ord(op.code) in CODE_OPCODES:
+                    return True
+                if op.name == "STOP":
+                    return False
+    except Exception:  # noqa: BLE001 - where genops gives up, so does the unpickler
+        return False
     return False

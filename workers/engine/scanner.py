@@ -16,7 +16,7 @@ from modelscreen.engine.analyzers import analyzer_for
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, LimitExceeded, Limits
-from modelscreen.engine.pickle_head import may_start_pickle
+from modelscreen.engine.pickle_head import may_run_code
 from modelscreen.engine.sniff import EXPECTED_BY_SUFFIX, HEAD_BYTES, sniff, suffix_of
 from modelscreen.schemas.formats import CODE_EXECUTING, MODEL_FORMATS, Format
 from modelscreen.engine.verdict import verdict_for, worst_verdict
@@ -130,8 +130,8 @@ def scan_stream(
             analyze(reader, ctx)
         if fmt == Format.empty:
             _check_empty(ctx)
-        elif fmt in UNDETERMINED and "format" not in ctx.notes and may_start_pickle(head):
-            # type not established, yet an unpickler would start on these bytes: analyse them as one
+        elif fmt in UNDETERMINED and "format" not in ctx.notes and may_run_code(head):
+            # type not established, yet an unpickler would import or call something: analyse it as a pickle
             reader.seek(0)
             analyzer_for(Format.pickle)(reader, ctx)
     except LimitExceeded as exc:
