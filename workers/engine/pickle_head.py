@@ -63,9 +63,9 @@ def may_run_code(data: bytes) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            for op, _arg, _pos in pickletools.genops(data):
-                if ord(op.code) in CODE_OPCODES:
-                    return True
+            for op, arg, _pos in pickletools.genops(data):
+                if ord(op.code) in CODE_OPCODES and not (op.name.startswith("EXT") and arg <= 0):
+                    return True  # (extension code 0 and below are refused by every unpickler)
                 if op.name == "STOP":
                     return False
     except Exception:  # noqa: BLE001 - where genops gives up, so does the unpickler

@@ -213,19 +213,20 @@ def hdf5_attribute_array() -> bytes:
     return buf.getvalue()
 
 
-def sevenzip_many_members(members: int = 24, each: int = 8 * 1024 * 1024) -> bytes:
-    """Members of 8 MiB (each used to be held in memory until the last was decompressed), deflated with
-    enough incompressible bytes to stay under the ratio limit."""
+def sevenzip_many_members(members: int = 12, each: int = 8 * 1024 * 1024, deflate: bool = False) -> bytes:
+    """Members of 8 MiB (each used to be held in memory until the last was decompressed), with enough
+    incompressible bytes to stay under the ratio limit."""
     import random
 
     import py7zr
 
     rng = random.Random(7)
     buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w", filters=[{"id": py7zr.FILTER_DEFLATE}]) as z:
+    filters = [{"id": py7zr.FILTER_DEFLATE}] if deflate else None
+    with py7zr.SevenZipFile(buf, "w", filters=filters) as z:
         for i in range(members):
-            noise = rng.randbytes(4096)
-            z.writestr(noise + b"\x00" * (each - len(noise)), f"m{i:03d}.bin")
+            noise = rng.randbytes(16384)
+            z.writestr(b"\x00" + noise + b"\x00" * (each - len(noise) - 1), f"m{i:03d}.bin")
     return buf.getvalue()
 
 
@@ -281,7 +282,9 @@ CASES: dict[str, Case] = {
     "template-format-bomb": Case("tokenizer_config.json", template_format_bomb, ("clean", "suspicious", "error")),
     "hdf5-attribute-bomb": Case("model.h5", hdf5_attribute_bomb, ("error",)),
     "hdf5-attribute-array": Case("model.h5", hdf5_attribute_array, ("error",), ("HDF5-ATTRIBUTE-TOO-LARGE",)),
-    "sevenzip-many-members": Case("model.7z", sevenzip_many_members, ("clean", "suspicious")),
+    "sevenzip-many-members": Case("model.7z", sevenzip_many_members, ("clean",)),
+    "sevenzip-deflate-folder": Case("model.7z", lambda: sevenzip_many_members(6, deflate=True), ("error",),
+                                    ("SEVENZIP-NOT-ANALYSED",)),
     "safetensors-100k-tensors": Case("model.safetensors", lambda: safetensors_many_tensors(100_000), ("clean",)),
 }
 

@@ -20,6 +20,8 @@ from modelscreen.engine.spool import BoundedSpool
 
 A = "7z"
 SLACK = 64 * 1024
+MAX_UNBOUNDED_OUTPUT = 32 * 1024 * 1024
+_UNBOUNDED_METHODS = {b"\x04\x01\x08", b"\x04\x01\x09"}  # 7z method ids of Deflate and Deflate64
 
 
 class _Abort(Exception):
@@ -30,6 +32,21 @@ def _escapes(name: str) -> bool:
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return True
     return ".." in name.replace("\\", "/").split("/")
+
+
+def _unbounded_folder(archive) -> str | None:
+    """py7zr's deflate decoders return all the output of an input chunk at once (no output bound): a
+    folder using one that unpacks to more than MAX_UNBOUNDED_OUTPUT is not decompressed."""
+    try:
+        folders = archive.header.main_streams.unpackinfo.folders
+    except AttributeError:
+        return None
+    for folder in folders:
+        methods = {c.get("method") for c in folder.coders}
+        if methods & _UNBOUNDED_METHODS and max(folder.unpacksizes or [0]) > MAX_UNBOUNDED_OUTPUT:
+            return (f"a folder of {max(folder.unpacksizes)} bytes is deflate-compressed; its decoder cannot bound "
+                    f"its output (limit {MAX_UNBOUNDED_OUTPUT} bytes), so its members were not analysed")
+    return None
 
 
 @register(Format.sevenzip)
@@ -70,6 +87,10 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             ctx.add("SEVENZIP-BOMB", Severity.high, "Declared decompressed size exceeds the limits",
                     f"members declare {total} bytes from a {size}-byte archive (limit {room} bytes, ratio "
                     f"{ctx.limits.max_compression_ratio:g}); nothing was decompressed", analyzer=A)
+            return
+        unbounded = _unbounded_folder(archive)
+        if unbounded:
+            ctx.add("SEVENZIP-NOT-ANALYSED", Severity.medium, "7z members not decompressed", unbounded, analyzer=A)
             return
         if archive.needs_password():
             ctx.add("SEVENZIP-ENCRYPTED", Severity.medium, "Encrypted 7z members cannot be analysed",
