@@ -237,7 +237,7 @@ def test_safetensors_bookkeeping_is_linear():
         scan_bytes(data, "m.safetensors")
         return time.process_time() - t
 
-    small, large = cost(20_000), cost(80_000)
+    small, large = cost(10_000), cost(40_000)
     assert large < 8 * small + 1.0  # 4x the tensors: about 4x the time, never quadratic
 
 
@@ -245,9 +245,9 @@ def test_safetensors_duplicates_in_a_large_header_stay_linear():
     import struct
     import time
 
-    entries = ",".join(f'"t{i}":{{"dtype":"U8","shape":[1],"data_offsets":[{i},{i + 1}]}}' for i in range(50_000))
+    entries = ",".join(f'"t{i}":{{"dtype":"U8","shape":[1],"data_offsets":[{i},{i + 1}]}}' for i in range(20_000))
     raw = ("{" + entries + ',"t0":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}').encode()
-    data = struct.pack("<Q", len(raw)) + raw + b"\x00" * 50_000
+    data = struct.pack("<Q", len(raw)) + raw + b"\x00" * 20_000
     t = time.process_time()
     report = scan_bytes(data, "m.safetensors")[0]
     assert time.process_time() - t < 30

@@ -16,7 +16,7 @@ from modelscreen.engine.analyzers import analyzer_for
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, LimitExceeded, Limits
-from modelscreen.engine.pickle_head import may_run_code
+from modelscreen.engine.pickle_head import may_run_code, may_start_pickle
 from modelscreen.engine.sniff import EXPECTED_BY_SUFFIX, HEAD_BYTES, sniff, suffix_of
 from modelscreen.schemas.formats import CODE_EXECUTING, MODEL_FORMATS, Format
 from modelscreen.engine.verdict import verdict_for, worst_verdict
@@ -25,6 +25,8 @@ ENGINE_VERSION = __version__
 SPOOL_MEMORY = 8 * 1024 * 1024
 # Sniffed formats that say nothing about what the bytes are
 UNDETERMINED = frozenset({Format.unknown, Format.binary})
+TEXTUAL = frozenset({Format.text, Format.json, Format.yaml})
+ARCHIVES = frozenset({Format.zip, Format.tar, Format.sevenzip, Format.gzip, Format.bz2, Format.xz, Format.lz4})
 
 
 def _size_of(stream: BinaryIO) -> int | None:
@@ -67,15 +69,27 @@ def _check_name(ctx: ScanContext, fmt: str) -> None:
     if fmt in expected or fmt == Format.empty:
         return
     hides_code = fmt in CODE_EXECUTING or fmt in (Format.elf, Format.pe, Format.macho)
+    # a model or archive name over content that is no binary format at all: a broken or swapped file
+    not_a_model = fmt in UNDETERMINED | TEXTUAL and bool(expected & (MODEL_FORMATS | ARCHIVES))
     ctx.add(
         "FORMAT-EXTENSION-MISMATCH",
-        Severity.medium if hides_code else Severity.low,
+        Severity.medium if hides_code or not_a_model else Severity.low,
         f"Content is {fmt} but the name says {suffix}",
         f"the file name suggests {', '.join(sorted(expected))}, the content is {fmt}; a loader that trusts "
         "the content (or a person who trusts the name) will be misled",
         ctx.name,
         analyzer="sniff",
     )
+
+
+def _may_be_unpickled(ctx: ScanContext, fmt: Format, head: bytes) -> bool:
+    """Content the sniffer did not type as a pickle, that a loader may still unpickle: undetermined bytes on
+    which an unpickler reaches an import or a call, or text under a pickle's name (torch.load / pickle.load
+    by name) that starts with an opcode."""
+    if fmt in UNDETERMINED and may_run_code(head):
+        return True
+    return fmt in UNDETERMINED | TEXTUAL and Format.pickle in EXPECTED_BY_SUFFIX.get(suffix_of(ctx.name), ()) \
+        and may_start_pickle(head)
 
 
 def _check_empty(ctx: ScanContext) -> None:
@@ -130,8 +144,7 @@ def scan_stream(
             analyze(reader, ctx)
         if fmt == Format.empty:
             _check_empty(ctx)
-        elif fmt in UNDETERMINED and "format" not in ctx.notes and may_run_code(head):
-            # type not established, yet an unpickler would import or call something: analyse it as a pickle
+        elif "format" not in ctx.notes and _may_be_unpickled(ctx, fmt, head):
             reader.seek(0)
             analyzer_for(Format.pickle)(reader, ctx)
     except LimitExceeded as exc:

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from modelscreen.schemas import Severity
 from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers import register
-from modelscreen.engine.analyzers.configs import analyze_yaml_text, read_text
+from modelscreen.engine.analyzers.configs import analyze_json, analyze_yaml_text, read_text
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import suffix_of
 from modelscreen.engine.templates import report_template
@@ -26,6 +26,7 @@ MAX_CODE_BYTES = 8 << 20
 MAX_CALL_FINDINGS = 50
 PY_SUFFIXES = frozenset({".py", ".pyw", ".pyi"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+JSON_SUFFIXES = frozenset({".json"})
 TEMPLATE_SUFFIXES = frozenset({".jinja", ".jinja2", ".j2"})
 
 # dotted call name (after alias resolution) -> (severity, what it does)
@@ -216,6 +217,9 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
         text = read_text(stream, ctx, 4 << 20)
         if text is not None:
             report_template(ctx, text, name or "<template>", analyzer="template")
+        return
+    if suffix in JSON_SUFFIXES:  # loaders read it with json.load by its name: what does not parse is reported
+        analyze_json(stream, ctx)
         return
     if suffix in YAML_SUFFIXES or sniffed == "yaml":
         text = read_text(stream, ctx)
