@@ -12,7 +12,7 @@ from modelscreen.schemas import Finding, Severity, Verdict
 
 NOT_ANALYSED: frozenset[str] = frozenset({
     # the engine and its limits
-    "ENGINE-ERROR", "LIMIT-EXCEEDED", "LIMIT-NESTING", "FORMAT-UNDETERMINED",
+    "ENGINE-ERROR", "LIMIT-EXCEEDED", "LIMIT-NESTING",
     # compressed streams and archives
     "COMPRESSED-CORRUPT", "COMPRESSED-TRUNCATED", "COMPRESSED-UNKNOWN",
     "ZIP-MALFORMED", "ZIP-ENCRYPTED", "ZIP-UNSUPPORTED-COMPRESSION", "ZIP-NOT-ANALYSED", "ZIP-CORRUPT-MEMBER",
