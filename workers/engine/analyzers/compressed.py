@@ -27,7 +27,6 @@ _KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": 
 @register(Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.lz4, Format.zlib)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     head = stream.read(ZFILE_HEADER)
-    fmt = None
     declared = None
     start = 0
     if head.startswith(ZFILE_PREFIX + b"0x"):
@@ -39,10 +38,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             declared = None
         ctx.notes["format"] = Format.joblib_zfile
     else:
-        fmt = ctx.format if ctx.format in _KIND else None
-    if fmt is None:
-        ctx.add("COMPRESSED-UNKNOWN", Severity.low, "Unrecognised compressed stream", analyzer=A)
-        return
+        fmt = ctx.format  # registered only for the formats in _KIND
     stream.seek(start)
     limit = ctx.limits.max_file_bytes
     room = ctx.budget.temp_room()

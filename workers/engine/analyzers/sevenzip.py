@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
@@ -81,6 +82,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             if i.is_symlink:
                 ctx.add("SEVENZIP-SYMLINK", Severity.medium, "Symbolic link member", i.filename, i.filename,
                         analyzer=A)
+        # from the listing: on extraction py7zr renames a repeated name ("name_0"), so writers never repeat one
+        for name, count in Counter(i.filename for i in infos if not i.is_directory).items():
+            if count > 1:
+                ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {count} times", name, name,
+                        analyzer=A)
         total = sum(declared.values())
         room = ctx.limits.max_decompressed_bytes - ctx.budget.decompressed
         if total > room or (total > RATIO_FLOOR and total > size * ctx.limits.max_compression_ratio):
@@ -98,7 +104,6 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             return
         lock = threading.Lock()
         budget = ctx.budget
-        seen: dict[str, int] = {}
         open_writers: list = []  # members being decompressed: scanned when complete, then released
 
         def scan(w) -> None:
@@ -118,7 +123,6 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 self.limit = declared.get(name, 0) + SLACK
                 self.spool = BoundedSpool(budget)
                 self.n = 0
-                seen[name] = seen.get(name, 0) + 1
                 open_writers.append(self)
 
             def write(self, s) -> int:
@@ -182,10 +186,6 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             for w in list(open_writers):  # cut short: what was decompressed of it is scanned too
                 ctx.check_time()
                 scan(w)
-            for name, count in seen.items():
-                if count > 1:
-                    ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {count} times",
-                            name, name, analyzer=A)
         finally:
             for w in open_writers:
                 w.spool.close()
