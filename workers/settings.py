@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     metrics_port: int = 9108
     observer_name: str | None = None
 
+    # Setup and the inventory commands
+    kibana_system_password: SecretStr | None = Field(
+        default=None, description="`pipeline setup` sets the kibana_system user's password to this")
+    inventory_backend: str | None = Field(default=None, description="sqlite (default) or elasticsearch")
+    user: str | None = Field(default=None, description="Who acts in inventory commands (default: the login name)")
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:

@@ -25,7 +25,8 @@ from modelscreen.engine.yara import (
 )
 from modelscreen.engine.yara.hook import SMALL_ARTIFACT, scan_with_rules
 from modelscreen.engine.yara.loader import ENGINES, RulesetError, parse_meta, parse_rules
-from modelscreen.rules_cli import load_samples, rules
+from modelscreen.rule_bundles import load_samples
+from modelscreen.rules_cli import rules
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "rules" / "yara"

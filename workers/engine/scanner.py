@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from modelscreen.schemas import ArtifactReport, Severity, Verdict
 from modelscreen import __version__
-from modelscreen.engine.analyzers import analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, LimitExceeded, Limits
@@ -20,6 +20,8 @@ from modelscreen.engine.pickle_head import may_run_code, may_start_pickle
 from modelscreen.engine.sniff import EXPECTED_BY_SUFFIX, HEAD_BYTES, sniff, suffix_of
 from modelscreen.schemas.formats import CODE_EXECUTING, MODEL_FORMATS, Format
 from modelscreen.engine.verdict import verdict_for, worst_verdict
+from modelscreen.engine.yara.hook import scan_with_rules
+from modelscreen.schemas.inventory import TensorDigest, TensorManifest
 
 ENGINE_VERSION = __version__
 SPOOL_MEMORY = 8 * 1024 * 1024
@@ -155,8 +157,6 @@ def scan_stream(
     # --- YARA rules (workers/engine/yara/hook.py): bounded reads of the raw stream, never through the
     # hashing reader; never raises. ---
     if not truncated and size and size <= limits.max_file_bytes:
-        from modelscreen.engine.yara.hook import scan_with_rules
-
         scan_with_rules(ctx, lambda off, n: _peek(stream, off, n), size, ctx.notes.get("format", fmt))
     # --- end YARA rules ---
     try:
@@ -192,8 +192,6 @@ def _tensor_manifest(found: dict | None, reader: HashingReader, sha256: str | No
     if not found or not sha256:
         return None
     from pydantic import ValidationError
-
-    from modelscreen.schemas.inventory import TensorDigest, TensorManifest
 
     try:
         tensors = [TensorDigest(name=name, dtype=dtype, shape=shape, begin=b, end=e, sha256=digest)

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from modelscreen.schemas import Severity
 from modelscreen.schemas.formats import Format
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.pickle import analyze_pickle
 from modelscreen.engine.pickle_head import may_start_pickle
