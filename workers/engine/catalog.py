@@ -96,7 +96,8 @@ _RULES: list[Rule] = [
          "The bytes are of a different format than the file name's extension says (for example a pickle "
          "named `.safetensors`). A loader that trusts the content, or a person who trusts the name, is "
          "misled; medium when the content can run code (pickle, PyTorch, joblib, code) behind a name of a "
-         "code-free format.", {S.medium}),
+         "code-free format, and when a model or archive name (`.pt`, `.zip`, ...) holds text or undetermined "
+         "bytes: a broken, swapped or placeholder file.", {S.medium}),
         ("LIMIT-EXCEEDED", S.medium, "Scan limit exceeded",
          "A bound on bytes, entries, header size or time was reached and the rest of the artifact was not "
          "analysed. Fail closed: what was not looked at could hold anything. Inspect the artifact by hand, "
