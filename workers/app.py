@@ -18,7 +18,7 @@ from modelscreen.engine.yara.loader import default_ruleset
 from modelscreen.logs import LOGGING_CONFIG
 from modelscreen.metrics import CONSUMER_LAG
 from modelscreen.pipeline.cache import ScanCache
-from modelscreen.settings import Settings
+from modelscreen.settings import Settings, apply_engine_settings
 
 if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
@@ -89,6 +89,7 @@ def credentials(settings: Settings):
 
 def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
     settings = settings or Settings()
+    apply_engine_settings(settings)
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings),

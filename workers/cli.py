@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from modelscreen.schemas import Severity, Verdict
+from modelscreen.settings import apply_engine_settings
 from modelscreen import __version__
 from modelscreen.commands import gateway, pipeline
 from modelscreen.commands.kibana import kibana
@@ -36,6 +37,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     """`--version`: the engine version and the version of the rule library it would load."""
     if not value or ctx.resilient_parsing:
         return
+    apply_engine_settings()
     ruleset, reason = default_ruleset()
     rules = (f"ruleset {ruleset.version} ({len(ruleset.rules)} rules, {ruleset.engine_name}, {default_rules_dir()})"
              if ruleset else f"ruleset unavailable: {reason}")
@@ -48,6 +50,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
               help="Show the engine and ruleset versions and exit.")
 def main() -> None:
     """Screen AI model artifacts (pickles, checkpoints, safetensors, archives, ...) without loading them."""
+    apply_engine_settings()
 
 
 @main.command()

@@ -13,6 +13,7 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from modelscreen.engine.yara.loader import configure_default_ruleset
 from modelscreen.schemas import Severity
 
 
@@ -33,7 +34,22 @@ class _YamlFile(PydanticBaseSettingsSource):
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
 
 
-class Settings(BaseSettings):
+class EngineSettings(BaseSettings):
+    """What every command configures the engine with (read cheaply, without the settings file)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore", env_ignore_empty=True)
+
+    rules_dir: Path | None = Field(default=None, description="YARA library (default: the packaged one)")
+    yara_engine: Literal["yara-x", "yara-python"] | None = Field(default=None, description="default: yara-x")
+
+
+def apply_engine_settings(settings: EngineSettings | None = None) -> None:
+    """Point the engine's default ruleset at the configured library and YARA engine."""
+    settings = settings or EngineSettings()
+    configure_default_ruleset(settings.rules_dir, settings.yara_engine)
+
+
+class Settings(EngineSettings):
     model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore", env_ignore_empty=True)
 
     # Kafka
