@@ -115,8 +115,8 @@ _RULES: list[Rule] = [
         "YARA",
         ("YARA-RULES-UNAVAILABLE", S.medium, "YARA rules were not applied",
          "The YARA rule library could not be loaded (engine missing, rules directory unreadable or a rule "
-         "invalid), so no payload rule ran and only the format analyzers looked at the artifact: medium, "
-         "never clean. The detail gives the reason; fix the deployment, then rescan. The YARA rules' own "
+         "invalid), so no payload rule ran and only the format analyzers looked at the artifact: the verdict is "
+         "`error`, never clean. The detail gives the reason; fix the deployment, then rescan. The YARA rules' own "
          "findings use their metadata ids (`MSY-<CAT>-NNN`, listed below)."),
         ("YARA-ERROR", S.info, "YARA scan failed",
          "The YARA pass over this artifact (or over a GGUF chat template) raised an error. The format "
@@ -762,6 +762,8 @@ NOT_ANALYSED: frozenset[str] = frozenset({
     # code, configs and templates
     "CODE-SYNTAX-ERROR", "CODE-NOT-ANALYSED", "CONFIG-INVALID-YAML", "CONFIG-INVALID-JSON", "CONFIG-NOT-ANALYSED",
     "TEMPLATE-SYNTAX-ERROR", "TEMPLATE-TOO-COMPLEX", "TEMPLATE-TOO-LARGE",
+    # the payload rules
+    "YARA-RULES-UNAVAILABLE",
 })
 if NOT_ANALYSED - set(CATALOG):  # pragma: no cover - a typo here would silently lower verdicts
     raise ValueError(f"undeclared not-analysed rules: {sorted(NOT_ANALYSED - set(CATALOG))}")
