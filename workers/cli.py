@@ -191,6 +191,7 @@ def _register() -> None:
     main.add_command(inventory)
     main.add_command(verify)
     main.add_command(diff)
+    main.add_command(__import__("modelscreen.commands.evaluate", fromlist=["evaluate"]).evaluate)
 
 
 _register()
