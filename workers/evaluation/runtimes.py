@@ -84,8 +84,8 @@ def _feed_array(np, name: str, value: Any, meta: dict[str, Any], probe: int):
         return arr
     if _fits((1, *arr.shape), expected):  # the probe left out the batch dimension
         return arr.reshape((1, *arr.shape))
-    shown = ["N" if not isinstance(e, int) or e <= 0 else e for e in expected]
-    raise ProbeMismatch(f"feed {probe}: input {name!r} has shape {list(arr.shape)}, the model expects {shown}")
+    shown = ", ".join("N" if not isinstance(e, int) or e <= 0 else str(e) for e in expected)
+    raise ProbeMismatch(f"feed {probe}: input {name!r} has shape {list(arr.shape)}, the model expects [{shown}]")
 
 
 def _to_vector(np, value: Any) -> tuple[list[float], int]:

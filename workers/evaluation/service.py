@@ -77,9 +77,12 @@ def _sandboxed(what: str, call, *args):
                   "crash": "crashed the sandboxed runtime"}.get(exc.kind)
         if reason:
             raise EvaluationError(f"{what}: {reason} ({exc})") from None
+        text = str(exc)
+        if exc.exc_type and f"{exc.exc_type}: " in text:  # the child's "module.Type: message" form
+            text = text.split(f"{exc.exc_type}: ", 1)[1]
         kind = {"ProbeMismatch": "a probe does not match the model's input signature",
                 "ModelLoadError": "the model could not be loaded"}.get(exc.exc_type or "", "failed")
-        raise EvaluationError(f"{what}: {kind}: {exc}") from None
+        raise EvaluationError(f"{what}: {kind}: {text}") from None
 
 
 def build_feeds(suite: ProbeSuite, options: EvaluationOptions) -> tuple[list[dict[str, Any]], int | None, str | None]:
