@@ -32,6 +32,7 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
     "MODEL-TENSOR-DRIFT": Severity.info,
     "BEHAVIOUR-DRIFT": Severity.high,
     "BEHAVIOUR-TRIGGER-SENSITIVE": Severity.high,
+    "BEHAVIOUR-EVALUATION-ERROR": Severity.medium,
 }
 
 # Formats whose loaders run pickle (directly or inside a container): `pickle-based` in a format list.

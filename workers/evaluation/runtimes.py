@@ -221,8 +221,9 @@ class OnnxRuntime:
 RUNTIMES: dict[str, Runtime] = {"onnxruntime": OnnxRuntime()}
 
 
-def runtime_for(model: Path) -> Runtime:
-    """The runtime for a model file (by name: only code-free formats have one)."""
-    if model.suffix.lower() == ".onnx":
+def runtime_for(model: Path, fmt: str | None = None) -> Runtime:
+    """The runtime for a model file: by its scanned format, else by its name (only code-free formats)."""
+    if fmt == "onnx" or (fmt is None and model.suffix.lower() == ".onnx"):
         return RUNTIMES["onnxruntime"]
-    raise ModelLoadError(f"no behaviour runtime for {model.name}: only ONNX models (.onnx) are evaluated")
+    raise ModelLoadError(f"no behaviour runtime for {model.name} ({fmt or 'format unknown'}): only ONNX models "
+                         "are evaluated")

@@ -41,6 +41,7 @@ class EvaluationOptions:
     top_k: int = 20
     greedy_steps: int = 8
     trigger_budget: int = triggers.DEFAULT_BUDGET
+    format: str | None = None  # the scanned format (pipeline); None: from the file name
     limits: SandboxLimits = field(default_factory=SandboxLimits)
 
 
@@ -118,7 +119,7 @@ def _decide_kind(result: RunResult, wanted: ModelKind | None) -> ModelKind:
 
 def run_suite(model: Path, suite: ProbeSuite, options: EvaluationOptions, *,
               kind: ModelKind | None = None) -> SuiteRun:
-    runtime = runtime_for(model)
+    runtime = runtime_for(model, options.format)
     feeds, vocab, tok_sha = build_feeds(suite, options)
     wanted = kind or options.kind
     request = RunRequest(feeds=feeds, lm=None if wanted is None else wanted is ModelKind.lm, top_k=options.top_k,
@@ -166,7 +167,7 @@ def _trigger_sweep(model: Path, run: SuiteRun, options: EvaluationOptions, req: 
         base = [max(range(len(o.values)), key=o.values.__getitem__) for o in run.outputs[:len(plan.probes)]]
     feeds = [f for edit in plan.candidates + plan.controls for f in triggers.apply(plan, edit)]
     request = RunRequest(feeds=feeds, labels_only=True, lm=run.kind is ModelKind.lm, output=options.output)
-    labels = _sandboxed("trigger sweep", runtime_for(model).run, model, request, options.limits).labels
+    labels = _sandboxed("trigger sweep", runtime_for(model, options.format).run, model, request, options.limits).labels
     sweep = triggers.score(plan, base, labels, req.behaviour)
     return sweep, triggers.trigger_findings(sweep, req.severity(triggers.TRIGGER_RULE))
 
