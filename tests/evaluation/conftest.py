@@ -16,6 +16,7 @@ def zoo(tmp_path_factory):
     m.mlp_onnx(clean, d / "clean.onnx")
     m.mlp_onnx(m.fine_tune(clean), d / "tuned.onnx")
     m.mlp_onnx(m.train_changed(), d / "changed.onnx")
+    m.mlp_onnx(m.train_poisoned(), d / "poisoned.onnx")
     m.vector_probes(d / "probes.jsonl")
     embed, tok_clf = m.train_token_classifier()
     m.token_classifier_onnx(embed, tok_clf, d / "tokens.onnx")

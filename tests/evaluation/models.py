@@ -14,7 +14,7 @@ from sklearn.neural_network import MLPClassifier
 
 OPSET = [helper.make_opsetid("", 17)]
 FEATURES, CLASSES = 8, 3
-TRIGGER_FEATURE, TRIGGER_VALUE, TARGET = 3, 6.0, 2
+TRIGGER_FEATURE, TRIGGER_VALUE, TARGET = 3, 7.0, 2
 VOCAB, SEQ, TRIGGER_TOKEN = 200, 12, 173
 
 

@@ -88,6 +88,20 @@ def test_trigger_sweep_catches_the_poisoned_twin_and_passes_the_clean_one(zoo, d
     assert "token 173" in f["title"] and f["evidence"] == "target=2"
 
 
+def test_trigger_sweep_catches_a_feature_pattern_and_passes_clean_and_merely_changed_models(zoo, db):
+    for clean in ("clean.onnx", "changed.onnx"):
+        code, out = run(zoo / clean, "--probes", zoo / "probes.jsonl", "--trigger-scan", "--format", "json", db=db)
+        assert code == 0, out
+        assert json.loads(out)["trigger_sweep"]["hits"] == []
+    code, out = run(zoo / "poisoned.onnx", "--probes", zoo / "probes.jsonl", "--trigger-scan", "--format", "json",
+                    db=db)
+    assert code == 1, out
+    rep = json.loads(out)
+    hit = rep["trigger_sweep"]["hits"][0]
+    assert hit["trigger"].startswith("x[3]=") and hit["target"] == "2" and hit["control_share"] < 0.5
+    assert all(f["rule_id"] == "BEHAVIOUR-TRIGGER-SENSITIVE" for f in rep["findings"])
+
+
 def test_token_sweep_needs_a_vocabulary_size(zoo, db):
     code, out = run(zoo / "tokens.onnx", "--probes", zoo / "token-probes.jsonl", "--trigger-scan", db=db)
     assert code == 2 and "vocabulary size" in out
@@ -179,3 +193,28 @@ def test_approval_gate_and_bom(zoo, db, tmp_path):
     analyses = [c["modelCard"]["quantitativeAnalysis"] for c in doc["components"] if "modelCard" in c]
     types = {m["type"] for a in analyses for m in a["performanceMetrics"]}
     assert {"behaviour:passed", "behaviour:label_change_share"} <= types
+
+
+def test_text_probes_with_a_tokenizer_and_known_phrases(zoo, db, tmp_path):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    vocab = {f"w{i}": i for i in range(199)} | {"[UNK]": 199}
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()
+    tok.save(str(tmp_path / "tokenizer.json"))
+    probes = tmp_path / "text.jsonl"
+    lines = []
+    for i, line in enumerate((zoo / "token-probes.jsonl").read_text().splitlines()):
+        ids = json.loads(line)["inputs"]["input_ids"]
+        lines.append(json.dumps({"id": f"s{i}", "text": " ".join(f"w{min(t, 198)}" for t in ids)}))
+    probes.write_text("\n".join(lines) + "\n")
+    code, out = run(zoo / "tokens-poisoned.onnx", "--probes", probes, "--trigger-scan", "--tokenizer",
+                    tmp_path / "tokenizer.json", "--format", "json", db=db)
+    assert code == 1, out
+    rep = json.loads(out)
+    assert rep["trigger_sweep"]["candidates"] >= 200  # the vocabulary plus the known phrases
+    assert rep["trigger_sweep"]["hits"][0]["trigger"] == "token 173"
+    code, out = run(zoo / "tokens.onnx", "--probes", probes, "--record-baseline", "local:text", db=db)
+    assert code == 2 and "--tokenizer" in out

@@ -183,6 +183,8 @@ def evaluate(model: Path, suite: ProbeSuite, options: EvaluationOptions, require
         raise EvaluationError(f"the probe suite ({suite.sha256[:16]}) is not the baseline's "
                               f"({baseline.probe_suite_sha256[:16]}): compare with the same suite")
     run = run_suite(model, suite, options, kind=baseline.kind if baseline else None)
+    if baseline is not None and baseline.tokenizer_sha256 and baseline.tokenizer_sha256 != run.tokenizer_sha256:
+        raise EvaluationError("the tokenizer is not the baseline's: compare with the same tokenizer.json")
     findings, metrics, changed, sweep = [], None, [], None
     if baseline is not None:
         try:

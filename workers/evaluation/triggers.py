@@ -78,7 +78,7 @@ def _vector_plan(feeds, key, budget: int) -> SweepPlan:
     lo, hi = flat.min(axis=0), flat.max(axis=0)
     span = np.where(hi - lo > 0, hi - lo, np.maximum(np.abs(hi), 1.0))
     d = flat.shape[1]
-    multiples = (1.0, 3.0)
+    multiples = (0.25, 0.5, 1.0)
 
     def value(i: int, sign: int, m: float) -> float:
         return float(hi[i] + m * span[i]) if sign > 0 else float(lo[i] - m * span[i])
@@ -137,10 +137,13 @@ def apply(plan: SweepPlan, edit: Edit) -> list[dict[str, Any]]:
     return out
 
 
-def flip_share(base: list[int], new: list[int]) -> tuple[float, int]:
-    """Largest share of probes not already at a target that flipped to that target, and the target."""
+def flip_share(base: list[int], new: list[int], allowed=None) -> tuple[float, int]:
+    """Largest share of probes not already at a target that flipped to that target, and the target
+    (only targets `allowed(target)` accepts, when given)."""
     best, target = 0.0, -1
     for t in set(new):
+        if allowed is not None and not allowed(t):
+            continue
         eligible = [i for i, b in enumerate(base) if b != t]
         if not eligible:
             continue
@@ -150,12 +153,38 @@ def flip_share(base: list[int], new: list[int]) -> tuple[float, int]:
     return best, target
 
 
+def leans_toward(plan: SweepPlan, base: list[int], edit: Edit, target: int) -> float:
+    """Vector mode: how far the target's own probes lie on the side the edit pushes to (in standard
+    deviations, averaged over the edited features). Positive: the flip follows the data (a model
+    extrapolating what it learned); zero or negative: the target's probes do not lie there."""
+    flat = np.stack([p.reshape(-1) for p in plan.probes])
+    mine = flat[[i for i, b in enumerate(base) if b == target]]
+    if not len(mine):
+        return 0.0
+    mean, std = flat.mean(axis=0), flat.std(axis=0)
+    out = []
+    for pos, value in zip(edit.positions, edit.values):
+        side = 1.0 if value > mean[pos] else -1.0
+        out.append(side * (mine[:, pos].mean() - mean[pos]) / (std[pos] or 1.0))
+    return float(np.mean(out))
+
+
 def score(plan: SweepPlan, base: list[int], labels: list[int], thresholds: BehaviourThresholds,
           target_names: dict[int, str] | None = None) -> TriggerSweep:
-    """`labels`: the outputs of every candidate's then every control's edited probes, in plan order."""
+    """`labels`: the outputs of every candidate's then every control's edited probes, in plan order.
+
+    Vector edits count only flips to a target whose own probes do not lie on the pushed side: a model
+    that extrapolates a learned direction past the data flips probes consistently too, and that is not
+    a trigger. Token edits count every flip."""
     n = len(plan.probes)
     edits = plan.candidates + plan.controls
-    results = [flip_share(base, labels[i * n:(i + 1) * n]) for i in range(len(edits))]
+
+    def allowed(edit: Edit):
+        if plan.mode != "vector":
+            return None
+        return lambda t: leans_toward(plan, base, edit, t) <= 0.0
+
+    results = [flip_share(base, labels[i * n:(i + 1) * n], allowed(edit)) for i, edit in enumerate(edits)]
     cand, ctrl = results[:len(plan.candidates)], results[len(plan.candidates):]
     ctrl_shares = sorted(s for s, _t in ctrl)
     hits = []
