@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from modelscreen.commands.provenance import _open, _whoami, backend_options
+from modelscreen.reporters.stdout import reserved_stdout
 from modelscreen.schemas.behaviour import ModelKind
 from modelscreen.schemas.findings import Severity
 from modelscreen.schemas.inventory import ArtifactIdentity
@@ -26,11 +27,10 @@ def inventory_identity(name: str) -> ArtifactIdentity:
         return ArtifactIdentity(store="local", name=name)
 
 
-def _fail(message: str, fmt: str, model: Path) -> None:
-    if fmt == "json":
-        click.echo(json.dumps({"model": str(model), "error": message, "findings": []}))
+def _failure(message: str, fmt: str, model: Path) -> tuple[str, int]:
     click.echo(f"could not evaluate: {message}", err=True)
-    sys.exit(EXIT_ERROR)
+    text = json.dumps({"model": str(model), "error": message, "findings": []}) + "\n" if fmt == "json" else ""
+    return text, EXIT_ERROR
 
 
 def _render_text(report) -> str:
@@ -81,6 +81,21 @@ def evaluate(model: Path, probes_file: Path, record: str | None, against: str | 
              output_name: str | None, policy: Path | None, fail_on: str, max_seconds: float, max_memory_mb: int,
              fmt: str, backend, db, config, index) -> None:
     """Run MODEL (ONNX, sandboxed) on a probe suite: record a baseline, compare with one, sweep for triggers."""
+    if not (record or against or trigger_scan):
+        raise click.UsageError("give --record-baseline NAME, --against NAME and/or --trigger-scan")
+    if record and against:
+        raise click.UsageError("--record-baseline and --against are separate runs")
+    with reserved_stdout() as out:
+        text, code = _evaluate(model, probes_file, record, against, trigger_scan, tokenizer, vocab_size,
+                               trigger_budget, kind, output_name, policy, fail_on, max_seconds, max_memory_mb, fmt,
+                               backend, db, config, index)
+        out.write(text)
+    sys.exit(code)
+
+
+def _evaluate(model, probes_file, record, against, trigger_scan, tokenizer, vocab_size, trigger_budget, kind,
+              output_name, policy, fail_on, max_seconds, max_memory_mb, fmt, backend, db, config, index
+              ) -> tuple[str, int]:
     # numpy and onnxruntime come with the `evaluate` extra: imported when the command runs
     from modelscreen.evaluation.probes import ProbeSuiteError, load_suite
     from modelscreen.evaluation.runtimes import ModelLoadError
@@ -89,10 +104,6 @@ def evaluate(model: Path, probes_file: Path, record: str | None, against: str | 
     from modelscreen.provenance import PolicyError, load_policy
     from modelscreen.sandbox import SandboxLimits
 
-    if not (record or against or trigger_scan):
-        raise click.UsageError("give --record-baseline NAME, --against NAME and/or --trigger-scan")
-    if record and against:
-        raise click.UsageError("--record-baseline and --against are separate runs")
     try:
         suite = load_suite(probes_file)
         limits = SandboxLimits(memory_bytes=max_memory_mb * 1024 * 1024, wall_seconds=max_seconds,
@@ -108,11 +119,10 @@ def evaluate(model: Path, probes_file: Path, record: str | None, against: str | 
             with _open(backend, db, config, index) as inv:
                 inv.put_baseline(baseline)
             if not trigger_scan:
-                click.echo(json.dumps({"baseline": baseline.name, "sha256": baseline.model_sha256,
-                                       "kind": baseline.kind.value, "runtime": baseline.runtime.model_dump(),
-                                       "probe_suite_sha256": baseline.probe_suite_sha256,
-                                       "probes": len(baseline.outputs)}))
-                sys.exit(EXIT_OK)
+                return json.dumps({"baseline": baseline.name, "sha256": baseline.model_sha256,
+                                   "kind": baseline.kind.value, "runtime": baseline.runtime.model_dump(),
+                                   "probe_suite_sha256": baseline.probe_suite_sha256,
+                                   "probes": len(baseline.outputs)}) + "\n", EXIT_OK
         baseline = None
         if against:
             with _open(backend, db, config, index) as inv:
@@ -125,11 +135,7 @@ def evaluate(model: Path, probes_file: Path, record: str | None, against: str | 
             with _open(backend, db, config, index) as inv:
                 inv.set_behaviour(ident, sha, result.record)
     except (ProbeSuiteError, EvaluationError, ModelLoadError, PolicyError, OSError) as exc:
-        _fail(str(exc), fmt, model)
-        return
+        return _failure(str(exc), fmt, model)
     report = result.report
-    if fmt == "json":
-        click.echo(report.model_dump_json(indent=2, exclude_none=True))
-    else:
-        click.echo(_render_text(report), nl=False)
-    sys.exit(EXIT_OK if result.record.passed else EXIT_FINDINGS)
+    text = report.model_dump_json(indent=2, exclude_none=True) + "\n" if fmt == "json" else _render_text(report)
+    return text, EXIT_OK if result.record.passed else EXIT_FINDINGS

@@ -35,6 +35,7 @@ class RunRequest:
     top_k: int = 20
     greedy_steps: int = 0
     output: str | None = None  # primary output name (default: the first float output)
+    ids: list[str] = field(default_factory=list)  # probe ids, for messages
 
 
 @dataclass
@@ -74,18 +75,18 @@ def _fits(shape: tuple[int, ...], expected: list[Any]) -> bool:
 def _feed_array(np, name: str, value: Any, meta: dict[str, Any], probe: int):
     dtype = _NUMPY_TYPES.get(meta["type"])
     if dtype is None:
-        raise ProbeMismatch(f"feed {probe}: input {name!r} has type {meta['type']}, which probes cannot give")
+        raise ProbeMismatch(f"probe {probe}: input {name!r} has type {meta['type']}, which probes cannot give")
     try:
         arr = np.asarray(value, dtype=dtype)
     except (ValueError, TypeError) as exc:
-        raise ProbeMismatch(f"feed {probe}: input {name!r}: not a rectangular numeric array ({exc})") from None
+        raise ProbeMismatch(f"probe {probe}: input {name!r}: not a rectangular numeric array ({exc})") from None
     expected = meta["shape"]
     if _fits(arr.shape, expected):
         return arr
     if _fits((1, *arr.shape), expected):  # the probe left out the batch dimension
         return arr.reshape((1, *arr.shape))
     shown = ", ".join("N" if not isinstance(e, int) or e <= 0 else str(e) for e in expected)
-    raise ProbeMismatch(f"feed {probe}: input {name!r} has shape {list(arr.shape)}, the model expects [{shown}]")
+    raise ProbeMismatch(f"probe {probe}: input {name!r} has shape {list(arr.shape)}, the model expects [{shown}]")
 
 
 def _to_vector(np, value: Any) -> tuple[list[float], int]:
@@ -134,7 +135,9 @@ def onnx_child(model_path: str, request: RunRequest) -> RunResult:
     result = RunResult(runtime="onnxruntime", version=ort.__version__, inputs=inputs, outputs=outputs,
                        output=primary["name"], output_rank=len(primary["shape"]), label_output=label_output, lm=lm)
 
-    def feed_for(index: int, feed: dict[str, Any]) -> dict[str, Any]:
+    def feed_for(index: int | str, feed: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(index, int) and index < len(request.ids):
+            index = repr(request.ids[index])
         out: dict[str, Any] = {}
         for name, value in feed.items():
             if name == TOKENS:
@@ -148,12 +151,12 @@ def onnx_child(model_path: str, request: RunRequest) -> RunResult:
                 continue
             meta = by_name.get(name)
             if meta is None:
-                raise ProbeMismatch(f"feed {index}: the model has no input {name!r} "
+                raise ProbeMismatch(f"probe {index}: the model has no input {name!r} "
                                     f"(its inputs: {', '.join(by_name)})")
             out[name] = _feed_array(np, name, value, meta, index)
         missing = [n for n in by_name if n not in out]
         if missing:
-            raise ProbeMismatch(f"feed {index}: no value for the model input(s) {', '.join(missing)}")
+            raise ProbeMismatch(f"probe {index}: no value for the model input(s) {', '.join(missing)}")
         return out
 
     def run_one(arrays: dict[str, Any]):

@@ -123,7 +123,8 @@ def run_suite(model: Path, suite: ProbeSuite, options: EvaluationOptions, *,
     feeds, vocab, tok_sha = build_feeds(suite, options)
     wanted = kind or options.kind
     request = RunRequest(feeds=feeds, lm=None if wanted is None else wanted is ModelKind.lm, top_k=options.top_k,
-                         greedy_steps=options.greedy_steps, output=options.output)
+                         greedy_steps=options.greedy_steps, output=options.output,
+                         ids=[p.id for p in suite.probes])
     result = _sandboxed("run", runtime.run, model, request, options.limits)
     kind = _decide_kind(result, wanted)
     outputs = []
