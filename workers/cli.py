@@ -204,6 +204,7 @@ def _register() -> None:
     from modelscreen.commands import gateway, pipeline
     from modelscreen.commands.kibana import kibana
     from modelscreen.commands.provenance import diff, inventory, verify
+    from modelscreen.commands.rules_list import list_rules
     from modelscreen.rules_cli import rules
 
     main.add_command(pipeline.setup)
@@ -212,6 +213,7 @@ def _register() -> None:
     main.add_command(pipeline.dlq)
     main.add_command(pipeline.retrohunt)
     main.add_command(gateway.gateway)
+    rules.add_command(list_rules)
     main.add_command(rules)
     main.add_command(kibana)
     main.add_command(inventory)

@@ -30,10 +30,10 @@ class ReportOut:
 def reserved_stdout() -> Iterator[ReportOut]:
     stream: TextIO = sys.stdout
     try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):  # no real descriptor (e.g. a test runner's buffer)
+        fd = stream.fileno() if stream is sys.__stdout__ else None
+    except (AttributeError, OSError, ValueError):
         fd = None
-    if fd is None:
+    if fd is None:  # standard output was replaced in-process (a test runner's buffer): redirect at that level
         with contextlib.redirect_stdout(sys.stderr):
             yield _TextOut(stream)
         return
