@@ -31,5 +31,6 @@ def zoo(tmp_path_factory):
     (d / "lm-probes.jsonl").write_text("".join(json.dumps({"id": f"l{i}", "inputs": {"input_ids": [[i, i + 1, i + 2]]}})
                                                + "\n" for i in range(10)))
     m.custom_op_onnx(d / "custom-op.onnx")
+    m.memory_hog_onnx(d / "memory-hog.onnx")
     (d / "garbage.onnx").write_bytes(b"\x08\x07this is not a model" * 10)
     return d

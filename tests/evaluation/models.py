@@ -188,3 +188,15 @@ def custom_op_onnx(path: Path) -> Path:
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def memory_hog_onnx(path: Path, side: int = 30000) -> Path:
+    """A valid model whose one run asks for side*side floats (3.6 GB at the default)."""
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["big"],
+                              value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+             helper.make_node("ReduceSum", ["big"], ["s"], keepdims=1),
+             helper.make_node("Mul", ["x", "s"], ["y"])]
+    graph = helper.make_graph(nodes, "hog", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", FEATURES])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", FEATURES])],
+                              [numpy_helper.from_array(np.array([side, side], dtype=np.int64), "shape")])
+    return _save(graph, path)

@@ -151,7 +151,10 @@ def test_sandbox_limits_are_errors_never_a_pass(zoo, db):
     assert code == 2 and "time limit" in out
     code, out = run(zoo / "clean.onnx", "--probes", zoo / "probes.jsonl", "--record-baseline", "local:x",
                     "--max-memory-mb", "64", db=db)
-    assert code == 2
+    assert code == 2 and ("memory" in out)
+    code, out = run(zoo / "memory-hog.onnx", "--probes", zoo / "probes.jsonl", "--record-baseline", "local:x",
+                    "--max-memory-mb", "1024", db=db)
+    assert code == 2 and "exceeded the sandbox's memory limit" in out
 
 
 def test_other_suite_or_missing_baseline_is_an_error(zoo, db):

@@ -26,6 +26,10 @@ class ModelLoadError(RuntimeError):
     """The runtime refused or failed to load the model."""
 
 
+class ModelRunError(RuntimeError):
+    """The model loaded but failed while running a probe."""
+
+
 @dataclass(frozen=True)
 class RunRequest:
     feeds: list[dict[str, Any]]  # one per run: graph input name (or TOKENS) -> nested list
@@ -103,6 +107,9 @@ def onnx_child(model_path: str, request: RunRequest) -> RunResult:
     import numpy as np
     import onnxruntime as ort
 
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    ort.set_default_logger_severity(4)  # failures come back as exceptions; keep the child quiet
     path = Path(model_path)
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
@@ -162,8 +169,12 @@ def onnx_child(model_path: str, request: RunRequest) -> RunResult:
     def run_one(arrays: dict[str, Any]):
         try:
             got = sess.run([primary["name"]], arrays)[0]
-        except Exception as exc:  # noqa: BLE001
+        except InvalidArgument as exc:
             raise ProbeMismatch(f"the model refused the probe: {str(exc)[:300]}") from None
+        except Exception as exc:  # noqa: BLE001 - any other failure of the run
+            if "allocate memory" in str(exc):
+                raise MemoryError(f"the model needs more memory than the sandbox allows: {str(exc)[-200:]}") from None
+            raise ModelRunError(f"the model failed while running: {str(exc)[:300]}") from None
         return _to_vector(np, got)
 
     for index, feed in enumerate(request.feeds):

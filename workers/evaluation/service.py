@@ -81,8 +81,13 @@ def _sandboxed(what: str, call, *args):
         text = str(exc)
         if exc.exc_type and f"{exc.exc_type}: " in text:  # the child's "module.Type: message" form
             text = text.split(f"{exc.exc_type}: ", 1)[1]
+        if exc.exc_type in ("ImportError", "ModuleNotFoundError"):
+            last = [line for line in text.splitlines() if line.strip()][-1:] or [""]
+            raise EvaluationError(f"{what}: the runtime could not start in the sandbox (is the `evaluate` extra "
+                                  f"installed? is the memory limit too low for it?): {last[0][:300]}") from None
         kind = {"ProbeMismatch": "a probe does not match the model's input signature",
-                "ModelLoadError": "the model could not be loaded"}.get(exc.exc_type or "", "failed")
+                "ModelLoadError": "the model could not be loaded",
+                "ModelRunError": "the model failed"}.get(exc.exc_type or "", "failed")
         raise EvaluationError(f"{what}: {kind}: {text}") from None
 
 
