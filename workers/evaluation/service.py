@@ -26,6 +26,7 @@ from modelscreen.schemas.findings import Severity
 from modelscreen.schemas.policy import EffectiveRequirements
 
 _HASH_CHUNK = 1024 * 1024
+MAX_BASELINE_VALUES = 2_000_000  # numbers kept per baseline (it is one inventory document)
 
 
 class EvaluationError(Exception):
@@ -148,6 +149,10 @@ def run_suite(model: Path, suite: ProbeSuite, options: EvaluationOptions, *,
 def make_baseline(name: str, model: Path, suite: ProbeSuite, options: EvaluationOptions, *, by: str = "unknown"
                   ) -> BehaviourBaseline:
     run = run_suite(model, suite, options)
+    kept = sum(len(o.values) + 2 * len(o.top_ids) + len(o.greedy) for o in run.outputs)
+    if kept > MAX_BASELINE_VALUES:
+        raise EvaluationError(f"the outputs ({kept} numbers) are too large to keep as a baseline "
+                              f"(at most {MAX_BASELINE_VALUES}): use fewer probes")
     return BehaviourBaseline(name=name, model_sha256=sha256_file(model), kind=run.kind, runtime=run.runtime,
                              probe_suite_sha256=suite.sha256, probe_suite=suite.text,
                              tokenizer_sha256=run.tokenizer_sha256, outputs=run.outputs,
