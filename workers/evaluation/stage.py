@@ -82,4 +82,7 @@ def run_stage(result: ScanResult, model: Path, baseline: BehaviourBaseline, poli
     except (EvaluationError, ProbeSuiteError, ModelLoadError, OSError) as exc:
         finding = error_finding(baseline, str(exc), req.severity(ERROR_RULE))
         return Outcome(as_result(result, [finding], str(exc)), None)
+    except Exception as exc:  # noqa: BLE001 - one model's surprise must not stall its partition
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        return Outcome(as_result(result, [error_finding(baseline, reason, req.severity(ERROR_RULE))], reason), None)
     return Outcome(as_result(result, list(ev.report.findings), None), ev.record)
