@@ -98,3 +98,13 @@ def test_token_plan_inserts_phrases_and_sweeps_the_vocabulary_within_budget():
     assert triggers.apply(plan, plan.candidates[0])[0]["input_ids"] == [[9, 5, 6, 7]]
     with pytest.raises(ValueError, match="vocabulary size"):
         triggers.plan_sweep(feeds, meta, vocab_size=None, phrases={})
+
+
+def test_non_finite_outputs_count_as_moved_never_as_within_thresholds():
+    old = [ProbeOutput(id="p", values=[0.9, 0.1])]
+    new = [ProbeOutput(id="p", values=[float("nan"), 0.1])]
+    m = classifier_metrics(old, new)
+    assert m.label_change_share == 1.0 and m.max_probability_shift == 1.0
+    lm_old = [ProbeOutput(id="l", top_ids=[1], top_probs=[1.0])]
+    lm_new = [ProbeOutput(id="l", top_ids=[1], top_probs=[float("nan")])]
+    assert lm_metrics(lm_old, lm_new).max_kl >= 1e6

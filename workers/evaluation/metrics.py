@@ -8,6 +8,7 @@ import numpy as np
 from modelscreen.schemas.behaviour import BehaviourMetrics, ModelKind, ProbeMove, ProbeOutput
 
 MOVED_SHOWN = 5
+NON_FINITE_KL = 1e6  # stands for a divergence that could not be computed (non-finite probabilities)
 
 
 class OutputMismatch(ValueError):
@@ -46,6 +47,11 @@ def classifier_metrics(baseline: list[ProbeOutput], current: list[ProbeOutput]) 
         p, q = as_probabilities(old.values), as_probabilities(new.values)
         if p.shape != q.shape:
             raise OutputMismatch(f"probe {old.id}: {p.size} classes in the baseline, {q.size} now")
+        if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))):
+            changed += 1  # a non-finite output moved as far as an output can
+            max_shift = 1.0
+            scores.append((old.id, 2.0, "non-finite output"))
+            continue
         shift = float(np.max(np.abs(p - q))) if p.size else 0.0
         flipped = int(p.argmax()) != int(q.argmax())
         changed += flipped
@@ -85,7 +91,7 @@ def lm_metrics(baseline: list[ProbeOutput], current: list[ProbeOutput]) -> Behav
             q = max(new_probs.get(tok, floor), 1e-12)
             if p > 0:
                 kl += p * math.log(p / q)
-        kl = max(kl, 0.0)
+        kl = max(kl, 0.0) if math.isfinite(kl) else NON_FINITE_KL
         k = max(len(old.top_ids), 1)
         overlap = len(set(old.top_ids) & set(new.top_ids)) / k
         steps = min(len(old.greedy), len(new.greedy))

@@ -3,6 +3,7 @@ triggers. What the CLI and the pipeline's evaluate stage both call."""
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -149,6 +150,8 @@ def run_suite(model: Path, suite: ProbeSuite, options: EvaluationOptions, *,
 def make_baseline(name: str, model: Path, suite: ProbeSuite, options: EvaluationOptions, *, by: str = "unknown"
                   ) -> BehaviourBaseline:
     run = run_suite(model, suite, options)
+    if any(not math.isfinite(v) for o in run.outputs for v in (*o.values, *o.top_probs)):
+        raise EvaluationError("the model returned non-finite outputs (NaN or infinity): not a usable baseline")
     kept = sum(len(o.values) + 2 * len(o.top_ids) + len(o.greedy) for o in run.outputs)
     if kept > MAX_BASELINE_VALUES:
         raise EvaluationError(f"the outputs ({kept} numbers) are too large to keep as a baseline "
