@@ -221,3 +221,19 @@ def test_text_probes_with_a_tokenizer_and_known_phrases(zoo, db, tmp_path):
     assert rep["trigger_sweep"]["hits"][0]["trigger"] == "token 173"
     code, out = run(zoo / "tokens.onnx", "--probes", probes, "--record-baseline", "local:text", db=db)
     assert code == 2 and "--tokenizer" in out
+
+
+def test_runtime_update_is_compared_the_same_way_and_named(zoo, db):
+    """The dependency-update case: the baseline was recorded on another onnxruntime version."""
+    from modelscreen.provenance.sqlite_inventory import SqliteInventory
+
+    record(zoo, db)
+    inv = SqliteInventory(db)
+    base = inv.get_baseline("local:clf")
+    inv.put_baseline(base.model_copy(update={"runtime": base.runtime.model_copy(update={"version": "1.16.0"})}))
+    inv.close()
+    code, rep = against(zoo, db, "clean.onnx")
+    assert code == 0 and rep["baseline"]["changed"] == ["runtime-version"]
+    code, rep = against(zoo, db, "changed.onnx")
+    assert code == 1 and rep["baseline"]["changed"] == ["model-bytes", "runtime-version"]
+    assert "both the model bytes and the runtime version changed" in rep["findings"][0]["detail"]

@@ -58,3 +58,24 @@ def test_new_version_drifting_from_its_baseline_is_a_finding(pipeline, tmp_path)
     assert recorded and recorded[0].behaviour.passed is False
     assert recorded[0].behaviour.findings == ["BEHAVIOUR-DRIFT"]
     assert pipeline.read("evaluations", expect=1)
+
+
+def test_cli_keeps_baselines_in_the_elasticsearch_inventory(pipeline, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    m.mlp_onnx(m.train_clean(), models / "clean.onnx")
+    m.mlp_onnx(m.train_changed(), models / "changed.onnx")
+    m.vector_probes(models / "probes.jsonl")
+    es = ["--backend", "elasticsearch", "--index", pipeline.env["MODELSCREEN_INVENTORY_INDEX"]]
+    out = pipeline.cli("evaluate", str(models / "clean.onnx"), "--probes", str(models / "probes.jsonl"),
+                       "--record-baseline", "s3/models:team/clf@v1", *es)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["baseline"] == "s3/models:team/clf"
+    out = pipeline.cli("evaluate", str(models / "changed.onnx"), "--probes", str(models / "probes.jsonl"),
+                       "--against", "s3/models:team/clf@v2", "--format", "json", *es)
+    assert out.returncode == 1, out.stderr
+    assert json.loads(out.stdout)["findings"][0]["rule_id"] == "BEHAVIOUR-DRIFT"
+    inv = ElasticsearchInventory(pipeline.es, pipeline.env["MODELSCREEN_INVENTORY_INDEX"], refresh_on_write=True)
+    ident = ArtifactIdentity(store="s3", store_name="models", name="team/clf", version="v2")
+    (rec,) = inv.find(ident, sha256_file(models / "changed.onnx"))
+    assert rec.behaviour and not rec.behaviour.passed
