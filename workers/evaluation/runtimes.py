@@ -93,7 +93,7 @@ def _feed_array(np, name: str, value: Any, meta: dict[str, Any], probe: int):
     raise ProbeMismatch(f"probe {probe}: input {name!r} has shape {list(arr.shape)}, the model expects [{shown}]")
 
 
-def _to_vector(np, value: Any) -> tuple[list[float], int]:
+def _to_vector(np, value: Any) -> tuple[Any, int]:
     if isinstance(value, list) and value and isinstance(value[0], dict):  # ZipMap: [{label: prob}]
         row = value[0]
         return [float(row[k]) for k in sorted(row)], 2
