@@ -11,7 +11,13 @@ from pathlib import Path
 import click
 
 from modelscreen.commands.provenance import _open, _whoami, backend_options
+from modelscreen.evaluation.probes import ProbeSuiteError, load_suite
+from modelscreen.evaluation.runtimes import ModelLoadError
+from modelscreen.evaluation.service import EvaluationError, EvaluationOptions, make_baseline, sha256_file
+from modelscreen.evaluation.service import evaluate as run_evaluation
+from modelscreen.provenance import PolicyError, load_policy
 from modelscreen.reporters.stdout import reserved_stdout
+from modelscreen.sandbox import SandboxLimits
 from modelscreen.schemas.behaviour import ModelKind
 from modelscreen.schemas.findings import Severity
 from modelscreen.schemas.inventory import ArtifactIdentity
@@ -96,14 +102,6 @@ def evaluate(model: Path, probes_file: Path, record: str | None, against: str | 
 def _evaluate(model, probes_file, record, against, trigger_scan, tokenizer, vocab_size, trigger_budget, kind,
               output_name, policy, fail_on, max_seconds, max_memory_mb, fmt, backend, db, config, index
               ) -> tuple[str, int]:
-    # numpy and onnxruntime come with the `evaluate` extra: imported when the command runs
-    from modelscreen.evaluation.probes import ProbeSuiteError, load_suite
-    from modelscreen.evaluation.runtimes import ModelLoadError
-    from modelscreen.evaluation.service import EvaluationError, EvaluationOptions, evaluate as run_evaluation
-    from modelscreen.evaluation.service import make_baseline, sha256_file
-    from modelscreen.provenance import PolicyError, load_policy
-    from modelscreen.sandbox import SandboxLimits
-
     try:
         suite = load_suite(probes_file)
         limits = SandboxLimits(memory_bytes=max_memory_mb * 1024 * 1024, wall_seconds=max_seconds,
