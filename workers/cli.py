@@ -14,6 +14,7 @@ from modelscreen.schemas import Severity, Verdict
 from modelscreen.settings import apply_engine_settings
 from modelscreen import __version__
 from modelscreen.commands import gateway, pipeline
+from modelscreen.commands.evaluate import evaluate
 from modelscreen.commands.kibana import kibana
 from modelscreen.commands.provenance import diff, inventory, verify
 from modelscreen.commands.rules_list import list_rules
@@ -206,6 +207,7 @@ def _register() -> None:
     main.add_command(inventory)
     main.add_command(verify)
     main.add_command(diff)
+    main.add_command(evaluate)
 
 
 _register()

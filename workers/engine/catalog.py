@@ -739,6 +739,26 @@ _RULES: list[Rule] = [
          "that claims only metadata changes deserves a look."),
         scope="provenance", policy=True,
     ),
+    *_area(
+        "Behaviour",
+        ("BEHAVIOUR-DRIFT", S.high, "Behaviour drifted from the baseline",
+         "Run in the sandbox on the name's probe suite, the model's outputs moved past the policy's thresholds "
+         "since the known-good baseline (classifier label changes or probability shift, embedding cosine, "
+         "language-model next-token divergence or greedy agreement). The finding says whether the model "
+         "bytes, the runtime version or both changed and names the probes that moved most. Review the change "
+         "before promoting; record a new baseline if it is intended."),
+        ("BEHAVIOUR-TRIGGER-SENSITIVE", S.high, "Backdoor-trigger sensitive",
+         "A trigger sweep found a candidate (a token, a known trigger phrase, or an out-of-range feature "
+         "pattern) that flips most probes to one and the same output while random controls of the same kind "
+         "do not: the signature of a planted backdoor. The finding names the trigger and the target. Do not "
+         "promote; find out where the model was trained and on what data. A clean sweep is not proof of "
+         "absence."),
+        ("BEHAVIOUR-EVALUATION-ERROR", S.medium, "Behaviour could not be evaluated",
+         "The pipeline's evaluate stage could not evaluate a new version of a name that has a behaviour "
+         "baseline (the model does not load or needs a custom op, a probe does not match its inputs, a "
+         "sandbox limit was hit, or the bytes changed since the scan). Treat it as unevaluated."),
+        scope="provenance", policy=True,
+    ),
 ]
 
 CATALOG: Mapping[str, Rule] = _build(_RULES)
