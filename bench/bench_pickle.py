@@ -2,7 +2,7 @@
 
     python bench/bench_pickle.py [--quick] [--pure]
 
---pure forces the pure-Python walker (MODELSCREEN_PICKLE_PURE=1) even where the C accelerator is built.
+--pure forces the pure-Python walker (Walker(accelerated=False)) even where the C accelerator is built.
 
 Prints MB/s for each and the walker/genops ratio (target: >= 4x on opcode-dense pickles) and the
 walker/sha256 ratio (target: close to 1 on array-heavy pickles, whose large arguments are skipped).
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import pickletools
 import sys
@@ -22,6 +21,8 @@ from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, Limits
 from modelscreen.engine.pickle import analyze_pickle
+
+ACCELERATED = True
 
 
 def dense_ints(n: int) -> bytes:
@@ -68,7 +69,7 @@ def run_walker(data: bytes) -> None:
     limits = Limits()
     ctx = ScanContext(path="bench", limits=limits, budget=Budget(limits), size=len(data))
     reader = HashingReader(io.BytesIO(data), len(data))
-    res = analyze_pickle(reader, ctx, second_opinion=False)
+    res = analyze_pickle(reader, ctx, second_opinion=False, accelerated=ACCELERATED)
     reader.finish()
     assert res.complete, res.error
 
@@ -83,11 +84,11 @@ def peak_mib(fn, data: bytes) -> float:
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
-    if "--pure" in argv:
-        os.environ["MODELSCREEN_PICKLE_PURE"] = "1"
     from modelscreen.engine.pickle import machine
 
-    pure = machine._fastwalk is None or os.environ.get("MODELSCREEN_PICKLE_PURE", "") not in ("", "0")
+    global ACCELERATED
+    ACCELERATED = "--pure" not in argv
+    pure = machine._fastwalk is None or not ACCELERATED
     print("walker: " + ("pure Python" if pure else "C accelerator (_fastwalk)"))
     scale = 10 if quick else 1
     cases = [
