@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from modelscreen.engine.pickle import tables
+
 DANGEROUS = "dangerous"
 SAFE = "safe"
 UNKNOWN = "unknown"
@@ -30,7 +32,7 @@ _mods("process creation / OS access", "os", "nt", "posix", "subprocess", "_posix
       "multiprocessing", "_multiprocessing", "_winapi", "msvcrt", "commands", "popen2", "pexpect",
       "sh", "plumbum", "fabric", "paramiko")
 _mods("code execution", "runpy", "code", "codeop", "imp", "importlib", "pkgutil", "zipimport",
-      "_imp", "site", "sitecustomize", "usercustomize", "__main__", "IPython", "jupyter_client",
+      "_imp", "site", "sitecustomize", "usercustomize", "IPython", "jupyter_client",
       "ipykernel", "pyximport", "numexpr", "_xxsubinterpreters", "_interpreters", "concurrent",
       "_thread", "threading", "asyncio", "sched", "atexit", "gc", "inspect",
       "compileall", "py_compile", "tkinter", "turtle", "idlelib")
@@ -212,12 +214,51 @@ UNSAFE_UNDER_SAFE_PREFIX = ("sklearn.datasets", "sklearn.externals", "sklearn.ut
 PRODUCES_REF = {"builtins.getattr", "builtins.__import__", "importlib.import_module", "functools.partial",
                 "importlib.__import__", "operator.attrgetter", "builtins.vars", "builtins.globals"}
 
-# Callables that call (or instantiate) their first positional argument.
-APPLIES_FIRST_ARG = {"functools.partial", "copyreg._reconstructor", "copyreg.__newobj__",
-                     "copyreg.__newobj_ex__", "torch._tensor._rebuild_from_type_v2",
-                     "torch._utils._rebuild_from_type_v2", "builtins.map", "builtins.filter",
-                     "itertools.starmap", "functools.reduce", "builtins.sorted", "builtins.min",
-                     "builtins.max"}
+
+
+# Callables that call (or instantiate) some of their arguments: path -> positions and keywords applied.
+# The applied callable counts as called by the pickle.
+APPLIES: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
+    "functools.partial": ((0,), ("func",)), "functools.partialmethod": ((0,), ()),
+    "functools.reduce": ((0,), ()), "functools.cmp_to_key": ((0,), ()), "functools.lru_cache": ((0,), ()),
+    "functools.cache": ((0,), ()), "functools.cached_property": ((0,), ()), "functools.singledispatch": ((0,), ()),
+    "functools.update_wrapper": ((0, 1), ()), "functools.wraps": ((0,), ()),
+    "builtins.map": ((0,), ()), "builtins.filter": ((0,), ()), "builtins.iter": ((0,), ()),
+    "builtins.sorted": ((), ("key",)), "builtins.min": ((), ("key",)), "builtins.max": ((), ("key",)),
+    "builtins.property": ((0, 1, 2), ("fget", "fset", "fdel")), "builtins.staticmethod": ((0,), ()),
+    "builtins.classmethod": ((0,), ()),
+    "itertools.starmap": ((0,), ()), "itertools.accumulate": ((1,), ("func",)), "itertools.takewhile": ((0,), ()),
+    "itertools.dropwhile": ((0,), ()), "itertools.filterfalse": ((0,), ()), "itertools.groupby": ((1,), ("key",)),
+    "heapq.nsmallest": ((), ("key",)), "heapq.nlargest": ((), ("key",)), "heapq.merge": ((), ("key",)),
+    "bisect.insort": ((), ("key",)), "bisect.bisect": ((), ("key",)),
+    "operator.call": ((0,), ()), "_operator.call": ((0,), ()),
+    "collections.defaultdict": ((0,), ("default_factory",)),
+    "copyreg._reconstructor": ((0, 1), ()), "copyreg.__newobj__": ((0,), ()), "copyreg.__newobj_ex__": ((0,), ()),
+    "copyreg._reduce_ex": ((0,), ()),
+    "types.MethodType": ((0,), ()), "types.DynamicClassAttribute": ((0,), ()),
+    "weakref.finalize": ((1,), ()), "weakref.ref": ((1,), ()), "weakref.WeakMethod": ((1,), ()),
+    "contextlib.contextmanager": ((0,), ()), "contextlib.closing": ((0,), ()), "atexit.register": ((0,), ()),
+    "threading.Thread": ((1,), ("target",)), "threading.Timer": ((1,), ("function",)),
+    "numpy.vectorize": ((0,), ("pyfunc",)), "numpy.frompyfunc": ((0,), ()), "numpy.apply_along_axis": ((0,), ()),
+    "numpy.apply_over_axes": ((0,), ()), "numpy.piecewise": ((2,), ()), "numpy.fromfunction": ((0,), ()),
+    "torch._tensor._rebuild_from_type_v2": ((0,), ()), "torch._utils._rebuild_from_type_v2": ((0,), ()),
+    "torch.utils._pytree.tree_map": ((0,), ()), "torch.utils._pytree.tree_map_only": ((1,), ()),
+    "torch.utils._pytree.tree_flatten_with_path": ((), ("is_leaf",)), "torch.func.vmap": ((0,), ()),
+    "joblib.delayed": ((0,), ()), "sklearn.utils.parallel.delayed": ((0,), ()),
+    "sklearn.preprocessing._function_transformer.FunctionTransformer": ((0, 1), ("func", "inverse_func")),
+    "sklearn.metrics._scorer._Scorer": ((0,), ("score_func",)),
+    "sklearn.metrics._scorer.make_scorer": ((0,), ("score_func",)),
+    "sklearn.compose._target.TransformedTargetRegressor": ((), ("func", "inverse_func")),
+    "pandas.core.common.apply_if_callable": ((0,), ()), "pandas.io.formats.style.Styler.apply": ((1,), ()),
+    "omegaconf.base.Resolver": ((0,), ()), "tree.map_structure": ((0,), ()), "jax.tree_util.tree_map": ((0,), ()),
+    "optree.tree_map": ((0,), ()), "dm_tree.map_structure": ((0,), ()),
+    "unittest.mock.Mock": ((), ("side_effect",)), "unittest.mock.MagicMock": ((), ("side_effect",)),
+}
+APPLIES_FIRST_ARG = {k for k, (pos, _) in APPLIES.items() if 0 in pos}
+
+# Names a script commonly imports: `__main__.<one of these>.x` walks out of the loading script's globals.
+_MAIN_ALIASES = {"os", "sys", "subprocess", "np", "numpy", "torch", "pd", "pandas", "tf", "shutil", "pickle",
+                 "builtins", "importlib", "socket", "requests", "json", "re", "io", "pathlib", "Path"}
 
 
 @dataclass(frozen=True)
@@ -225,6 +266,7 @@ class Classification:
     level: str  # DANGEROUS | SAFE | UNKNOWN
     reason: str
     matched: str  # the (sub)path that decided it
+    resolved: str = ""  # the real target by the alias table ("" when the same as the literal path)
 
 
 def normalize(module: str, name: str, proto: int | None = 3) -> tuple[str, str]:
@@ -254,6 +296,23 @@ def _check_dangerous(path: str) -> tuple[str, str] | None:
     return None
 
 
+def gadget_for_call(path: str, how: str) -> list[str] | None:
+    """The sink a call of `path` reaches (generated map), for the way the loader calls it.
+
+    NEWOBJ (and copyreg.__newobj__) only runs cls.__new__; REDUCE/INST/OBJ call the class (__new__ and
+    __init__); a function is called as is."""
+    if path in tables.GADGET_CLASSES:
+        g = tables.gadget(f"{path}.__new__")
+        if g is None and not how.startswith("NEWOBJ"):
+            g = tables.gadget(f"{path}.__init__") or tables.gadget(path)
+        return g
+    return tables.gadget(path)
+
+
+def _gadget_reason(g: list[str]) -> str:
+    return f"reaches {g[0]}" + (f" ({' -> '.join(g[1:])})" if len(g) > 1 else "")
+
+
 @lru_cache(maxsize=65536)
 def classify_path(module: str, qualname: str) -> Classification:
     """Classify `module` + dotted `qualname` (as a loader would resolve it)."""
@@ -274,6 +333,20 @@ def classify_path(module: str, qualname: str) -> Classification:
         hit = _check_dangerous(sub)
         if hit:
             return Classification(DANGEROUS, f"{hit[0]} (reached by attribute traversal)", sub)
+    # 3. the real target through the generated alias table (`sklearn.base.np.testing...` is numpy.testing...)
+    real, kind = tables.resolve(module, qualname)
+    resolved = real if real != path else ""
+    if resolved:
+        hit = _check_dangerous(real)
+        if hit:
+            return Classification(DANGEROUS, f"{hit[0]} (resolves to {real})", real, resolved)
+    if module == "__main__":
+        if len(q) > 1 or q[0] in _MAIN_ALIASES:
+            return Classification(DANGEROUS, "attribute traversal through the loading script's globals", path)
+        if qualname[:1].isupper():
+            return Classification(UNKNOWN, "a class defined in the script that saved the file (the loading "
+                                           "script must define it)", path)
+        return Classification(UNKNOWN, "a function of whatever script loads the file", path)
     if module == "pathlib" and len(q) > 1:
         return Classification(DANGEROUS, "file access through a pathlib method", path)
     # dunder traversal (__globals__, __builtins__, __subclasses__, __dict__ ...) is indirection
@@ -285,14 +358,21 @@ def classify_path(module: str, qualname: str) -> Classification:
                 return Classification(DANGEROUS, "dunder attribute traversal (indirection)", path)
     if module == "builtins" and not _IDENT.match(qualname.replace(".", "_")):
         return Classification(UNKNOWN, "unusual builtin name", path)
-    # 3. allow-lists
-    if path in SAFE_NAMES:
-        return Classification(SAFE, "known data constructor", path)
-    if path.startswith(SAFE_MODULE_PREFIXES) and not path.startswith(UNSAFE_UNDER_SAFE_PREFIX):
-        return Classification(SAFE, "known library class", path.split(".", 1)[0])
+    # 4. allow-lists: exact qualified names (literal or resolved); a library prefix only for a direct attribute
+    if path in SAFE_NAMES or (resolved and real in SAFE_NAMES):
+        return Classification(SAFE, "known data constructor", path, resolved)
+    # 5. the generated sink-reachability map (functions; classes are judged per call in the walker)
+    g = tables.gadget(real) or tables.gadget(path)
+    if g is not None and real not in tables.GADGET_CLASSES and path not in tables.GADGET_CLASSES:
+        return Classification(DANGEROUS, _gadget_reason(g), real, resolved)
+    if kind == "module" and qualname:
+        return Classification(UNKNOWN, f"a module object ({real})", path, resolved)
+    if len(q) == 1 and path.startswith(SAFE_MODULE_PREFIXES) and not path.startswith(UNSAFE_UNDER_SAFE_PREFIX) \
+            and (not resolved or real.startswith(SAFE_MODULE_PREFIXES)):
+        return Classification(SAFE, "known library class", path.split(".", 1)[0], resolved)
     if module == "numpy" and qualname in _NUMPY_SCALARS:
         return Classification(SAFE, "numpy scalar type", path)
-    return Classification(UNKNOWN, "not on the known-safe list", path)
+    return Classification(UNKNOWN, "not on the known-safe list", path, resolved)
 
 
 def classify(module: str, qualname: str, proto: int | None = 3) -> tuple[str, str, Classification]:

@@ -22,6 +22,7 @@ from modelscreen.schemas import Severity
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.pickle import callables as C
+from modelscreen.engine.pickle import tables
 from modelscreen.engine.pickle.opcodes import (  # noqa: F401 - opcode names used in the loop
     CODE, NAME,
     ADDITEMS, APPEND, APPENDS, BINBYTES, BINBYTES8, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID,
@@ -87,6 +88,18 @@ _VAR_OPS = frozenset((BINUNICODE, BINUNICODE8, BINBYTES, BINBYTES8, BYTEARRAY8, 
                       SHORT_BINSTRING, LONG4, LONG1))
 _LINE_OPS = frozenset((INT, LONG, FLOAT, STRING, UNICODE, PERSID, PUT, GET))
 
+
+
+def _planted(state, name: str):
+    """The value an earlier BUILD put into an instance's __dict__ (or slot state) under `name`, if any."""
+    key = name.encode()
+    for d in (state, state[0] if isinstance(state, tuple) and state else None,
+              state[1] if isinstance(state, tuple) and len(state) > 1 else None):
+        if isinstance(d, SDict):
+            v = d.get_text(key)
+            if v is not None:
+                return v
+    return None
 
 
 class Malformed(Exception):
@@ -294,22 +307,23 @@ class Walker:
                 produced = self._produce(fn, args, offset, how)
                 if produced is not None:
                     return produced
+            if level != C.DANGEROUS and (level == C.UNKNOWN or fn.reason == "known library class") \
+                    and path in tables.GADGET_CLASSES:
+                g = C.gadget_for_call(path, how)
+                if g is not None:
+                    self._gadget_call(fn, g, args, offset, how)
+                    self._args_with_dangerous(fn, args, offset, how)
+                    return Obj(fn, args, offset)
             if level == C.DANGEROUS:
                 self._dangerous_call(fn, args, offset, how, buf_end_abs)
             elif level == C.UNKNOWN:
                 self._unknown_call(fn, args, offset, how)
             else:
-                if path in C.APPLIES_FIRST_ARG and isinstance(args, tuple) and args:
-                    first = args[0]
-                    if isinstance(first, (Ref, Obj)):
-                        res = self.call(first, (), offset, f"{how} via {path}", buf_end_abs)
-                        if path == "functools.partial":
-                            return first
-                        if path == "copyreg._reconstructor" and len(args) > 1 and isinstance(args[1], Ref) \
-                                and args[1].path != "builtins.object":
-                            self.call(args[1], (), offset, f"{how} via {path}", buf_end_abs)
-                        return res if isinstance(res, Obj) and path != "torch._tensor._rebuild_from_type_v2" \
-                            else Obj(fn, args, offset)
+                applied = C.APPLIES.get(path)
+                if applied is not None and isinstance(args, tuple) and args:
+                    res = self._apply_args(fn, applied, args, offset, how, buf_end_abs)
+                    if res is not None:
+                        return res
                 elif path in ("_codecs.encode", "codecs.encode"):
                     self._check_codecs(fn, args, offset)
             if level != C.SAFE:
@@ -324,6 +338,54 @@ class Walker:
         # str / bytes / int / containers are not callable: the loader raises here, nothing runs
         self._unknown_call_path(f"<{type(fn).__name__} value>", args, offset, how, "calls a non-callable value")
         return Obj(None, args, offset)
+
+    def _apply_args(self, fn: Ref, applied, args: tuple, offset: int, how: str, buf_end_abs: int):
+        """A known callable that calls some of its arguments: the applied values count as called."""
+        path = fn.path
+        positions, keywords = applied
+        kw = args[-1] if how.startswith("NEWOBJ_EX") and isinstance(args[-1], SDict) else None
+        values = [(k, args[k]) for k in positions if k < len(args)]
+        if kw is not None:
+            values += [(-1, kw.get_text(name.encode())) for name in keywords]
+        first_res = None
+        for k, v in values:
+            if not isinstance(v, (Ref, Obj)):
+                continue
+            # copyreg's reconstructors create the instance with cls.__new__ only
+            new_only = path in ("copyreg.__newobj__", "copyreg.__newobj_ex__") or (
+                path == "copyreg._reconstructor" and k == 0)
+            sub_how = f"{'NEWOBJ (cls.__new__)' if new_only else how} via {path}"
+            if path == "copyreg._reconstructor" and k == 1 and isinstance(v, Ref) and v.path == "builtins.object":
+                continue
+            res = self.call(v, (), offset, sub_how, buf_end_abs)
+            if k == 0:
+                first_res = res
+        if path == "functools.partial" and isinstance(args[0], (Ref, Obj)):
+            return args[0]
+        if path in C.APPLIES_FIRST_ARG and isinstance(first_res, Obj) and path not in (
+                "torch._tensor._rebuild_from_type_v2", "torch._utils._rebuild_from_type_v2"):
+            return first_res
+        return None
+
+    def _gadget_call(self, fn: Ref, g: list, args, offset: int, how: str) -> None:
+        chain = " -> ".join(g[1:])
+        self.add("PICKLE-DANGEROUS-CALL", Severity.critical, f"Pickle calls {fn.path}",
+                 f"{how} at load time of {fn.path}, whose code reaches {g[0]}"
+                 + (f" ({chain})" if chain else "") + ". Loading this pickle runs it.",
+                 offset, evidence=f"{fn.path}({render_args(args)})", remediation=REMEDIATION)
+
+    def _implied_call(self, obj: Obj, method: str, args, offset: int, how: str, buf_end_abs: int) -> None:
+        """APPEND/SETITEM/ADDITEMS/BUILD on an instance call one of its class's methods."""
+        cls = obj.fn
+        if not isinstance(cls, Ref) or cls.level == C.DANGEROUS:
+            return
+        target = f"{cls.path}.{method}"
+        g = tables.gadget(target)
+        if g is None and cls.path in C.SAFE_NAMES:
+            return
+        if g is not None:
+            r = Ref(target, cls.module, f"{cls.name}.{method}", C.DANGEROUS, g[0], offset, "gadget")
+            self._gadget_call(r, g, args, offset, how)
 
     def _produce(self, fn: Ref, args, offset: int, how: str):
         """getattr / __import__ / import_module / attrgetter: return the reference they produce."""
@@ -732,7 +794,9 @@ class Walker:
                     tgt = st[-1]
                     i += 1
                     if type(tgt) is Obj:
+                        prev = tgt.state
                         tgt.state = state
+                        self._build(tgt, prev, state, self.base + i - 1)
                         fn = tgt.fn
                         if fn is not None and fn.path == "joblib.numpy_pickle.NumpyArrayWrapper":
                             buf, i = self._joblib_array(tgt, buf, i)
@@ -946,9 +1010,43 @@ class Walker:
         del st[k:]
         return items
 
+    _IMPLIED = {"APPEND": ("append",), "APPENDS": ("extend", "append"), "SETITEM": ("__setitem__",),
+                "SETITEMS": ("__setitem__",), "ADDITEMS": ("add",)}
+
     def _container_target(self, tgt, how: str, offset: int, items=None) -> None:
         if isinstance(tgt, Ref):
             self._mutation(tgt, how, offset, items)
+        elif isinstance(tgt, Obj):
+            # the loader calls the instance's own append/extend (looked up on the instance: an earlier BUILD
+            # may have planted them) or its class's __setitem__/add
+            for method in self._IMPLIED[how]:
+                planted = _planted(tgt.state, method) if how.startswith("APPEND") else None
+                if planted is not None:
+                    self.call(planted, tuple(items or ()), offset,
+                              f"{how} (calls .{method}, planted by an earlier BUILD)", 0)
+                    return
+                self._implied_call(tgt, method, tuple(items or ()), offset, f"{how} (calls .{method})", 0)
+
+    def _build(self, tgt: Obj, prev, state, offset: int) -> None:
+        """BUILD calls __setstate__ (the class's, or one an earlier BUILD planted in the instance dict),
+        else sets attributes; a functools.partial's state carries the function it will call."""
+        planted = _planted(prev, "__setstate__")
+        if planted is not None:
+            self.call(planted, (state,), offset, "BUILD (calls a __setstate__ planted by an earlier BUILD)", 0)
+            return
+        fn = tgt.fn
+        if isinstance(fn, Ref) and fn.path == "functools.partial" and isinstance(state, tuple) and state \
+                and isinstance(state[0], (Ref, Obj)):
+            self.call(state[0], (), offset, "BUILD of functools.partial (its function is called later)", 0)
+            return
+        if isinstance(state, SDict):
+            for k in range(0, len(state) - 1, 2):
+                v = state[k + 1]
+                if isinstance(v, Ref) and v.level == C.DANGEROUS and state[k] in (
+                        b"__setstate__", b"__reduce__", b"__reduce_ex__", b"__getattr__", b"__getattribute__",
+                        b"__del__", b"__eq__", b"__hash__", b"__repr__", b"__str__", b"__call__"):
+                    self._args_with_dangerous(fn, state, offset, "BUILD (plants a special method)")
+        self._implied_call(tgt, "__setstate__", (state,), offset, "BUILD (calls __setstate__)", 0)
 
     def _mutation(self, tgt: Ref, how: str, offset: int, state) -> None:
         self.seen_mutation += 1
