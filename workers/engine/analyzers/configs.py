@@ -12,7 +12,8 @@ composer build a node graph; no constructor runs, aliases are never expanded), s
   Python files: medium; `custom_pipelines` likewise.
 - `chat_template` (string, or a list of {name, template}): Jinja syntax-tree analysis (templates.py).
 - a Keras model config (a `.keras` archive's config.json): keras_format.analyze_keras_object.
-- `_target_` (Hydra/OmegaConf instantiation, NeMo configs) naming command-running callables: high.
+- `_target_` (Hydra/OmegaConf instantiation, NeMo configs) judged like a pickle global (alias table and sink
+  map): dangerous targets are high; also inside JSON/YAML strings (safetensors __metadata__, GGUF metadata).
 - diffusers model_index.json components from libraries other than diffusers/transformers: medium.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from modelscreen.schemas import Severity
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES, analyze_keras_object, is_keras_config
 from modelscreen.engine.context import ScanContext
+from modelscreen.engine.pickle.callables import DANGEROUS, classify_path
 from modelscreen.engine.templates import report_template
 
 A = "config"
@@ -132,8 +134,66 @@ def _auto_map(ctx: ScanContext, value, key: str) -> None:
             remediation="Review the referenced Python files before using trust_remote_code=True")
 
 
-def _targets(ctx: ScanContext, obj) -> None:
-    """Hydra/OmegaConf `_target_` values that instantiate command-running callables."""
+def dangerous_target(target: str) -> str | None:
+    """Why a Hydra/OmegaConf `_target_` is dangerous, judged like a pickle global (aliases, sink map), or None.
+
+    hydra's locate imports the longest importable prefix and walks the rest by attribute, so every split
+    of the dotted name into module + attributes is judged."""
+    t = target.strip()
+    parts = t.split(".")
+    if not t or not all(parts):
+        return None
+    if len(parts) == 1:
+        c = classify_path("builtins", t)
+        return c.reason if c.level == DANGEROUS else None
+    for k in range(len(parts) - 1, 0, -1):
+        c = classify_path(".".join(parts[:k]), ".".join(parts[k:]))
+        if c.level == DANGEROUS:
+            return c.reason
+    return None
+
+
+def targets_in_text(ctx: ScanContext, text: str, where: str) -> None:
+    """`_target_` values in JSON or YAML carried as a string (safetensors __metadata__, GGUF metadata)."""
+    if "_target_" not in text:
+        return
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        obj = None
+    if obj is not None:
+        _targets(ctx, obj, where)
+        return
+    try:
+        roots = list(yaml.compose_all(text[: 4 << 20], Loader=yaml.SafeLoader))
+    except (yaml.YAMLError, RecursionError):
+        return
+    stack = [r for r in roots if r is not None]
+    seen = 0
+    while stack and seen < MAX_WALK:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == "_target_" and isinstance(v, yaml.ScalarNode):
+                    _target_finding(ctx, v.value, f"{where}: line {v.start_mark.line + 1}")
+                stack.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def _target_finding(ctx: ScanContext, t: str, where: str) -> None:
+    why = dangerous_target(t)
+    if why is None and t.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
+        why = "a module that runs commands or code"
+    if why is not None:
+        ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {t}",
+                f"hydra.utils.instantiate (NeMo, Hydra, Lightning configs) calls {t!r} ({why}) with the sibling "
+                "keys as arguments when the config is instantiated", where, evidence=t, analyzer=A)
+
+
+def _targets(ctx: ScanContext, obj, where: str = "") -> None:
+    """Hydra/OmegaConf `_target_` values that instantiate dangerous callables."""
     stack = [(obj, "")]
     seen = 0
     while stack and seen < MAX_WALK:
@@ -141,10 +201,9 @@ def _targets(ctx: ScanContext, obj) -> None:
         seen += 1
         if isinstance(o, dict):
             t = o.get("_target_")
-            if isinstance(t, str) and t.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
-                ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {t}",
-                        f"hydra.utils.instantiate (NeMo, Hydra configs) calls {t!r} with the sibling keys as "
-                        "arguments when the config is loaded", path or "_target_", evidence=t, analyzer=A)
+            if isinstance(t, str):
+                loc = path or "_target_"
+                _target_finding(ctx, t, f"{where}: {loc}" if where else loc)
             stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in o.items() if isinstance(v, (dict, list)))
         elif isinstance(o, list):
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(o) if isinstance(v, (dict, list)))
@@ -201,11 +260,8 @@ def analyze_yaml_text(ctx: ScanContext, text: str) -> None:
                     key = k.value if isinstance(k, yaml.ScalarNode) else "?"
                     stack.append((k, path))
                     stack.append((v, f"{path}.{key}" if path else str(key)))
-                    if key == "_target_" and isinstance(v, yaml.ScalarNode) and \
-                            v.value.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
-                        ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {v.value}",
-                                f"hydra.utils.instantiate calls {v.value!r} with the sibling keys as arguments",
-                                f"line {v.start_mark.line + 1}", evidence=v.value, analyzer=A)
+                    if key == "_target_" and isinstance(v, yaml.ScalarNode):
+                        _target_finding(ctx, v.value, f"line {v.start_mark.line + 1}")
             elif isinstance(node, yaml.SequenceNode):
                 stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node.value))
 

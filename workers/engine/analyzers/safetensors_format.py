@@ -19,6 +19,7 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.engine.analyzers.configs import targets_in_text
 from modelscreen.engine.analyzers import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
@@ -140,6 +141,10 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         elif getattr(meta, "duplicates", None):
             ctx.add("SAFETENSORS-DUPLICATE-NAME", Severity.medium, "Duplicate keys in __metadata__",
                     f"keys {meta.duplicates[:5]} appear more than once", "__metadata__", analyzer=A)
+        if isinstance(meta, dict):
+            for k, v in meta.items():
+                if isinstance(v, str) and "_target_" in v:
+                    targets_in_text(ctx, v, f"__metadata__.{k}")  # Hydra/NeMo configs carried as metadata
 
     tensors: list[tuple[int, int, str, str]] = []  # (begin, end, name, dtype) of entries with usable offsets
     for i, (name, info) in enumerate(header.items()):

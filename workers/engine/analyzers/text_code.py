@@ -62,6 +62,12 @@ DANGEROUS_CALLS: dict[str, tuple[Severity, str]] = {
     "pickle.loads": (Severity.medium, _LOADS), "pickle.load": (Severity.medium, _LOADS),
     "marshal.loads": (Severity.high, _LOADS), "marshal.load": (Severity.high, _LOADS),
     "dill.loads": (Severity.medium, _LOADS), "cloudpickle.loads": (Severity.medium, _LOADS),
+    # TorchScript (code/ of a torch.jit.save archive): the operators that touch files
+    **{f"{p}.{n}": (Severity.high, "reads or writes files from TorchScript") for p in (
+        "torch.ops.image", "ops.image") for n in ("write_file", "read_file", "write_png", "write_jpeg")},
+    **{n: (Severity.high, "maps or writes files from TorchScript") for n in (
+        "torch.from_file", "torch.ops.aten.from_file", "ops.aten.from_file", "torch.save", "torch.ops.aten.save",
+        "torch.load", "torch.ops.aten.load")},
 }
 DECODERS = frozenset({"base64.b64decode", "base64.b32decode", "base64.b16decode", "base64.a85decode",
                       "base64.b85decode", "base64.decodebytes", "base64.urlsafe_b64decode", "codecs.decode",

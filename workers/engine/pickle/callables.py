@@ -261,6 +261,24 @@ _MAIN_ALIASES = {"os", "sys", "subprocess", "np", "numpy", "torch", "pd", "panda
                  "builtins", "importlib", "socket", "requests", "json", "re", "io", "pathlib", "Path"}
 
 
+KNOWN_RECONSTRUCTOR = "known reconstructor"
+TORCHSCRIPT_CLASS = "TorchScript class"
+CLOUDPICKLE = "cloudpickle reconstructor"
+_CLOUDPICKLE_MODULES = ("cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast", "joblib.externals.cloudpickle",
+                        "joblib.externals.cloudpickle.cloudpickle", "ray.cloudpickle.cloudpickle",
+                        "srsly.cloudpickle.cloudpickle", "pyspark.cloudpickle.cloudpickle", "cloudpickle")
+CLOUDPICKLE_NAMES = {f"{m}.{n}" for m in _CLOUDPICKLE_MODULES for n in (
+    "_make_function", "_builtin_type", "_function_setstate", "_make_skeleton_class", "_make_skeleton_enum",
+    "_class_setstate", "_enum_setstate", "_make_cell", "_make_empty_cell", "subimport", "dynamic_subimport",
+    "_make_dict_keys", "_make_dict_values", "_make_dict_items", "_fill_function", "_make_typevar",
+    "_get_bases", "_make__new__factory", "_make_code")}
+# names in a code object that make a cloudpickled function dangerous when it runs
+CODE_SINK_NAMES = {"eval", "exec", "compile", "__import__", "breakpoint", "execfile", "system", "popen", "Popen",
+                   "spawnl", "spawnv", "spawnve", "spawnvp", "execv", "execve", "execvp", "fork", "check_output",
+                   "check_call", "getoutput", "getstatusoutput", "import_module", "urlopen", "urlretrieve",
+                   "create_connection", "rmtree", "CDLL", "LoadLibrary", "run_path", "run_module"}
+
+
 @dataclass(frozen=True)
 class Classification:
     level: str  # DANGEROUS | SAFE | UNKNOWN
@@ -321,6 +339,9 @@ def classify_path(module: str, qualname: str) -> Classification:
     # 0. data helpers that live inside an otherwise dangerous module
     if path in SAFE_INSIDE_DANGEROUS:
         return Classification(SAFE, "known data constructor", path)
+    if path in CLOUDPICKLE_NAMES:
+        # judged per call by the walker (the rebuilt code's names decide)
+        return Classification(SAFE, CLOUDPICKLE, path)
     # 1. the fully resolved path and its module prefixes
     hit = _check_dangerous(path)
     if hit:
@@ -361,6 +382,12 @@ def classify_path(module: str, qualname: str) -> Classification:
     # 4. allow-lists: exact qualified names (literal or resolved); a library prefix only for a direct attribute
     if path in SAFE_NAMES or (resolved and real in SAFE_NAMES):
         return Classification(SAFE, "known data constructor", path, resolved)
+    if path.startswith("__torch__."):
+        # TorchScript classes are compiled from the archive's code/, never imported as Python
+        return Classification(SAFE, TORCHSCRIPT_CLASS, path)
+    src = tables.KNOWN_SAFE.get(path) or (tables.KNOWN_SAFE.get(real) if resolved else None)
+    if src is not None:
+        return Classification(SAFE, KNOWN_RECONSTRUCTOR, src, resolved)
     # 5. the generated sink-reachability map (functions; classes are judged per call in the walker)
     g = tables.gadget(real) or tables.gadget(path)
     if g is not None and real not in tables.GADGET_CLASSES and path not in tables.GADGET_CLASSES:

@@ -186,6 +186,8 @@ class Walker:
         self.memo_dropped = False
         self.limit_eof = False  # reading stopped at max_pickle_bytes, not at the end of the data
         self.skipped = 0  # bytes of large arguments / array data skipped without walking
+        self.script_classes: dict[str, int] = {}
+        self.cloudpickled = 0
 
     # ------------------------------------------------------------------ buffer
     def _read(self, n: int) -> bytes:
@@ -307,7 +309,13 @@ class Walker:
                 produced = self._produce(fn, args, offset, how)
                 if produced is not None:
                     return produced
-            if level != C.DANGEROUS and (level == C.UNKNOWN or fn.reason == "known library class") \
+            if fn.kind == "cp-type" or fn.reason == C.CLOUDPICKLE:
+                return self._cloudpickle(fn, args, offset, how)
+            if level == C.UNKNOWN and fn.module == "__main__" and fn.reason.startswith("a class defined"):
+                self._script_class(fn, args, offset, how)
+                return Obj(fn, args, offset)
+            if level != C.DANGEROUS and (level == C.UNKNOWN or fn.reason in ("known library class",
+                                                                              C.KNOWN_RECONSTRUCTOR)) \
                     and path in tables.GADGET_CLASSES:
                 g = C.gadget_for_call(path, how)
                 if g is not None:
@@ -366,6 +374,62 @@ class Walker:
                 "torch._tensor._rebuild_from_type_v2", "torch._utils._rebuild_from_type_v2"):
             return first_res
         return None
+
+    def _script_class(self, fn: Ref, args, offset: int, how: str) -> None:
+        """torch.save(model) of a class defined in the training script names __main__.<Class>."""
+        self._args_with_dangerous(fn, args, offset, how)
+        if self.script_classes.get(fn.path):
+            return
+        self.script_classes[fn.path] = 1
+        self.add("PICKLE-SCRIPT-CLASS", Severity.low, f"Pickle instantiates {fn.path} from the loading script",
+                 f"{how}: {fn.path} is a class defined in the script that saved the file (torch.save(model), "
+                 "pickle.dump of a custom object); loading needs a script that defines the same class, and it "
+                 "runs that class's code", offset, evidence=f"{fn.path}({render_args(args)})")
+
+    def _cloudpickle(self, fn: Ref, args, offset: int, how: str):
+        """cloudpickle rebuilds functions from code objects: read the code's names, never build it."""
+        name = fn.name.rsplit(".", 1)[-1]
+        if fn.kind == "cp-type":
+            if fn.name == "CodeType" and isinstance(args, tuple):
+                self._code_object(args, offset)
+            return Obj(fn, args, offset)
+        if not isinstance(args, tuple):
+            return Obj(fn, args, offset)
+        if name == "_builtin_type" and args and isinstance(args[0], bytes):
+            t = args[0].decode("utf-8", "replace")
+            return Ref(f"types.{t}", "types", t, C.UNKNOWN, "type rebuilt by cloudpickle", offset, "cp-type")
+        if name in ("subimport", "dynamic_subimport") and args and isinstance(args[0], bytes):
+            mod = self.module_ref(args[0].decode("utf-8", "replace"), offset)
+            mod.called += 1  # a module the function's globals refer to; its code decides (below)
+            if mod.path not in tables.MODULES and mod.level != C.DANGEROUS:
+                self._unknown_call_path(f"{fn.path}({mod.path!r})", args, offset, how,
+                                        "an import of a module that is not in the stdlib or a known library")
+            return mod
+        self._args_with_dangerous(fn, args, offset, how)
+        if not self.cloudpickled:
+            self.cloudpickled = 1
+            self.add("PICKLE-CLOUDPICKLE-FUNCTION", Severity.medium, "Pickle rebuilds a function from code",
+                     f"{fn.path}: a function (or class) serialised by cloudpickle (MLflow pyfunc, Ray, Dask); "
+                     "loading it rebuilds Python code that runs when the model is used. Its code names no "
+                     "process, file, network or evaluation call.", offset, evidence=f"{fn.path}({render_args(args)})")
+        return Obj(fn, args, offset)
+
+    def _code_object(self, args: tuple, offset: int) -> None:
+        names: list[str] = []
+        for a in args:
+            if isinstance(a, tuple):
+                names.extend(x.decode("utf-8", "replace") for x in a if isinstance(x, bytes))
+        hits = [n for n in names if n in C.CODE_SINK_NAMES]
+        for a, b in zip(names, names[1:]):
+            real, _ = tables.resolve(a, b)
+            if tables.gadget(real) or f"{a}.{b}" in C.DANGEROUS_NAMES:
+                hits.append(f"{a}.{b}")
+        if hits:
+            self.add("PICKLE-FUNCTION-CODE-SINK", Severity.critical, f"Pickled function code calls {hits[0]}",
+                     "a code object rebuilt at load time (cloudpickle) names "
+                     + ", ".join(dict.fromkeys(hits)) + ": the function runs a process, evaluates code, imports "
+                     "modules, writes files or opens connections when it is called", offset,
+                     evidence=", ".join(names[:30]), remediation=REMEDIATION)
 
     def _gadget_call(self, fn: Ref, g: list, args, offset: int, how: str) -> None:
         chain = " -> ".join(g[1:])

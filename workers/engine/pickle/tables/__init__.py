@@ -14,6 +14,7 @@ def _load(name: str) -> dict:
 
 _aliases = _load("aliases.json")
 _gadgets = _load("gadgets.json")
+_safe = _load("known_safe.json")
 
 MADE_FROM: dict[str, str] = _aliases["made_from"]
 MODULES: frozenset[str] = frozenset(_aliases["modules"])
@@ -21,7 +22,8 @@ RENAMED: dict[str, str] = _aliases.get("renamed", {})
 ALIASES: dict[str, dict[str, str]] = _aliases["aliases"]
 GADGETS: dict[str, list[str]] = _gadgets["gadgets"]
 GADGET_CLASSES: frozenset[str] = frozenset(_gadgets.get("classes", ()))
-del _aliases, _gadgets
+KNOWN_SAFE: dict[str, str] = _safe["known_safe"]  # reconstructor -> where it comes from
+del _aliases, _gadgets, _safe
 
 
 def resolve(module: str, qualname: str) -> tuple[str, str]:

@@ -6,6 +6,9 @@ aliases.json  which module attribute is which module, function or class (`posixp
               `os.system` -> `posix.system`), read from the live modules of the generating interpreter
               (stdlib and the ML libraries installed there), so that a dotted name in a pickle resolves to
               its real target on any scanning host.
+known_safe.json  reconstructors the libraries' own pickles name (found by pickling example objects here)
+              and the ones named by hand (torch's weights_only allow-list, transformers, Lightning), each with
+              its source.
 gadgets.json  callables whose source reaches a sink (process creation, code evaluation, module import,
               file creation/writes, network, native code) within a bounded number of calls: an AST call
               graph over the stdlib's and those libraries' source, walked backwards from the sinks.
@@ -396,6 +399,146 @@ def gadgets(files: dict[str, Path]) -> tuple[dict[str, list[str]], list[str]]:
     return dict(sorted(found.items())), sorted(c for c in classes if c in found)
 
 
+# Reconstructors named by hand, each with where it comes from (libraries not installed where this runs).
+NAMED_SAFE = {
+    **{f"transformers.{n}": "transformers Trainer: training_args.bin pickles TrainingArguments and its enums"
+       for n in ("training_args.TrainingArguments", "training_args_seq2seq.Seq2SeqTrainingArguments",
+                 "training_args.OptimizerNames", "trainer_utils.IntervalStrategy", "trainer_utils.SaveStrategy",
+                 "trainer_utils.HubStrategy", "trainer_utils.SchedulerType", "trainer_utils.EvaluationStrategy",
+                 "trainer_utils.FSDPOption", "debug_utils.DebugOption", "training_args.ParallelMode",
+                 "generation.configuration_utils.GenerationConfig")},
+    **{f"accelerate.{n}": "accelerate state pickled inside TrainingArguments"
+       for n in ("state.PartialState", "utils.dataclasses.DistributedType", "state.AcceleratorState",
+                 "utils.dataclasses.DeepSpeedPlugin")},
+    **{n: "Lightning checkpoints: hyper_parameters are an AttributeDict"
+       for n in ("pytorch_lightning.utilities.parsing.AttributeDict", "lightning.fabric.utilities.data.AttributeDict",
+                 "lightning_fabric.utilities.data.AttributeDict", "lightning.pytorch.utilities.parsing.AttributeDict")},
+    **{f"torch.{n}": "torch weights_only unpickler allow-list (torch/_weights_only_unpickler.py)"
+       for n in ("nn.parameter.Parameter", "nn.parameter.Buffer", "serialization._get_layout", "Size", "device",
+                 "_utils._rebuild_tensor_v2", "_utils._rebuild_parameter", "_tensor._rebuild_from_type_v2",
+                 "_utils._rebuild_qtensor", "_utils._rebuild_sparse_tensor", "_utils._rebuild_meta_tensor_no_storage",
+                 "_utils._rebuild_nested_tensor", "_utils._rebuild_wrapper_subclass", "_utils._rebuild_parameter_with_state",
+                 "_utils._rebuild_device_tensor_from_numpy", "_utils._rebuild_tensor_v3",
+                 "storage.UntypedStorage", "storage.TypedStorage", "storage._load_from_bytes_placeholder",
+                 "optim.lr_scheduler.LambdaLR", "amp.grad_scaler.GradScaler",
+                 "distributed._shard.sharded_tensor.ShardedTensor")},
+    "collections.OrderedDict": "torch weights_only unpickler allow-list",
+    "collections.Counter": "torch weights_only unpickler allow-list",
+    "builtins.set": "torch weights_only unpickler allow-list",
+    "builtins.frozenset": "torch weights_only unpickler allow-list",
+    "builtins.bytearray": "torch weights_only unpickler allow-list",
+    "builtins.slice": "torch weights_only unpickler allow-list",
+    "builtins.complex": "torch weights_only unpickler allow-list",
+}
+
+
+def _example_objects() -> dict[str, object]:
+    """Objects these libraries really pickle (model attributes, checkpoints, frames), built here."""
+    out: dict[str, object] = {}
+    try:
+        import numpy as np
+
+        out["numpy arrays, scalars, dtypes, generators"] = [
+            np.zeros((2, 2)), np.float32(1), np.dtype("f4"), np.random.default_rng(0), np.random.RandomState(0),
+            np.ma.masked_array([1, 2]), np.array(["2024-01-01"], dtype="datetime64[D]"), np.matrix([[1]]),
+            np.rec.fromrecords([(1, 2.0)]), np.random.PCG64(), np.random.MT19937(), np.random.Philox(),
+            np.random.SFC64(), np.int64(1), np.str_("x"), np.array([1], dtype=object)]
+    except ImportError:
+        pass
+    try:
+        import numpy as np
+        import pandas as pd
+
+        df = pd.DataFrame({"a": [1, 2], "b": [0.5, 1.5], "c": ["x", "y"]})
+        out["pandas frames, series, indexes, dtypes, offsets"] = [
+            df, df.astype({"c": "category"}), df.set_index(["a", "c"]), pd.Series([1, 2]),
+            pd.Series(range(3), index=pd.date_range("2024-01-01", periods=3)),
+            pd.Series(pd.date_range("2024-01-01", periods=2, tz="UTC")), pd.Timestamp("2024-01-01"),
+            pd.Timedelta("1D"), pd.Period("2024-01"), pd.Interval(0, 1), pd.interval_range(0, 3),
+            pd.period_range("2024-01", periods=2, freq="M"), pd.timedelta_range("1D", periods=2),
+            pd.Series([1, None], dtype="Int64"), pd.Series([True, None], dtype="boolean"),
+            pd.Series(["a", None], dtype="string"), pd.Series([1.5, None], dtype="Float64"),
+            pd.Categorical(["a", "b"]), pd.RangeIndex(3), pd.Index([1.5]), pd.MultiIndex.from_tuples([(1, "a")]),
+            pd.arrays.SparseArray([0, 1]), pd.NaT, pd.NA, pd.offsets.MonthEnd(), pd.offsets.Hour(),
+            pd.CategoricalDtype(["a"]), pd.DatetimeTZDtype(tz="UTC"), df.groupby("a").sum()]
+    except ImportError:
+        pass
+    try:
+        from omegaconf import OmegaConf
+
+        out["omegaconf containers and nodes"] = [
+            OmegaConf.create({"a": 1, "b": {"c": "x", "d": [1, 2.5, True, None]}, "e": "${a}"}),
+            OmegaConf.create([1, {"x": 2}]),
+            OmegaConf.structured(_omegaconf_example()),
+        ]
+    except ImportError:
+        pass
+    try:
+        import lightgbm as lgb
+        import numpy as np
+
+        X = np.random.default_rng(0).random((20, 2))
+        y = (X[:, 0] > 0.5).astype(int)
+        clf = lgb.LGBMClassifier(n_estimators=2, num_leaves=3, min_child_samples=2, verbose=-1).fit(X, y)
+        reg = lgb.LGBMRegressor(n_estimators=2, num_leaves=3, min_child_samples=2, verbose=-1).fit(X, y)
+        out["lightgbm models"] = [clf, clf.booster_, reg]
+    except ImportError:
+        pass
+    try:
+        from scipy import sparse
+
+        m = sparse.random(4, 4, density=0.5, format="csr", random_state=0)
+        out["scipy sparse matrices and arrays"] = [m.asformat(f) for f in ("csr", "csc", "coo", "bsr", "dia", "lil",
+                                                                             "dok")] + [sparse.csr_array(m)]
+    except ImportError:
+        pass
+    return out
+
+
+def _omegaconf_example():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Example:
+        n: int = 1
+        f: float = 0.5
+        s: str = "x"
+        b: bool = True
+
+    return Example
+
+
+def known_safe() -> dict[str, str]:
+    """Globals the libraries' own pickles of the example objects name (read with pickletools, our own
+    bytes), plus NAMED_SAFE; each with its source."""
+    import pickle
+    from importlib.metadata import version
+
+    found: dict[str, str] = dict(NAMED_SAFE)
+    from modelscreen.engine.context import ScanContext
+    from modelscreen.engine.limits import Budget, Limits
+    from modelscreen.engine.pickle.machine import Walker
+
+    for what, objs in _example_objects().items():
+        for obj in objs:
+            try:
+                data = pickle.dumps(obj, protocol=4)
+            except Exception:  # noqa: BLE001 - an example the library cannot pickle is skipped
+                continue
+            limits = Limits()
+            ctx = ScanContext(path="example", limits=limits, budget=Budget(limits), size=len(data))
+            for path, *_ in Walker(io.BytesIO(data), ctx).run().globals:
+                if "<" in path or path.startswith(("__main__", "dataclasses", "types")):
+                    continue
+                lib = path.split(".")[0]
+                try:
+                    v = version({"sklearn": "scikit-learn"}.get(lib, lib))
+                except Exception:  # noqa: BLE001 - stdlib names
+                    v = "python " + sys.version.split()[0]
+                found.setdefault(path, f"pickle of {what} ({lib} {v})")
+    return dict(sorted(found.items()))
+
+
 def renamed_modules() -> dict[str, str]:
     """sys.modules entries whose module has another name (`os.path` -> `posixpath`)."""
     return {k: v.__name__ for k, v in sorted(sys.modules.items())
@@ -429,6 +572,9 @@ def main(argv: list[str]) -> None:
     (HERE / "aliases.json").write_text(json.dumps({"made_from": made_from, "modules": sorted(names),
                                                    "renamed": renamed_modules(), "aliases": table},
                                                   separators=(",", ":")) + "\n")
+    safe = known_safe()
+    (HERE / "known_safe.json").write_text(json.dumps({"made_from": made_from, "known_safe": safe}, indent=0,
+                                                     sort_keys=True) + "\n")
     g, classes = gadgets({**std, **lib})
     (HERE / "gadgets.json").write_text(json.dumps({"made_from": made_from, "max_depth": MAX_DEPTH,
                                                    "classes": classes, "gadgets": g}, separators=(",", ":")) + "\n")
