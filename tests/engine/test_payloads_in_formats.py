@@ -63,3 +63,30 @@ def test_target_inside_gguf_metadata():
     data = mf.gguf_bytes(extra=lambda w: w.add_string("general.nemo_config", yaml_cfg))
     reports = scan_bytes(data, "m.gguf")
     assert ("CONFIG-DANGEROUS-TARGET", "high") in _rules(reports)
+
+
+COMPUTED = '''
+import os, builtins, importlib, base64
+a = "sys" + "tem"
+getattr(os, a)("true")
+__builtins__["ev" + "al"]("1")
+vars(builtins)["exec"]("x=1")
+getattr(os, "metsys"[::-1])("true")
+getattr(__import__(base64.b64decode("b3M=").decode()), "popen")("true")
+f = getattr(importlib.import_module("subpro" + "cess"), "run")
+globals()["__builtins__"]["eval"]("2")
+getattr(__import__("tempfile"), "_os").system("true")
+'''
+
+
+def test_python_computed_names_are_resolved():
+    report = scan_bytes(COMPUTED.encode(), "modeling_x.py")[0]
+    lines = {f.location.rsplit(" ", 1)[-1] for f in report.findings if f.rule_id == "CODE-COMPUTED-CALL"}
+    assert {"4", "5", "6", "7", "8", "10"} <= lines, lines
+    assert report.verdict.value == "malicious"
+
+
+def test_python_benign_computed_names_stay_quiet():
+    text = 'import torch\nname = "Linear"\nlayer = getattr(torch.nn, name)(4, 4)\nact = getattr(torch, "relu")\n'
+    report = scan_bytes(text.encode(), "modeling_y.py")[0]
+    assert not [f for f in report.findings if f.rule_id == "CODE-COMPUTED-CALL"]
