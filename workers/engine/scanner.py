@@ -119,7 +119,7 @@ def scan_stream(
         ctx.limit_finding(exc)
     except Exception as exc:  # a parser crash is an error verdict with the reason, never clean
         error = f"{type(exc).__name__}: {exc}"[:500]
-        ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine")
+        ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine", uncapped=True)
     # --- YARA rules (workers/engine/yara/hook.py): bounded reads of the raw stream, never through the
     # hashing reader; never raises. ---
     if not truncated and size and size <= limits.max_file_bytes:
@@ -134,7 +134,7 @@ def scan_stream(
         error = error or f"read failed: {exc}"
     if ctx.dropped_findings:
         ctx.add("FINDINGS-TRUNCATED", Severity.info, f"{ctx.dropped_findings} more findings not listed",
-                analyzer="engine")
+                analyzer="engine", uncapped=True)
     fmt = ctx.notes.get("format", fmt)
     verdict = verdict_for(ctx.findings, error)
     if ctx.members:

@@ -26,7 +26,6 @@ _KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": 
 @register("gzip", "bz2", "xz", "lzma", "lz4", "zlib")
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     head = stream.read(ZFILE_HEADER)
-    fmt = None
     declared = None
     start = 0
     if head.startswith(ZFILE_PREFIX + b"0x"):
@@ -38,10 +37,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             declared = None
         ctx.notes["format"] = "joblib-zfile"
     else:
-        fmt = ctx.format if ctx.format in _KIND else None
-    if fmt is None:
-        ctx.add("COMPRESSED-UNKNOWN", Severity.low, "Unrecognised compressed stream", analyzer=A)
-        return
+        fmt = ctx.format  # registered only for the formats in _KIND
     stream.seek(start)
     limit = ctx.limits.max_file_bytes
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import tempfile
 import threading
+from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
@@ -62,6 +63,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                         f"member name {i.filename!r} is absolute or contains '..'", i.filename, analyzer=A)
             if i.is_symlink:
                 ctx.add("SEVENZIP-SYMLINK", Severity.medium, "Symbolic link member", i.filename, i.filename,
+                        analyzer=A)
+        # from the listing: on extraction py7zr renames a repeated name ("name_0"), so writers never repeat one
+        for name, count in Counter(i.filename for i in infos if not i.is_directory).items():
+            if count > 1:
+                ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {count} times", name, name,
                         analyzer=A)
         total = sum(declared.values())
         room = ctx.limits.max_decompressed_bytes - ctx.budget.decompressed
@@ -141,9 +147,6 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                     ctx.add("SEVENZIP-CORRUPT", Severity.medium, "7z archive could not be fully decompressed",
                             f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
             for name, writers in spools.items():
-                if len(writers) > 1:
-                    ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {len(writers)} times",
-                            name, name, analyzer=A)
                 for w in writers:
                     ctx.check_time()
                     w.spool.seek(0)
