@@ -59,6 +59,20 @@ _mods("native code", "ctypes", "_ctypes", "cffi", "numpy.ctypeslib", "_cffi_back
 _mods("interpreter state", "sys", "signal", "_signal", "resource", "pwd", "grp", "spwd", "crypt",
       "getpass", "syslog", "readline", "rlcompleter", "logging.config", "logging.handlers")
 
+# Newer interpreters and libraries the generated map was not made from (named from their documented APIs).
+_mods("code execution (Python 3.12+ modules)", "_pyrepl", "annotationlib", "concurrent.interpreters",
+      "compression", "_remote_debugging")
+_mods("code generation, processes, files or network in torch", "torch.utils.collect_env", "torch.testing",
+      "torch.distributed", "torch.multiprocessing", "torch.utils.tensorboard", "torch.onnx", "torch.profiler",
+      "torch.export", "torch._export", "torch.compiler", "torch.utils.bottleneck", "torch.utils.hipify",
+      "torch.utils.benchmark", "torch._functorch", "torch._higher_order_ops", "torch.cuda.memory",
+      "torch.utils.data.datapipes", "torchvision.io", "torchaudio.io", "torchaudio.backend")
+_mods("downloads or runs repository code", "huggingface_hub", "transformers.dynamic_module_utils",
+      "transformers.utils.hub", "transformers.commands", "transformers.pipelines", "transformers.hf_argparser",
+      "datasets.load", "datasets.utils.file_utils", "accelerate.commands", "accelerate.launchers", "hydra",
+      "lightning.pytorch.cli", "pytorch_lightning.cli", "mlflow", "wandb", "tensorboard", "keras.utils.get_file",
+      "tensorflow.io", "tensorflow.py_function", "tensorflow.compat.v1.py_func", "jax.experimental.host_callback")
+
 # Exact names (after module prefix) that are dangerous.
 DANGEROUS_NAMES: dict[str, str] = {}
 
@@ -97,6 +111,11 @@ _names("pager / shell", "pydoc.pipepager", "pydoc.tempfilepager", "pydoc.pager")
 _names("network access", "urllib.urlopen", "urllib.urlretrieve", "urllib.request.urlopen",
        "nturl2path", "sklearn.datasets.fetch_openml")
 _names("environment mutation", "os.environ", "os.putenv", "os.unsetenv")
+_names("file, native code or code generation in torch", "torch.save", "torch.from_file", "torch.ops.load_library",
+       "torch.classes.load_library", "torch.compile", "torch._C._load_for_lite_interpreter",
+       "torch.storage.UntypedStorage.from_file", "torch.UntypedStorage.from_file", "torch._C._jit_pass_create_functional_graphs",
+       "transformers.AutoModel.from_pretrained", "transformers.AutoConfig.from_pretrained",
+       "transformers.AutoTokenizer.from_pretrained", "transformers.pipeline", "datasets.load_dataset")
 
 # Loaders whose first argument is itself a pickle stream: the argument is analysed as a nested pickle.
 NESTED_PICKLE_LOADERS = {
@@ -241,7 +260,12 @@ APPLIES: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "threading.Thread": ((1,), ("target",)), "threading.Timer": ((1,), ("function",)),
     "numpy.vectorize": ((0,), ("pyfunc",)), "numpy.frompyfunc": ((0,), ()), "numpy.apply_along_axis": ((0,), ()),
     "numpy.apply_over_axes": ((0,), ()), "numpy.piecewise": ((2,), ()), "numpy.fromfunction": ((0,), ()),
-    "torch._tensor._rebuild_from_type_v2": ((0,), ()), "torch._utils._rebuild_from_type_v2": ((0,), ()),
+    "torch._tensor._rebuild_from_type_v2": ((0, 1), ()), "torch._utils._rebuild_from_type_v2": ((0, 1), ()),
+    "torch._utils._rebuild_wrapper_subclass": ((0,), ()), "torch._utils._rebuild_tensor_v2": ((5,), ()),
+    "torch._utils._rebuild_parameter": ((2,), ()), "torch._utils._rebuild_parameter_with_state": ((2,), ()),
+    # ndarray subclasses: creating one calls the subclass's __array_finalize__
+    "numpy.core.multiarray._reconstruct": ((0,), ()), "numpy._core.multiarray._reconstruct": ((0,), ()),
+    "numpy.ma.core._mareconstruct": ((0, 1), ()),
     "torch.utils._pytree.tree_map": ((0,), ()), "torch.utils._pytree.tree_map_only": ((1,), ()),
     "torch.utils._pytree.tree_flatten_with_path": ((), ("is_leaf",)), "torch.func.vmap": ((0,), ()),
     "joblib.delayed": ((0,), ()), "sklearn.utils.parallel.delayed": ((0,), ()),

@@ -356,11 +356,15 @@ class Walker:
         if kw is not None:
             values += [(-1, kw.get_text(name.encode())) for name in keywords]
         first_res = None
+        for k, v in list(values):
+            if isinstance(v, SDict):  # hooks dicts: their values are called
+                values.extend((-1, v[j]) for j in range(1, len(v), 2))
         for k, v in values:
             if not isinstance(v, (Ref, Obj)):
                 continue
             # copyreg's reconstructors create the instance with cls.__new__ only
-            new_only = path in ("copyreg.__newobj__", "copyreg.__newobj_ex__") or (
+            new_only = path in ("copyreg.__newobj__", "copyreg.__newobj_ex__", "numpy.core.multiarray._reconstruct",
+                                "numpy._core.multiarray._reconstruct", "numpy.ma.core._mareconstruct") or (
                 path == "copyreg._reconstructor" and k == 0)
             sub_how = f"{'NEWOBJ (cls.__new__)' if new_only else how} via {path}"
             if path == "copyreg._reconstructor" and k == 1 and isinstance(v, Ref) and v.path == "builtins.object":
@@ -370,8 +374,9 @@ class Walker:
                 first_res = res
         if path == "functools.partial" and isinstance(args[0], (Ref, Obj)):
             return args[0]
-        if path in C.APPLIES_FIRST_ARG and isinstance(first_res, Obj) and path not in (
-                "torch._tensor._rebuild_from_type_v2", "torch._utils._rebuild_from_type_v2"):
+        if path in C.APPLIES_FIRST_ARG and isinstance(first_res, Obj) and path in (
+                "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "functools.reduce",
+                "builtins.map", "builtins.filter", "itertools.starmap"):
             return first_res
         return None
 
