@@ -362,6 +362,8 @@ class Walker:
         for k, v in values:
             if not isinstance(v, (Ref, Obj)):
                 continue
+            if isinstance(v, Obj) and isinstance(v.fn, Ref) and v.fn.level == C.SAFE and v.fn.path not in C.APPLIES:
+                continue  # a data object (an empty hooks OrderedDict), not something callable
             # copyreg's reconstructors create the instance with cls.__new__ only
             new_only = path in ("copyreg.__newobj__", "copyreg.__newobj_ex__", "numpy.core.multiarray._reconstruct",
                                 "numpy._core.multiarray._reconstruct", "numpy.ma.core._mareconstruct") or (
