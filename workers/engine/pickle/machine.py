@@ -22,6 +22,7 @@ from modelscreen.schemas import Severity
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.pickle import callables as C
+from modelscreen.engine.pickle import opcodes as O
 from modelscreen.engine.pickle import tables
 from modelscreen.engine.pickle.opcodes import (  # noqa: F401 - opcode names used in the loop
     CODE, NAME,
@@ -100,6 +101,16 @@ def _planted(state, name: str):
             if v is not None:
                 return v
     return None
+
+
+# BUILD on instances of these needs a look (partial's state names its function; __setstate__ gadgets)
+_BUILD_HOOKED = tables.SETSTATE_GADGETS | {"functools.partial"}
+# reconstructors that create an instance of their class argument with __new__ only
+_NEW_ONLY = frozenset(("copyreg.__newobj__", "copyreg.__newobj_ex__", "numpy.core.multiarray._reconstruct",
+                       "numpy._core.multiarray._reconstruct", "numpy.ma.core._mareconstruct"))
+# appliers whose result stands for what the applied callable returned
+_RETURNS_APPLIED = frozenset(("copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__",
+                              "functools.reduce", "builtins.map", "builtins.filter", "itertools.starmap"))
 
 
 class Malformed(Exception):
@@ -309,14 +320,32 @@ class Walker:
                 produced = self._produce(fn, args, offset, how)
                 if produced is not None:
                     return produced
-            if fn.kind == "cp-type" or fn.reason == C.CLOUDPICKLE:
+            if level == C.SAFE:
+                reason = fn.reason
+                if reason == C.CLOUDPICKLE:
+                    return self._cloudpickle(fn, args, offset, how)
+                if path in tables.GADGET_CLASSES and (reason == "known library class"
+                                                      or reason == C.KNOWN_RECONSTRUCTOR):
+                    g = C.gadget_for_call(path, how)
+                    if g is not None:
+                        self._gadget_call(fn, g, args, offset, how)
+                        self._args_with_dangerous(fn, args, offset, how)
+                        return Obj(fn, args, offset)
+                applied = C.APPLIES.get(path)
+                if applied is not None:
+                    if type(args) is tuple and args:
+                        res = self._apply_args(fn, applied, args, offset, how, buf_end_abs)
+                        if res is not None:
+                            return res
+                elif path == "_codecs.encode" or path == "codecs.encode":
+                    self._check_codecs(fn, args, offset)
+                return Obj(fn, args, offset)
+            if fn.kind == "cp-type":
                 return self._cloudpickle(fn, args, offset, how)
             if level == C.UNKNOWN and fn.module == "__main__" and fn.reason.startswith("a class defined"):
                 self._script_class(fn, args, offset, how)
                 return Obj(fn, args, offset)
-            if level != C.DANGEROUS and (level == C.UNKNOWN or fn.reason in ("known library class",
-                                                                              C.KNOWN_RECONSTRUCTOR)) \
-                    and path in tables.GADGET_CLASSES:
+            if level == C.UNKNOWN and path in tables.GADGET_CLASSES:
                 g = C.gadget_for_call(path, how)
                 if g is not None:
                     self._gadget_call(fn, g, args, offset, how)
@@ -324,18 +353,9 @@ class Walker:
                     return Obj(fn, args, offset)
             if level == C.DANGEROUS:
                 self._dangerous_call(fn, args, offset, how, buf_end_abs)
-            elif level == C.UNKNOWN:
-                self._unknown_call(fn, args, offset, how)
             else:
-                applied = C.APPLIES.get(path)
-                if applied is not None and isinstance(args, tuple) and args:
-                    res = self._apply_args(fn, applied, args, offset, how, buf_end_abs)
-                    if res is not None:
-                        return res
-                elif path in ("_codecs.encode", "codecs.encode"):
-                    self._check_codecs(fn, args, offset)
-            if level != C.SAFE:
-                self._args_with_dangerous(fn, args, offset, how)
+                self._unknown_call(fn, args, offset, how)
+            self._args_with_dangerous(fn, args, offset, how)
             return Obj(fn, args, offset)
         # calling something that is not a global: a call result, a memo value, ...
         if fn is PERSISTENT or fn is DATA or isinstance(fn, Obj) or fn is MISSING:
@@ -351,34 +371,35 @@ class Walker:
         """A known callable that calls some of its arguments: the applied values count as called."""
         path = fn.path
         positions, keywords = applied
-        kw = args[-1] if how.startswith("NEWOBJ_EX") and isinstance(args[-1], SDict) else None
-        values = [(k, args[k]) for k in positions if k < len(args)]
-        if kw is not None:
-            values += [(-1, kw.get_text(name.encode())) for name in keywords]
+        n = len(args)
+        values = [args[k] for k in positions if k < n]
+        if keywords and how.startswith("NEWOBJ_EX") and isinstance(args[-1], SDict):
+            values += [args[-1].get_text(name.encode()) for name in keywords]
         first_res = None
-        for k, v in list(values):
+        first = args[0]
+        for v in values:
             if isinstance(v, SDict):  # hooks dicts: their values are called
-                values.extend((-1, v[j]) for j in range(1, len(v), 2))
-        for k, v in values:
-            if not isinstance(v, (Ref, Obj)):
+                values.extend(v[j] for j in range(1, len(v), 2))
                 continue
-            if isinstance(v, Obj) and isinstance(v.fn, Ref) and v.fn.level == C.SAFE and v.fn.path not in C.APPLIES:
-                continue  # a data object (an empty hooks OrderedDict), not something callable
-            # copyreg's reconstructors create the instance with cls.__new__ only
-            new_only = path in ("copyreg.__newobj__", "copyreg.__newobj_ex__", "numpy.core.multiarray._reconstruct",
-                                "numpy._core.multiarray._reconstruct", "numpy.ma.core._mareconstruct") or (
-                path == "copyreg._reconstructor" and k == 0)
-            sub_how = f"{'NEWOBJ (cls.__new__)' if new_only else how} via {path}"
-            if path == "copyreg._reconstructor" and k == 1 and isinstance(v, Ref) and v.path == "builtins.object":
-                continue
-            res = self.call(v, (), offset, sub_how, buf_end_abs)
-            if k == 0:
+            if isinstance(v, Ref):
+                if v.level == C.SAFE and v.path not in tables.GADGET_CLASSES and v.path not in C.APPLIES \
+                        and v.path not in C.PRODUCES_REF and v.reason != C.CLOUDPICKLE:
+                    v.called += 1  # a known data class: creating it runs nothing worth reporting
+                    continue
+                if path == "copyreg._reconstructor" and v is not first and v.path == "builtins.object":
+                    continue
+            elif not isinstance(v, Obj) or (isinstance(v.fn, Ref) and v.fn.level == C.SAFE
+                                            and v.fn.path not in C.APPLIES):
+                continue  # plain data, or a data object (an empty hooks OrderedDict), not something callable
+            # copyreg's and numpy's reconstructors create the instance with cls.__new__ only
+            new_only = path in _NEW_ONLY or (path == "copyreg._reconstructor" and v is first)
+            res = self.call(v, (), offset, f"{'NEWOBJ (cls.__new__)' if new_only else how} via {path}",
+                            buf_end_abs)
+            if v is first:
                 first_res = res
-        if path == "functools.partial" and isinstance(args[0], (Ref, Obj)):
-            return args[0]
-        if path in C.APPLIES_FIRST_ARG and isinstance(first_res, Obj) and path in (
-                "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "functools.reduce",
-                "builtins.map", "builtins.filter", "itertools.starmap"):
+        if path == "functools.partial" and isinstance(first, (Ref, Obj)):
+            return first
+        if isinstance(first_res, Obj) and path in _RETURNS_APPLIED:
             return first_res
         return None
 
@@ -448,12 +469,10 @@ class Walker:
     def _implied_call(self, obj: Obj, method: str, args, offset: int, how: str, buf_end_abs: int) -> None:
         """APPEND/SETITEM/ADDITEMS/BUILD on an instance call one of its class's methods."""
         cls = obj.fn
-        if not isinstance(cls, Ref) or cls.level == C.DANGEROUS:
+        if not isinstance(cls, Ref) or cls.level == C.DANGEROUS or cls.path in C.SAFE_NAMES:
             return
         target = f"{cls.path}.{method}"
         g = tables.gadget(target)
-        if g is None and cls.path in C.SAFE_NAMES:
-            return
         if g is not None:
             r = Ref(target, cls.module, f"{cls.name}.{method}", C.DANGEROUS, g[0], offset, "gadget")
             self._gadget_call(r, g, args, offset, how)
@@ -616,6 +635,18 @@ class Walker:
                  "calls from scanners.", offset)
 
     def _loop(self) -> None:  # noqa: C901 - one function on purpose: locals are fast
+        # opcode values as locals: the dispatch below compares against them on every opcode
+        (ADDITEMS, APPEND, APPENDS, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BUILD,
+         DICT, DUP, EMPTY_DICT, EMPTY_LIST, EMPTY_SET, EMPTY_TUPLE, EXT1, EXT2, EXT4, FRAME, FROZENSET, GET,
+         GLOBAL, INST, LIST, LONG_BINGET, LONG_BINPUT, MARK, MEMOIZE, NEWFALSE, NEWOBJ, NEWOBJ_EX, NEWTRUE,
+         NEXT_BUFFER, NONE, OBJ, POP, POP_MARK, PROTO, PUT, READONLY_BUFFER, REDUCE, SETITEM, SETITEMS,
+         SHORT_BINUNICODE, STACK_GLOBAL, STOP, TUPLE, TUPLE1, TUPLE2, TUPLE3) = (
+            O.ADDITEMS, O.APPEND, O.APPENDS, O.BINFLOAT, O.BINGET, O.BININT, O.BININT1, O.BININT2, O.BINPERSID,
+            O.BINPUT, O.BUILD, O.DICT, O.DUP, O.EMPTY_DICT, O.EMPTY_LIST, O.EMPTY_SET, O.EMPTY_TUPLE, O.EXT1,
+            O.EXT2, O.EXT4, O.FRAME, O.FROZENSET, O.GET, O.GLOBAL, O.INST, O.LIST, O.LONG_BINGET, O.LONG_BINPUT,
+            O.MARK, O.MEMOIZE, O.NEWFALSE, O.NEWOBJ, O.NEWOBJ_EX, O.NEWTRUE, O.NEXT_BUFFER, O.NONE, O.OBJ,
+            O.POP, O.POP_MARK, O.PROTO, O.PUT, O.READONLY_BUFFER, O.REDUCE, O.SETITEM, O.SETITEMS,
+            O.SHORT_BINUNICODE, O.STACK_GLOBAL, O.STOP, O.TUPLE, O.TUPLE1, O.TUPLE2, O.TUPLE3)
         res = self.res
         # The stack is split like pickle.py's: MARK saves the current list on `meta` and starts a new
         # one, so popping below a MARK is an IndexError (C: "unpickling stack underflow").
@@ -634,6 +665,7 @@ class Walker:
         fe = INF  # frame end relative to buf
         chk = -1  # next position at which the slow checks run
         runs = _RUNS
+        build_hooked = _BUILD_HOOKED
         DATA_ = DATA
         MISSING_ = MISSING
         SDict_ = SDict
@@ -867,8 +899,9 @@ class Walker:
                     if type(tgt) is Obj:
                         prev = tgt.state
                         tgt.state = state
-                        self._build(tgt, prev, state, self.base + i - 1)
                         fn = tgt.fn
+                        if prev is not None or (fn is not None and fn.path in build_hooked):
+                            self._build(tgt, prev, state, self.base + i - 1)
                         if fn is not None and fn.path == "joblib.numpy_pickle.NumpyArrayWrapper":
                             buf, i = self._joblib_array(tgt, buf, i)
                             n = len(buf)
@@ -1101,7 +1134,7 @@ class Walker:
     def _build(self, tgt: Obj, prev, state, offset: int) -> None:
         """BUILD calls __setstate__ (the class's, or one an earlier BUILD planted in the instance dict),
         else sets attributes; a functools.partial's state carries the function it will call."""
-        planted = _planted(prev, "__setstate__")
+        planted = _planted(prev, "__setstate__") if prev is not None else None
         if planted is not None:
             self.call(planted, (state,), offset, "BUILD (calls a __setstate__ planted by an earlier BUILD)", 0)
             return
@@ -1110,13 +1143,7 @@ class Walker:
                 and isinstance(state[0], (Ref, Obj)):
             self.call(state[0], (), offset, "BUILD of functools.partial (its function is called later)", 0)
             return
-        if isinstance(state, SDict):
-            for k in range(0, len(state) - 1, 2):
-                v = state[k + 1]
-                if isinstance(v, Ref) and v.level == C.DANGEROUS and state[k] in (
-                        b"__setstate__", b"__reduce__", b"__reduce_ex__", b"__getattr__", b"__getattribute__",
-                        b"__del__", b"__eq__", b"__hash__", b"__repr__", b"__str__", b"__call__"):
-                    self._args_with_dangerous(fn, state, offset, "BUILD (plants a special method)")
+        # (a dangerous global planted in the state is reported as imported-but-not-called when the walk ends)
         self._implied_call(tgt, "__setstate__", (state,), offset, "BUILD (calls __setstate__)", 0)
 
     def _mutation(self, tgt: Ref, how: str, offset: int, state) -> None:

@@ -23,6 +23,8 @@ ALIASES: dict[str, dict[str, str]] = _aliases["aliases"]
 GADGETS: dict[str, list[str]] = _gadgets["gadgets"]
 GADGET_CLASSES: frozenset[str] = frozenset(_gadgets.get("classes", ()))
 KNOWN_SAFE: dict[str, str] = _safe["known_safe"]  # reconstructor -> where it comes from
+# classes whose __setstate__ (called by BUILD) reaches a sink
+SETSTATE_GADGETS: frozenset[str] = frozenset(k[: -len(".__setstate__")] for k in GADGETS if k.endswith(".__setstate__"))
 del _aliases, _gadgets, _safe
 
 
