@@ -43,7 +43,7 @@ _mods("network access", "socket", "_socket", "ssl", "_ssl", "socketserver", "Soc
       "httplib", "ftplib", "smtplib", "smtpd", "poplib", "imaplib", "nntplib", "telnetlib",
       "xmlrpc", "xmlrpclib", "requests", "httpx", "aiohttp", "webbrowser", "wsgiref", "cgi", "cgitb")
 _mods("nested deserializer", "pickle", "_pickle", "cPickle", "pickletools", "marshal", "dill",
-      "cloudpickle", "shelve", "dbm", "jsonpickle", "yaml", "ruamel",
+      "cloudpickle", "shelve", "dbm", "jsonpickle", "yaml", "ruamel", "lib2to3.pgen2",
       "numpy.load", "numpy.lib.npyio", "numpy.lib._npyio_impl", "numpy.lib.format", "numpy.lib._format_impl",
       "numpy.loads", "numpy.core.multiarray.loads",
       "joblib.load", "joblib.numpy_pickle.load", "joblib.numpy_pickle_compat", "torch.load",
@@ -100,7 +100,8 @@ _names("indirection (attribute / import access)", "builtins.getattr", "builtins.
        "builtins.object.__setattr__", "builtins.object.__reduce_ex__", "builtins.super",
        "operator.attrgetter", "operator.methodcaller", "operator.call", "functools.reduce",
        "copyreg.add_extension", "copyreg.pickle", "copyreg.dispatch_table", "copyreg._extension_registry",
-       "copyreg._inverted_registry", "copyreg._extension_cache",
+       "copyreg._inverted_registry", "copyreg._extension_cache", "string.Formatter.get_field",
+       "string.Formatter.get_value", "_string.formatter_field_name_split",
        "collections.abc.__builtins__")
 _names("nested deserializer", "numpy.load", "numpy.loads", "torch.load", "joblib.load",
        "torch.storage._load_from_bytes", "torch.serialization.load", "torch._utils._rebuild_from_pickle",
@@ -276,6 +277,7 @@ APPLIES: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
     "pandas.core.common.apply_if_callable": ((0,), ()), "pandas.io.formats.style.Styler.apply": ((1,), ()),
     "omegaconf.base.Resolver": ((0,), ()), "tree.map_structure": ((0,), ()), "jax.tree_util.tree_map": ((0,), ()),
     "optree.tree_map": ((0,), ()), "dm_tree.map_structure": ((0,), ()),
+    "curses.wrapper": ((0,), ()), "asyncio.run": ((0,), ()), "contextvars.Context.run": ((1,), ()),
     "unittest.mock.Mock": ((), ("side_effect",)), "unittest.mock.MagicMock": ((), ("side_effect",)),
 }
 APPLIES_FIRST_ARG = {k for k, (pos, _) in APPLIES.items() if 0 in pos}

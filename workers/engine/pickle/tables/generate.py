@@ -51,6 +51,7 @@ IMPORT = "module import"
 FILE = "file creation or write"
 NET = "network access"
 NATIVE = "native code loading"
+NESTED = "nested deserialization"
 
 SINKS: dict[str, str] = {}
 for _n in ("system", "popen", "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe",
@@ -72,6 +73,11 @@ SINKS.update({"_posixsubprocess.fork_exec": PROCESS, "pty.spawn": PROCESS, "pty.
               "ctypes.CDLL": NATIVE, "ctypes.PyDLL": NATIVE, "ctypes.cdll.LoadLibrary": NATIVE,
               "_ctypes.dlopen": NATIVE, "ctypes.LibraryLoader.LoadLibrary": NATIVE,
               "sqlite3.connect": FILE, "_sqlite3.connect": FILE})
+for _n in ("pickle.load", "pickle.loads", "pickle.Unpickler", "pickle._load", "pickle._loads", "pickle._Unpickler",
+           "_pickle.load", "_pickle.loads", "_pickle.Unpickler", "marshal.load", "marshal.loads", "yaml.load",
+           "yaml.unsafe_load", "yaml.full_load", "numpy.load", "joblib.load", "torch.load", "dill.load", "dill.loads",
+           "cloudpickle.load", "cloudpickle.loads", "shelve.open", "jsonpickle.decode"):
+    SINKS[_n] = NESTED
 for _n in ("mkdir", "makedirs", "rename", "renames", "replace", "remove", "unlink", "rmdir", "removedirs",
            "symlink", "link", "chmod", "chown", "lchown", "truncate", "mkfifo", "mknod", "utime", "putenv",
            "write", "ftruncate", "setxattr", "chdir", "chroot", "kill", "killpg"):
