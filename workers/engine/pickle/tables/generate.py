@@ -85,8 +85,22 @@ for _n in ("mkdir", "makedirs", "rename", "renames", "replace", "remove", "unlin
     SINKS[f"posix.{_n}"] = SINKS[f"os.{_n}"]
 OPENERS = {"builtins.open", "io.open", "_io.open", "codecs.open", "io.FileIO", "_io.FileIO", "os.open",
            "posix.open", "os.fdopen"}
-# import sinks count only when the module name is not a constant
-NEEDS_VARIABLE_ARG = {k for k, v in SINKS.items() if v == IMPORT}
+# sinks that only matter when their argument comes from the caller (a parameter, or data derived from one):
+# `__import__("json")` or `exec(TEMPLATE)` is not a gadget; these also propagate only through calls that pass
+# something other than constants
+DATA_KINDS = {CODE, IMPORT, NESTED}
+# widely used functions whose sink is reached only under a non-default flag (eval_str=True, a file handler
+# configured elsewhere): their reach does not propagate to their callers (calling them directly still counts)
+BARRIERS = {"inspect.signature", "inspect.Signature.from_callable", "inspect._signature_from_callable",
+            "inspect._signature_from_function", "inspect.get_annotations", "inspect.getsource",
+            "inspect.getsourcelines", "inspect.findsource", "inspect.getmodule", "inspect.getfile",
+            "warnings.warn", "warnings.warn_explicit", "warnings._showwarnmsg", "warnings.showwarning",
+            "logging.Logger._log", "logging.Logger.handle", "logging.Logger.callHandlers", "logging.Handler.handle",
+            "logging.getLogger", "logging.Logger.warning", "logging.Logger.info", "logging.Logger.debug",
+            "logging.Logger.error", "logging.Logger.exception", "logging.warning", "logging.info", "logging.debug",
+            "logging.error", "logging.exception", "traceback.print_exc", "traceback.format_exc",
+            "traceback.print_exception", "traceback.format_exception", "traceback.extract_stack",
+            "linecache.getline", "linecache.getlines", "linecache.updatecache", "linecache.checkcache"}
 
 BUILTIN_NAMES = set(dir(__import__("builtins")))
 
@@ -203,6 +217,8 @@ class _Module(ast.NodeVisitor):
         self.imports: dict[str, str] = {}
         self.defs: set[str] = set()
         self.edges: dict[str, set[str]] = defaultdict(set)
+        self.data_edges: dict[str, set[str]] = defaultdict(set)  # calls that pass non-constant arguments
+        self.tainted: list[set[str]] = []  # per function: parameters and locals computed from them
         self.sinks: dict[str, tuple[str, str]] = {}
         self.scope: list[str] = []
         self.kinds: list[str] = []
@@ -251,12 +267,15 @@ class _Module(ast.NodeVisitor):
         self.defs.add(q)
         self.classes.add(q)
         self.edges[q].update({f"{q}.__init__", f"{q}.__new__"})
+        self.data_edges[q].update({f"{q}.__init__", f"{q}.__new__"})
         for b in node.bases:
             base = self.resolve(b)
             if base:
                 self.edges[q].add(base)
+                self.data_edges[q].add(base)
                 for m in ("__init__", "__new__", "__setstate__", "__call__", "__setitem__", "append", "extend"):
                     self.edges[f"{q}.{m}"].add(f"{base}.{m}")
+                    self.data_edges[f"{q}.{m}"].add(f"{base}.{m}")
         self.scope.append(node.name)
         self.kinds.append("class")
         self.cls.append(q)
@@ -275,7 +294,9 @@ class _Module(ast.NodeVisitor):
         self.params.append({a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
                            | ({args.vararg.arg} if args.vararg else set())
                            | ({args.kwarg.arg} if args.kwarg else set()))
+        self.tainted.append(set(self.params[-1]))
         self.generic_visit(node)
+        self.tainted.pop()
         self.params.pop()
         self.locals.pop()
         self.kinds.pop()
@@ -309,7 +330,43 @@ class _Module(ast.NodeVisitor):
             return ".".join(("builtins", base, *chain))
         return ".".join((self.name, base, *chain))
 
+    def _data(self, node) -> bool:
+        """The expression mentions a parameter (or a local computed from one) of the current function."""
+        if not self.tainted:
+            return False
+        t = self.tainted[-1]
+        return any(isinstance(n, ast.Name) and n.id in t for n in ast.walk(node))
+
+    def _data_args(self, call: ast.Call) -> bool:
+        return any(self._data(a) for a in call.args) or any(self._data(k.value) for k in call.keywords)
+
+    def _taint_targets(self, targets, value) -> None:
+        if self.tainted and self._data(value):
+            for t in targets:
+                self.tainted[-1].update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+
+    def visit_For(self, node):
+        self._taint_targets([node.target], node.iter)
+        self.generic_visit(node)
+
+    visit_AsyncFor = visit_For
+
+    def visit_AugAssign(self, node):
+        self._taint_targets([node.target], node.value)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            self._taint_targets([node.target], node.value)
+        self.generic_visit(node)
+
+    def visit_withitem(self, node):
+        if node.optional_vars is not None:
+            self._taint_targets([node.optional_vars], node.context_expr)
+        self.generic_visit(node)
+
     def visit_Assign(self, node):
+        self._taint_targets(node.targets, node.value)
         # x = Cls(...); x.method() resolves to Cls.method
         if self.locals and isinstance(node.value, ast.Call) and len(node.targets) == 1 \
                 and isinstance(node.targets[0], ast.Name):
@@ -325,12 +382,18 @@ class _Module(ast.NodeVisitor):
             kind = SINKS.get(target)
             if target in OPENERS:
                 kind = FILE if self._writes(node, target) else None
-            if kind and target in NEEDS_VARIABLE_ARG and node.args and isinstance(node.args[0], ast.Constant):
+            data = self._data_args(node)
+            if kind in DATA_KINDS and not data:
                 kind = None
+                if target in SINKS:
+                    self.generic_visit(node)
+                    return  # a constant import / template exec: not reachable by the caller's data
             if kind:
                 self.sinks.setdefault(cur, (kind, target))
             else:
                 self.edges[cur].add(target)
+                if data:
+                    self.data_edges[cur].add(target)
         self.generic_visit(node)
 
     def _writes(self, node: ast.Call, target: str) -> bool:
@@ -360,6 +423,7 @@ def gadgets(files: dict[str, Path]) -> tuple[dict[str, list[str]], list[str]]:
     and which of them are classes (calling a class runs __new__ and __init__; NEWOBJ runs only __new__)."""
     classes: set[str] = set()
     edges: dict[str, set[str]] = defaultdict(set)
+    data_edges: dict[str, set[str]] = defaultdict(set)
     direct: dict[str, tuple[str, str]] = {}
     aliases_of: dict[str, str] = {}
     for name, path in sorted(files.items()):
@@ -373,6 +437,8 @@ def gadgets(files: dict[str, Path]) -> tuple[dict[str, list[str]], list[str]]:
         classes |= m.classes
         for k, v in m.edges.items():
             edges[k] |= v
+        for k, v in m.data_edges.items():
+            data_edges[k] |= v
         for k, v in m.sinks.items():
             direct.setdefault(k, v)
         for local, target in m.imports.items():
@@ -381,10 +447,15 @@ def gadgets(files: dict[str, Path]) -> tuple[dict[str, list[str]], list[str]]:
     for alias, target in aliases_of.items():
         if alias != target:
             edges[alias].add(target)
+            data_edges[alias].add(target)
     reverse: dict[str, set[str]] = defaultdict(set)
+    reverse_data: dict[str, set[str]] = defaultdict(set)
     for caller, callees in edges.items():
         for c in callees:
             reverse[c].add(caller)
+    for caller, callees in data_edges.items():
+        for c in callees:
+            reverse_data[c].add(caller)
     found: dict[str, list[str]] = {}
     queue: deque = deque()
     for fn, (kind, sink) in direct.items():
@@ -396,9 +467,10 @@ def gadgets(files: dict[str, Path]) -> tuple[dict[str, list[str]], list[str]]:
             queue.append((sink, 0))
     while queue:
         fn, depth = queue.popleft()
-        if depth >= MAX_DEPTH:
+        if depth >= MAX_DEPTH or fn in BARRIERS:
             continue
-        for caller in reverse.get(fn, ()):
+        callers = reverse_data.get(fn, ()) if found[fn][0] in DATA_KINDS else reverse.get(fn, ())
+        for caller in callers:
             if caller not in found:
                 found[caller] = [found[fn][0], fn, *found[fn][1:]][:MAX_DEPTH + 1]
                 queue.append((caller, depth + 1))
