@@ -44,6 +44,18 @@ def array_heavy(mb: int) -> bytes:
     return pickle.dumps(arrays, protocol=5)
 
 
+def object_heavy(trees: int) -> bytes | None:
+    """A fitted random forest: many small REDUCE/BUILD objects and arrays (None without scikit-learn)."""
+    try:
+        import numpy as np
+        from sklearn.ensemble import RandomForestClassifier
+    except ImportError:
+        return None
+    x = np.random.default_rng(0).random((200, 5))
+    return pickle.dumps(RandomForestClassifier(n_estimators=trees, random_state=0).fit(x, x[:, 0] > 0.5),
+                        protocol=4)
+
+
 def _best(fn, data: bytes, reps: int) -> float:
     best = float("inf")
     for _ in range(reps):
@@ -97,6 +109,9 @@ def main(argv: list[str]) -> None:
         ("dense floats", dense_floats(2_000_000 // scale), True),
         ("array-heavy  numpy, protocol 5", array_heavy(64 // scale), False),
     ]
+    forest = object_heavy(300 // scale)
+    if forest is not None:
+        cases.append(("object-heavy sklearn forest", forest, True))
     print(f"{'case':36} {'MB':>7} {'genops':>9} {'walker':>9} {'sha256':>9} {'w/genops':>9} {'w/sha':>7} {'peakMiB':>8}")
     for name, data, dense in cases:
         mb = len(data) / 1e6
