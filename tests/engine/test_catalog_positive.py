@@ -22,7 +22,7 @@ import pytest
 from tests.fixtures import make_containers as mk
 from tests.fixtures import make_formats as mf
 from modelscreen.engine import Limits, scan_bytes
-from modelscreen.engine.analyzers import analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import Budget
 from modelscreen.engine.templates import check_template

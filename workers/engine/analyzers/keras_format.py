@@ -26,12 +26,13 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.substream import SubStream
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.pickle.callables import DANGEROUS, classify_path
 
-A = "keras"
+ANALYZER = "keras"
 MAX_OBJECTS = 200_000
 MAX_DEPTH = 200
 MAX_ATTR_BYTES = 64 << 20
@@ -140,7 +141,7 @@ class _KerasWalk:
             if self.seen > MAX_OBJECTS or depth > MAX_DEPTH:
                 self.ctx.add("KERAS-CONFIG-TOO-LARGE", Severity.medium, "Keras config too large to analyse fully",
                              f"more than {MAX_OBJECTS} values or nesting deeper than {MAX_DEPTH}",
-                             self.loc(layer, path), analyzer=A)
+                             self.loc(layer, path), analyzer=ANALYZER)
                 return
             if isinstance(obj, dict):
                 cfg = obj.get("config")
@@ -180,7 +181,7 @@ class _KerasWalk:
                      f"{path} holds {len(raw)} bytes of encoded data that decode to a "
                      f"{_PAYLOAD_MAGIC_NAMES.get(raw[:2], 'pickle/archive')} (scanned as a nested artifact); "
                      "custom objects or Lambda layers can deserialize it when the model loads", where,
-                     evidence=text[:80], analyzer=A)
+                     evidence=text[:80], analyzer=ANALYZER)
         if self.ctx.member_scanner is not None:
             self.ctx.scan_member(f"{where} (decoded)", io.BytesIO(raw), len(raw))
 
@@ -211,19 +212,19 @@ class _KerasWalk:
                 ctx.add("KERAS-LAMBDA", Severity.high, "Lambda layer calls a Python function",
                         f"the Lambda layer calls {module or '?'}.{name if isinstance(name, str) else '?'}: loading "
                         "imports that module and runs the function in the model's forward pass", where,
-                        evidence=json.dumps(fn)[:160] if fn is not None else None, analyzer=A,
+                        evidence=json.dumps(fn)[:160] if fn is not None else None, analyzer=ANALYZER,
                         remediation="Load with safe_mode=True and review the function; prefer models without Lambda layers")
         if cn in ("TFOpLambda", "SlicingOpLambda") and isinstance(cfg, dict):
             fn = cfg.get("function")
             if isinstance(fn, str) and TFOP_DANGEROUS.match(fn):
                 ctx.add("KERAS-TFOP-DANGEROUS", Severity.high, f"TFOpLambda layer calls tf.{fn}",
                         f"the layer runs tf.{fn}, which reads/writes files or calls Python when the model runs",
-                        where, evidence=fn, analyzer=A)
+                        where, evidence=fn, analyzer=ANALYZER)
         if cn == "TFSMLayer":
             target = cfg.get("filepath") if isinstance(cfg, dict) else None
             ctx.add("KERAS-UNSAFE-FUNCTION", Severity.high, "TFSMLayer loads an external SavedModel",
                     f"the layer loads the SavedModel at {target!r} when the model loads; that graph's ops run "
-                    "outside Keras' safe mode", where, evidence=str(target)[:160] if target else None, analyzer=A)
+                    "outside Keras' safe mode", where, evidence=str(target)[:160] if target else None, analyzer=ANALYZER)
         module = d.get("module")
         if isinstance(module, str) and module:
             fname = cfg if cn == "function" and isinstance(cfg, str) else cn
@@ -243,7 +244,7 @@ class _KerasWalk:
                             + " (the safe-mode bypass class of CVE-2025-1550 and its successors)", where,
                             evidence=json.dumps({"module": module, "class_name": cn,
                                                  "config": cfg if isinstance(cfg, str) else "..."})[:160],
-                            analyzer=A, remediation="Do not load this model")
+                            analyzer=ANALYZER, remediation="Do not load this model")
             elif _registered_custom(d, module) and not _dangerous_target(module, str(fname)):
                 pass  # a registered custom object from the user's package: KERAS-CUSTOM-OBJECT below
             else:
@@ -252,7 +253,7 @@ class _KerasWalk:
                 ctx.add("KERAS-MODULE-INJECTION", sev, f"Config imports {qual}",
                         f"the object names module {module!r} (class_name {cn!r}): Keras imports it and calls "
                         f"{qual} while loading — arbitrary code outside Keras (CVE-2025-1550 class)",
-                        where, evidence=json.dumps({"module": module, "class_name": cn})[:160], analyzer=A,
+                        where, evidence=json.dumps({"module": module, "class_name": cn})[:160], analyzer=ANALYZER,
                         remediation="Do not load this model; Keras >= 3.9 with safe_mode refuses such modules")
         rn = d.get("registered_name")
         for name in (rn, cn):
@@ -263,13 +264,14 @@ class _KerasWalk:
                     ctx.add("KERAS-CUSTOM-OBJECT", Severity.low, f"Custom object {name}",
                             f"the config needs the registered custom object {name!r} from package {package!r}"
                             + (f" (module {module!r})" if isinstance(module, str) and module else "")
-                            + ": its code is not in the model file and runs when the model loads", where, analyzer=A)
+                            + ": its code is not in the model file and runs when the model loads", where,
+                            analyzer=ANALYZER)
                 break
 
     def lambda_finding(self, where: str, code: str, what: str) -> None:
         self.ctx.add("KERAS-LAMBDA-BYTECODE", Severity.critical, "Lambda layer with serialized Python bytecode",
                      f"{what} is marshalled Python bytecode; loading the model with safe_mode=False (or Keras 2) "
-                     f"runs it{_bytecode_hint(code)}", where, evidence=code[:80] if code else None, analyzer=A,
+                     f"runs it{_bytecode_hint(code)}", where, evidence=code[:80] if code else None, analyzer=ANALYZER,
                      remediation="Do not load this model; rebuild the layer in code instead of a Lambda")
 
 
@@ -282,18 +284,18 @@ def analyze_keras_json(ctx: ScanContext, text: str | bytes, prefix: str) -> None
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
         ctx.add("KERAS-CONFIG-INVALID", Severity.medium, "Keras config is not valid JSON", str(exc)[:200], prefix,
-                analyzer=A)
+                analyzer=ANALYZER)
         return
     analyze_keras_object(ctx, obj, prefix)
 
 
-@register("hdf5")
+@register(Format.hdf5)
 def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
     """Legacy Keras .h5: read only the root group's attributes (never keras.models.load_model)."""
     try:
         import h5py
     except ImportError:
-        ctx.add("HDF5-NOT-ANALYSED", Severity.info, "HDF5 attributes not read", "h5py is not installed", analyzer=A)
+        ctx.add("HDF5-NOT-ANALYSED", Severity.info, "HDF5 attributes not read", "h5py is not installed", analyzer=ANALYZER)
         return
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     view = SubStream(stream, 0, size)  # read-only: h5py must not see the hashing reader itself
@@ -301,24 +303,31 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
         f = h5py.File(view, "r")
     except Exception as exc:  # noqa: BLE001 - libhdf5 refuses malformed files with assorted errors
         ctx.add("HDF5-MALFORMED", Severity.low, "HDF5 file could not be opened",
-                f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
+                f"{type(exc).__name__}: {exc}"[:300], analyzer=ANALYZER)
         return
     try:
         attrs = f.attrs
         names = list(attrs.keys())[:1000]
         info = {}
-        for key in ("keras_version", "backend"):
-            if key in names:
+        for key in ("keras_version", "backend", "model_config", "training_config"):
+            if key not in names:
+                continue
+            oversized = _attr_oversized(attrs, key, 256 if key in ("keras_version", "backend") else MAX_ATTR_BYTES,
+                                        size)
+            if oversized:
+                ctx.add("HDF5-ATTRIBUTE-TOO-LARGE", Severity.medium, f"{key} attribute not read", oversized, key,
+                        analyzer=ANALYZER)
+                continue
+            if key in ("keras_version", "backend"):
                 info[key] = _attr_text(attrs, key, 256)
-        for key in ("model_config", "training_config"):
-            if key in names:
-                text = _attr_text(attrs, key, MAX_ATTR_BYTES)
-                if text is None:
-                    ctx.add("KERAS-CONFIG-INVALID", Severity.medium, f"{key} attribute is not text",
-                            "the attribute cannot be read as a JSON string", key, analyzer=A)
-                    continue
-                ctx.notes["format"] = "keras-h5"
-                analyze_keras_json(ctx, text, key)
+                continue
+            text = _attr_text(attrs, key, MAX_ATTR_BYTES)
+            if text is None:
+                ctx.add("KERAS-CONFIG-INVALID", Severity.medium, f"{key} attribute is not text",
+                        "the attribute cannot be read as a JSON string", key, analyzer=ANALYZER)
+                continue
+            ctx.notes["format"] = Format.keras_h5
+            analyze_keras_json(ctx, text, key)
         links = 0
         for name in list(f.keys())[:1000]:
             link = f.get(name, getlink=True)
@@ -326,17 +335,37 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
                 links += 1
                 ctx.add("HDF5-EXTERNAL-LINK", Severity.medium, "Group links to another file",
                         f"{name!r} links to {link.filename!r}:{link.path!r}; readers that follow it open a file "
-                        "outside this one", name, evidence=link.filename, analyzer=A)
+                        "outside this one", name, evidence=link.filename, analyzer=ANALYZER)
         if info:
             ctx.notes["keras"] = info
     except Exception as exc:  # noqa: BLE001
         ctx.add("HDF5-MALFORMED", Severity.low, "HDF5 attributes could not be read",
-                f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
+                f"{type(exc).__name__}: {exc}"[:300], analyzer=ANALYZER)
     finally:
         try:
             f.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+def _attr_oversized(attrs, key: str, limit: int, file_size: int) -> str | None:
+    """Why the attribute must not be read, judged from its declared shape and type before libhdf5 reads (and
+    allocates) its value: more elements than one, or more bytes than the limit or the file can hold."""
+    try:
+        aid = attrs.get_id(key)
+        shape, dtype, stored = aid.shape, aid.dtype, aid.get_storage_size()
+    except Exception as exc:  # noqa: BLE001 - libhdf5 refuses a malformed attribute message
+        return f"its header cannot be read: {type(exc).__name__}: {exc}"[:300]
+    count = 1
+    for dim in shape or ():
+        count *= int(dim)
+    declared = count * dtype.itemsize
+    if count > 1:
+        return f"declares {count} elements; a Keras attribute holds one string"
+    if max(declared, stored) > min(limit, file_size):
+        return (f"declares {max(declared, stored)} bytes, more than the limit ({limit}) or the file "
+                f"({file_size} bytes) allows")
+    return None
 
 
 def _attr_text(attrs, key: str, limit: int) -> str | None:

@@ -14,18 +14,22 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
-from modelscreen.engine.analyzers.configs import analyze_yaml_text, read_text
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
+from modelscreen.engine.analyzers._text import analyze_yaml_text, read_text
+from modelscreen.engine.analyzers.configs import analyze_json
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.pickle.callables import DANGEROUS, classify_path
 from modelscreen.engine.sniff import suffix_of
 from modelscreen.engine.templates import report_template
+from modelscreen.engine.analyzers.tf_savedmodel import analyze_by_name
 
-A = "code"
+ANALYZER = "code"
 MAX_CODE_BYTES = 8 << 20
 MAX_CALL_FINDINGS = 50
 PY_SUFFIXES = frozenset({".py", ".pyw", ".pyi"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+JSON_SUFFIXES = frozenset({".json"})
 TEMPLATE_SUFFIXES = frozenset({".jinja", ".jinja2", ".j2"})
 
 # dotted call name (after alias resolution) -> (severity, what it does)
@@ -233,7 +237,7 @@ class _Code(ast.NodeVisitor):
         self.reported += 1
         when = "inside a function" if self.func_depth else "at import time (module level)"
         self.ctx.add(rule, sev, title, f"{detail}; runs {when}", self.loc(node), evidence=self.line(node),
-                     analyzer=A, remediation="Review the code before trust_remote_code=True or importing it")
+                     analyzer=ANALYZER, remediation="Review the code before trust_remote_code=True or importing it")
 
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
@@ -326,20 +330,20 @@ def analyze_python(ctx: ScanContext, text: str, where: str) -> None:
     lines = text.splitlines()
     ctx.add("CODE-FILE", Severity.info, "Python code in the model repository",
             f"{len(lines)} lines; it runs when the model is loaded with trust_remote_code=True or when it is "
-            "imported: review it like any dependency", where, analyzer=A)
+            "imported: review it like any dependency", where, analyzer=ANALYZER)
     try:
         tree = ast.parse(text, filename=where)
     except (SyntaxError, ValueError) as exc:
         ctx.add("CODE-SYNTAX-ERROR", Severity.low, "Python file does not parse",
-                f"{type(exc).__name__}: {exc}"[:200], f"{where} line {getattr(exc, 'lineno', '?')}", analyzer=A)
+                f"{type(exc).__name__}: {exc}"[:200], f"{where} line {getattr(exc, 'lineno', '?')}", analyzer=ANALYZER)
         return
     except (RecursionError, MemoryError):
-        ctx.add("CODE-SYNTAX-ERROR", Severity.medium, "Python file nested too deeply to parse", where, analyzer=A)
+        ctx.add("CODE-SYNTAX-ERROR", Severity.medium, "Python file nested too deeply to parse", where, analyzer=ANALYZER)
         return
     try:
         _Code(ctx, lines, where).visit(tree)
     except RecursionError:
-        ctx.add("CODE-NOT-ANALYSED", Severity.medium, "Python file nested too deeply to analyse", where, analyzer=A)
+        ctx.add("CODE-NOT-ANALYSED", Severity.medium, "Python file nested too deeply to analyse", where, analyzer=ANALYZER)
 
 
 _YAMLISH = re.compile(r"!!python/|!<tag:yaml\.org,2002:python/")
@@ -349,7 +353,6 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
     name = ctx.name.rsplit("/", 1)[-1] if ctx.name else ""
     suffix = suffix_of(name)
     if suffix in (".pb", ".onnx"):  # a small protobuf can be valid UTF-8: try it by its name
-        from modelscreen.engine.analyzers.tf_savedmodel import analyze_by_name
 
         analyze_by_name(stream, ctx)
         return
@@ -359,7 +362,7 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
         first = stream.read(256)
     is_python = suffix in PY_SUFFIXES or (first.startswith(b"#!") and b"python" in first.split(b"\n", 1)[0])
     if is_python:
-        text = read_text(stream, ctx, MAX_CODE_BYTES)
+        text = read_text(stream, ctx, MAX_CODE_BYTES, python_source=True)
         if text is not None:
             analyze_python(ctx, text, name or "<code>")
         return
@@ -367,6 +370,9 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
         text = read_text(stream, ctx, 4 << 20)
         if text is not None:
             report_template(ctx, text, name or "<template>", analyzer="template")
+        return
+    if suffix in JSON_SUFFIXES:  # loaders read it with json.load by its name: what does not parse is reported
+        analyze_json(stream, ctx)
         return
     if suffix in YAML_SUFFIXES or sniffed == "yaml":
         text = read_text(stream, ctx)
@@ -380,6 +386,11 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
         analyze_yaml_text(ctx, text)
 
 
-@register("text")
+@register(Format.text)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     analyze_text(stream, ctx)
+
+
+@register(Format.yaml)
+def analyze_yaml(stream: BinaryIO, ctx: ScanContext) -> None:
+    analyze_text(stream, ctx, sniffed="yaml")
