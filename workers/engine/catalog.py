@@ -142,6 +142,19 @@ _RULES: list[Rule] = [
          "The pickle calls a global that is on neither the known-safe nor the dangerous list (often a class "
          "of the training code). The loader imports and calls it, so review the named module before "
          "loading; benign research checkpoints trigger this, malicious ones hide behind it."),
+        ("PICKLE-SCRIPT-CLASS", S.low, "Pickle instantiates a class of the loading script",
+         "The pickle names `__main__.<Class>`: a class defined in the script that saved the file (how "
+         "`torch.save(model)` and tutorials save custom models). Loading needs a script that defines the same "
+         "class, and runs that class's code; reaching other names through `__main__` (`__main__.os.system`) is "
+         "reported as a dangerous call instead."),
+        ("PICKLE-CLOUDPICKLE-FUNCTION", S.medium, "Pickle rebuilds a function from code",
+         "A function or class serialised by cloudpickle (MLflow pyfunc models, Ray, Dask): loading rebuilds "
+         "Python code that runs when the model is used. The code object's names were read (never built) and "
+         "name no process, file, network or evaluation call; review the function before loading."),
+        ("PICKLE-FUNCTION-CODE-SINK", S.critical, "Pickled function code calls a dangerous function",
+         "A code object that cloudpickle rebuilds at load time names a call that runs processes, evaluates "
+         "code, imports modules, writes files or opens connections (read from its names and attribute "
+         "pairs, judged with the alias table and sink map). The function does it when called: do not load."),
         ("PICKLE-UNKNOWN-IMPORT", S.info, "Pickle imports unlisted globals",
          "The pickle imports globals that are not on the known-safe list but never calls them. Listed for "
          "context (which libraries the model expects); on its own no code runs from them."),
@@ -195,10 +208,10 @@ _RULES: list[Rule] = [
          "torch unpickles the magic-number, protocol and sys_info pickles of a legacy file with the full "
          "unpickler; in a genuine file they hold plain values. Imports or calls there run code before the "
          "model is even read."),
-        ("TORCHSCRIPT-CODE", S.medium, "TorchScript archive with code",
-         "The PyTorch zip holds TorchScript `code/` files. torch.jit.load compiles and runs them, so review "
-         "them like source code (the location names the first file); a TorchScript model is a program, not "
-         "only weights."),
+        ("TORCHSCRIPT-CODE", S.low, "TorchScript archive with code",
+         "The PyTorch zip holds TorchScript `code/` files (every torch.jit.save export does). torch.jit.load "
+         "compiles and runs them; the code members are analysed on their own and only operations that touch "
+         "files, processes or the network are findings there (the location names the first file)."),
     ),
     *_area(
         "NumPy",
@@ -468,9 +481,14 @@ _RULES: list[Rule] = [
         ("KERAS-TFOP-DANGEROUS", S.high, "TFOpLambda layer calls a dangerous tf function",
          "A TFOpLambda/SlicingOpLambda layer runs a `tf.io`, `py_function`, raw file op or similar function "
          "that reads or writes files or calls Python when the model runs."),
-        ("KERAS-CUSTOM-OBJECT", S.medium, "Custom object",
-         "The config needs a registered custom object (`Package>Name`). Its code is not in the model file "
-         "and runs when the model loads, from whatever package provides it."),
+        ("KERAS-CUSTOM-OBJECT", S.low, "Custom object",
+         "The config needs a registered custom object (`Package>Name`), the normal way Keras saves custom "
+         "layers. Its code is not in the model file and runs when the model loads, from whatever package "
+         "provides it; a dangerous module or function named there is KERAS-MODULE-INJECTION instead."),
+        ("KERAS-ENCODED-PAYLOAD", S.medium, "Config value decodes to a serialized payload",
+         "A string in the Keras config is base64 or hex of a pickle, archive, compressed stream or NumPy file "
+         "(the CVE-2025-49655 class: custom objects or Lambda layers deserialize it at load time). The decoded "
+         "bytes are scanned as a nested artifact, whose findings decide the verdict."),
         ("KERAS-CONFIG-INVALID", S.medium, "Keras config is not valid JSON",
          "`config.json` (or an HDF5 `model_config` attribute) is not valid JSON or not text; Keras refuses "
          "it, and it could not be analysed."),
@@ -531,6 +549,10 @@ _RULES: list[Rule] = [
         ("CODE-DYNAMIC-LOOKUP", S.high, "Dynamic getattr() on a dangerous module",
          "A name is looked up at run time on a module that runs commands or code (`os`, `subprocess`, "
          "`builtins`, ...): a way to hide which function runs."),
+        ("CODE-COMPUTED-CALL", S.high, "Code calls a dangerous function through a computed name",
+         "The called name is built at run time (string concatenation, reversal, f-strings, chr, base64/hex "
+         "literals) or looked up through getattr, `__import__`, `builtins`/`vars()`/`globals()`/`sys.modules`; "
+         "constant folding recovers it and it runs commands, evaluates code or reaches another sink."),
         ("CODE-DYNAMIC-IMPORT", S.medium, "Module imported by a computed name",
          "`__import__`/`importlib.import_module` with a computed module name hides what is imported."),
         ("CODE-SYNTAX-ERROR", S.low, "Python file does not parse",

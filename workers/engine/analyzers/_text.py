@@ -11,7 +11,7 @@ from typing import BinaryIO
 import yaml
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES
+from modelscreen.engine.analyzers.targets import target_finding
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import source_encoding
 
@@ -89,11 +89,8 @@ def analyze_yaml_text(ctx: ScanContext, text: str) -> None:
                     key = k.value if isinstance(k, yaml.ScalarNode) else "?"
                     stack.append((k, path))
                     stack.append((v, f"{path}.{key}" if path else str(key)))
-                    if key == "_target_" and isinstance(v, yaml.ScalarNode) and \
-                            v.value.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
-                        ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {v.value}",
-                                f"hydra.utils.instantiate calls {v.value!r} with the sibling keys as arguments",
-                                f"line {v.start_mark.line + 1}", evidence=v.value, analyzer=ANALYZER)
+                    if key == "_target_" and isinstance(v, yaml.ScalarNode):
+                        target_finding(ctx, v.value, f"line {v.start_mark.line + 1}")
             elif isinstance(node, yaml.SequenceNode):
                 stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node.value))
 

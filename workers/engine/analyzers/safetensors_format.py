@@ -22,6 +22,7 @@ from typing import BinaryIO, NamedTuple
 from modelscreen.schemas import Severity
 from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
+from modelscreen.engine.analyzers.targets import targets_in_text
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
 
@@ -173,6 +174,10 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         elif getattr(meta, "duplicates", None):
             ctx.add("SAFETENSORS-DUPLICATE-NAME", Severity.medium, "Duplicate keys in __metadata__",
                     f"keys {meta.duplicates[:5]} appear more than once", "__metadata__", analyzer=ANALYZER)
+        if isinstance(meta, dict):
+            for k, v in meta.items():
+                if isinstance(v, str) and "_target_" in v:
+                    targets_in_text(ctx, v, f"__metadata__.{k}")  # Hydra/NeMo configs carried as metadata
 
     tensors: list[tuple[int, int, str, str]] = []  # (begin, end, name, dtype) of entries with usable offsets
     for i, (name, info) in enumerate(header.items()):

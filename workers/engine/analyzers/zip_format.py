@@ -269,7 +269,9 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         code = sorted({n.split("code/")[0] + "code/" for n in names if re.search(r"(^|/)code/.+", n)})
         if code:
             files = [n for n in names if re.search(r"(^|/)code/.+\.py$", n)]
-            ctx.add("TORCHSCRIPT-CODE", Severity.medium, "TorchScript archive with code",
+            # low: plain exports carry code/; the code members themselves are analysed for file, process
+            # and network operations
+            ctx.add("TORCHSCRIPT-CODE", Severity.low, "TorchScript archive with code",
                     "torch.jit.load compiles and runs the TorchScript code in this archive "
                     f"({len(files)} code files: {', '.join(files[:10])}{'...' if len(files) > 10 else ''}); "
                     "review it like source code", code[0], analyzer=ANALYZER,
