@@ -33,14 +33,17 @@ def _default_format() -> str:
               help="Write the report to a file instead of standard output.")
 @click.option("--max-seconds", type=float, default=None, help="Time budget per artifact.")
 @click.option("--no-progress", is_flag=True, help="Never show a progress bar.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Sandboxed scans side by side (default: the number of cores).")
 def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | None,
-         max_seconds: float | None, no_progress: bool) -> None:
-    """Scan files and directories (recursively).
+         max_seconds: float | None, no_progress: bool, jobs: int | None) -> None:
+    """Scan files and directories (recursively), each file in a sandboxed child process.
 
     Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or analysis errors.
     """
     from modelscreen.engine import Limits
-    from modelscreen.engine.scanner import iter_files, scan_paths
+    from modelscreen.engine.scanner import iter_files
+    from modelscreen.sandbox.scanning import scan_paths_sandboxed
     from modelscreen.reporters import RENDERERS
 
     fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "json")
@@ -59,9 +62,9 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
             def advance(f: Path, size: int) -> None:
                 bar.update(task, advance=size, description=f.name[:40])
 
-            reports = list(scan_paths(files, limits=limits, progress=advance))
+            reports = scan_paths_sandboxed(files, jobs=jobs, limits=limits, progress=advance)
     else:
-        reports = list(scan_paths(files, limits=limits))
+        reports = scan_paths_sandboxed(files, jobs=jobs, limits=limits)
 
     render = RENDERERS[fmt]
     text = render(reports, color=output is None and sys.stdout.isatty()) if fmt == "table" else render(reports)

@@ -117,6 +117,8 @@ def scan_stream(
             analyze(reader, ctx)
     except LimitExceeded as exc:
         ctx.limit_finding(exc)
+    except MemoryError:
+        raise  # the process is out of memory: its runner (modelscreen.sandbox) reports LIMIT-MEMORY
     except Exception as exc:  # a parser crash is an error verdict with the reason, never clean
         error = f"{type(exc).__name__}: {exc}"[:500]
         ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine")
