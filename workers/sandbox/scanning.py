@@ -75,12 +75,13 @@ def _size(path: str | os.PathLike) -> int | None:
 
 
 class SandboxScanner:
-    """Scans files in a pool of sandboxed children."""
+    """Scans files in a pool of sandboxed children (`jobs`, default: one per core) under `sandbox`
+    (default: `sandbox_limits_for(limits)`)."""
 
     def __init__(self, jobs: int | None = None, limits: Limits | None = None, *,
                  sandbox: SandboxLimits | None = None, initializer: Callable | None = None, initargs: tuple = ()):
         self.limits = limits
-        self.pool = SandboxPool(jobs, sandbox_limits_for(limits, sandbox), initializer=initializer,
+        self.pool = SandboxPool(jobs, sandbox or sandbox_limits_for(limits), initializer=initializer,
                                 initargs=initargs)
 
     @property
