@@ -34,6 +34,7 @@ class Runtime:
     writer: Any = None
     ruleset_version: str | None = None
     provenance: Any = None  # modelscreen.provenance.ProvenanceChecker, opened on first use
+    scanner: Any = None  # modelscreen.sandbox.scanning.SandboxScanner; None: the process's shared pool
 
     @property
     def observer(self) -> dict[str, str]:

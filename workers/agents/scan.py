@@ -71,7 +71,7 @@ def _fetch_and_scan(rt, event: ArtifactEvent):
     from modelscreen.provenance.pipeline_checks import collect_evidence, pipeline_policy
 
     policy = pipeline_policy(rt.settings)
-    return scan_fetched(event, rt.settings, ruleset_version=rt.ruleset_version,
+    return scan_fetched(event, rt.settings, ruleset_version=rt.ruleset_version, scanner=rt.scanner,
                         inspect=lambda result, path: collect_evidence(result, path, policy=policy,
                                                                       settings=rt.settings))
 

@@ -89,15 +89,15 @@ class SandboxScanner:
         return self.pool.size
 
     def scan_or_raise(self, path: str | os.PathLike, display: str | None = None, *, name: str | None = None,
-                      tensor_digests: bool = False) -> list[ArtifactReport]:
-        """Reports for one file, or the SandboxError that stopped its child."""
-        return self.pool.run(scan_file, str(path), display, name, self.limits, tensor_digests)
+                      limits: Limits | None = None, tensor_digests: bool = False) -> list[ArtifactReport]:
+        """Reports for one file (`display`: the path reports show), or the SandboxError that stopped its child."""
+        return self.pool.run(scan_file, str(path), display, name, limits or self.limits, tensor_digests)
 
     def scan(self, path: str | os.PathLike, display: str | None = None, *, name: str | None = None,
-             tensor_digests: bool = False) -> list[ArtifactReport]:
+             limits: Limits | None = None, tensor_digests: bool = False) -> list[ArtifactReport]:
         """Reports for one file; a failed child is this file's `error` report."""
         try:
-            return self.scan_or_raise(path, display, name=name, tensor_digests=tensor_digests)
+            return self.scan_or_raise(path, display, name=name, limits=limits, tensor_digests=tensor_digests)
         except SandboxError as exc:
             return [failure_report(display or str(path), exc, _size(path))]
 
