@@ -99,3 +99,16 @@ def _signame(sig: int) -> str:
         return f" ({signal.Signals(sig).name})"
     except ValueError:
         return ""
+
+
+def command_limits() -> SandboxLimits:
+    """For one-shot commands that parse a whole model (verify, diff): memory, files and no network as for
+    scans; time as long as hashing a large model directory may take."""
+    return SandboxLimits(cpu_seconds=6 * 3600, wall_seconds=6 * 3600)
+
+
+def reason(exc: SandboxError) -> str:
+    """The message of an error raised by the sandboxed function, without its type name."""
+    text = str(exc)
+    prefix = f"{exc.exc_type}: " if exc.exc_type else ""
+    return text[len(prefix):] if prefix and text.startswith(prefix) else text
