@@ -1,16 +1,18 @@
 """Process hardening applied inside a sandboxed child before it reads its first task.
 
 What each platform gets:
-- Linux: resource limits, core dumps off, PR_SET_NO_NEW_PRIVS, a new (empty) network namespace when the
-  process may create one (root, or unprivileged user namespaces), and a seccomp filter that denies creating
-  any socket but AF_UNIX when `pyseccomp` and libseccomp are installed.
-- macOS and other POSIX systems: resource limits and core dumps off only; network is not denied.
+- Linux: resource limits, core dumps off, a session of its own, PR_SET_NO_NEW_PRIVS, a new (empty)
+  network namespace when the process may create one (root, or unprivileged user namespaces), and a
+  seccomp filter that denies creating any socket but AF_UNIX when `pyseccomp` and libseccomp are installed.
+- macOS and other POSIX systems: resource limits, core dumps off and a session of their own; network is
+  not denied.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import errno
+import os
 import resource
 import socket
 import sys
@@ -87,11 +89,22 @@ def deny_network() -> dict[str, bool]:
     return {"netns": netns, "seccomp": _seccomp_no_sockets()}
 
 
+def _new_session() -> bool:
+    """A session of its own: no controlling terminal to read from or signal; terminal signals reach the
+    parent, which stops its children itself."""
+    try:
+        os.setsid()
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 def harden(limits: SandboxLimits) -> dict[str, bool]:
     """Everything, in an order that works: namespaces need a single thread and come before seccomp."""
     status = {"netns": False, "seccomp": False}
     if not limits.network:
         status = deny_network()
     status["no_new_privs"] = no_new_privs()
+    status["session"] = _new_session()
     apply_limits(limits)
     return status
