@@ -5,13 +5,27 @@ import asyncio
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.types import TopicT
 
 from modelscreen import __version__, topics
+from modelscreen.agents import alert, index, normalise, rules, scan
+from modelscreen.agents.batching import retry_forever
+from modelscreen.engine.yara.loader import default_ruleset
+from modelscreen.logs import LOGGING_CONFIG
+from modelscreen.metrics import CONSUMER_LAG
 from modelscreen.pipeline.cache import ScanCache
-from modelscreen.settings import Settings
+from modelscreen.settings import Settings, apply_engine_settings
+
+if TYPE_CHECKING:
+    from elasticsearch import AsyncElasticsearch
+
+    from modelscreen.provenance import ProvenanceChecker
+    from modelscreen.sandbox.scanning import SandboxScanner
+    from modelscreen.sinks.elasticsearch import FindingsWriter
 
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # dead letters carry the original message, base64-encoded
@@ -26,15 +40,15 @@ class Runtime:
 
     settings: Settings
     app: faust.App
-    topics: dict[str, Any] = field(default_factory=dict)
+    topics: dict[str, TopicT] = field(default_factory=dict)
     scan_cache: ScanCache = field(default_factory=ScanCache)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))  # scans
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=16))
-    es: Any = None
-    writer: Any = None
+    es: AsyncElasticsearch | None = None
+    writer: FindingsWriter | None = None  # opened by the index agent on first use
     ruleset_version: str | None = None
-    provenance: Any = None  # modelscreen.provenance.ProvenanceChecker, opened on first use
-    scanner: Any = None  # modelscreen.sandbox.scanning.SandboxScanner; None: the process's shared pool
+    provenance: ProvenanceChecker | None = None  # opened by the scan agent on first use
+    scanner: SandboxScanner | None = None  # None: the process's shared sandbox pool
 
     @property
     def observer(self) -> dict[str, str]:
@@ -52,10 +66,6 @@ class Runtime:
         async def attempt() -> None:
             futs = [await producer.send(names[n], k, v, None, None, None) for n, k, v in messages]
             await asyncio.gather(*futs)
-
-        from aiokafka.errors import KafkaError
-
-        from modelscreen.agents.batching import retry_forever
 
         # A retry may produce some messages twice; every consumer downstream is idempotent.
         await retry_forever("produce", attempt, is_transient=lambda exc: isinstance(exc, KafkaError))
@@ -80,10 +90,8 @@ def credentials(settings: Settings):
 
 
 def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
-    from modelscreen.agents import alert, index, normalise, rules, scan
-    from modelscreen.logs import LOGGING_CONFIG
-
     settings = settings or Settings()
+    apply_engine_settings(settings)
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings),
@@ -104,8 +112,6 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
         autodiscover=False,
     )
     rt = Runtime(settings=settings, app=app)
-    from modelscreen.engine.yara.loader import default_ruleset
-
     ruleset, _reason = default_ruleset()
     rt.ruleset_version = ruleset.version if ruleset else None
     for name in (topics.STORE_EVENTS, topics.ARTIFACT_EVENTS, topics.SCAN_RESULTS, topics.ALERTS,
@@ -120,8 +126,6 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
 
 def register_lag_gauge(app: faust.App, every: float = 15.0) -> None:
     """Consumer lag per assigned partition: the end of the partition minus the committed offset."""
-    from modelscreen.metrics import CONSUMER_LAG
-
     @app.timer(every)
     async def consumer_lag() -> None:
         consumer = app.consumer

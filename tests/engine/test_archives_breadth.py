@@ -12,7 +12,7 @@ import pytest
 from tests.fixtures import make_containers as mk
 from tests.fixtures import make_formats as mf
 from modelscreen.engine import Limits, scan_bytes
-from modelscreen.engine.analyzers import analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
 
 needs_pickle_analyzer = pytest.mark.skipif(analyzer_for("pickle") is None, reason="pickle analyzer not registered")
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fixtures import make_containers as mk
 from modelscreen.engine import Limits, scan_bytes, scan_path
-from modelscreen.engine.analyzers import analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
 
 TORCH_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "torch"
 

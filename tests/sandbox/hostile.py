@@ -8,7 +8,8 @@ import os
 import signal
 import time
 
-from modelscreen.engine.analyzers import ANALYZERS, analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
+from modelscreen.engine.analyzers.registry import ANALYZERS
 
 MARK = b"MODELSCREEN-TEST "
 

@@ -55,12 +55,12 @@ def test_scan_stage_retries_a_poison_artifact_then_gives_up_and_keeps_going(tmp_
         return await _scan(rt, _event(bad)), await _scan(rt, _event(good))
 
     try:
-        (failed, reason, _), (ok, ok_reason, _) = asyncio.run(both())
+        bad_outcome, ok_outcome = asyncio.run(both())
     finally:
         rt.executor.shutdown()
-    assert failed.verdict.value == "error" and failed.attempts == 2
-    assert "LIMIT-TIME" in reason and "LIMIT-TIME" in failed.error
-    assert ok_reason is None and ok.verdict.value == "clean"
+    assert bad_outcome.result.verdict.value == "error" and bad_outcome.result.attempts == 2
+    assert "LIMIT-TIME" in bad_outcome.gave_up and "LIMIT-TIME" in bad_outcome.result.error
+    assert ok_outcome.gave_up is None and ok_outcome.result.verdict.value == "clean"
 
 
 def test_watch_records_a_crash_as_an_error_and_scans_the_rest(tmp_path, scanner):

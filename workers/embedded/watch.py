@@ -19,10 +19,14 @@ from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
 from modelscreen.schemas.results import ScanResult
 from modelscreen.engine import ENGINE_VERSION, Limits
 from modelscreen.engine.scanner import iter_files
-from modelscreen.pipeline.scanning import scan_fetched
+from modelscreen.pipeline.scanning import ScanFailed, scan_fetched, failed
 from modelscreen.sandbox.scanning import SandboxScanner
 from modelscreen.settings import Settings
 from modelscreen.sinks.sqlite_store import SqliteStore
+from modelscreen.fetch import FetchError
+from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
+from modelscreen.provenance.checks import apply_findings
+from modelscreen.provenance.pipeline_checks import collect_evidence, evidence_findings
 
 log = logging.getLogger("modelscreen.watch")
 
@@ -77,17 +81,10 @@ class Processor:
         self.settings = Settings(fetch_file_roots=[self.root])
         self.checker = None
         if provenance:
-            from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
-
             self.checker = ProvenanceChecker(open_inventory("sqlite", db=store.path),
                                              load_policy(self.settings.provenance_policy))
 
     def __call__(self, change: FileChange) -> ScanResult:
-        from modelscreen.fetch import FetchError
-        from modelscreen.pipeline.scanning import ScanFailed, failed
-        from modelscreen.provenance.checks import apply_findings
-        from modelscreen.provenance.pipeline_checks import collect_evidence, evidence_findings
-
         event = change.event(self.root)
         checker = self.checker
         inspect = None if checker is None else (

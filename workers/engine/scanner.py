@@ -10,14 +10,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modelscreen.schemas import ArtifactReport, Severity
+from modelscreen.schemas import ArtifactReport, Severity, Verdict
 from modelscreen import __version__
-from modelscreen.engine.analyzers import analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, LimitExceeded, Limits
 from modelscreen.engine.sniff import CODE_EXECUTING, EXPECTED_BY_SUFFIX, HEAD_BYTES, sniff, suffix_of
 from modelscreen.engine.verdict import verdict_for, worst_verdict
+from modelscreen.engine.yara.hook import scan_with_rules
+from modelscreen.schemas.inventory import TensorDigest, TensorManifest
 
 ENGINE_VERSION = __version__
 SPOOL_MEMORY = 8 * 1024 * 1024
@@ -121,12 +123,10 @@ def scan_stream(
         raise  # the process is out of memory: its runner (modelscreen.sandbox) reports LIMIT-MEMORY
     except Exception as exc:  # a parser crash is an error verdict with the reason, never clean
         error = f"{type(exc).__name__}: {exc}"[:500]
-        ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine")
+        ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine", uncapped=True)
     # --- YARA rules (workers/engine/yara/hook.py): bounded reads of the raw stream, never through the
     # hashing reader; never raises. ---
     if not truncated and size and size <= limits.max_file_bytes:
-        from modelscreen.engine.yara.hook import scan_with_rules
-
         scan_with_rules(ctx, lambda off, n: _peek(stream, off, n), size, ctx.notes.get("format", fmt))
     # --- end YARA rules ---
     try:
@@ -136,7 +136,7 @@ def scan_stream(
         error = error or f"read failed: {exc}"
     if ctx.dropped_findings:
         ctx.add("FINDINGS-TRUNCATED", Severity.info, f"{ctx.dropped_findings} more findings not listed",
-                analyzer="engine")
+                analyzer="engine", uncapped=True)
     fmt = ctx.notes.get("format", fmt)
     verdict = verdict_for(ctx.findings, error)
     if ctx.members:
@@ -162,8 +162,6 @@ def _tensor_manifest(found: dict | None, reader: HashingReader, sha256: str | No
     if not found or not sha256:
         return None
     from pydantic import ValidationError
-
-    from modelscreen.schemas.inventory import TensorDigest, TensorManifest
 
     try:
         tensors = [TensorDigest(name=name, dtype=dtype, shape=shape, begin=b, end=e, sha256=digest)
@@ -198,8 +196,6 @@ def scan_path(path: str | os.PathLike, *, limits: Limits | None = None) -> list[
         with open(p, "rb", buffering=0) as fh:
             return scan_stream(fh, display, name=p.name, size=st.st_size, limits=limits)
     except OSError as exc:
-        from modelscreen.schemas import Verdict
-
         return [ArtifactReport(path=display, format="unreadable", verdict=Verdict.error,
                                error=f"{type(exc).__name__}: {exc}")]
 

@@ -28,3 +28,8 @@ def resolve(uri: str, limits: FetchLimits, *, roots: list[Path]) -> Path:
     if st.st_size > limits.max_bytes:
         raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
     return path
+
+
+def fetch(uri: str, dest: Path, limits: FetchLimits, settings) -> Path:
+    """The fetcher signature (fetch.FETCHERS): file:// is read in place, inside settings.fetch_file_roots."""
+    return resolve(uri, limits, roots=settings.fetch_file_roots)

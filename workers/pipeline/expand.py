@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from modelscreen.schemas.events import ArtifactEvent
 from modelscreen.fetch import FetchError
+from modelscreen.fetch import hf as hub_uris
+from modelscreen.fetch.oci import DIGEST_RE, INDEX_TYPES, registry_for
+from modelscreen.fetch.oci import parse as parse_oci
+from modelscreen.provenance.hf import HubClient, HubError, ignored
 from modelscreen.settings import Settings
 
 TITLE = "org.opencontainers.image.title"
@@ -35,13 +39,10 @@ def expand(event: ArtifactEvent, settings: Settings, *, getter=None) -> list[Art
 
 
 def _hub_files(event: ArtifactEvent, settings: Settings, getter) -> list[dict]:
-    from modelscreen.fetch.hf import DEFAULT_ENDPOINT, parse
-    from modelscreen.provenance.hf import HubClient, HubError, ignored
-
-    ref = parse(event.uri)
+    ref = hub_uris.parse(event.uri)
     if not ref.revision:
         raise FetchError(f"{event.uri} names no commit: nothing to pin the files to", transient=False)
-    client = HubClient(settings.hf_endpoint or DEFAULT_ENDPOINT, getter=getter,
+    client = HubClient(settings.hf_endpoint or hub_uris.DEFAULT_ENDPOINT, getter=getter,
                        token=settings.secret("hf_token") or "")
     try:
         files = client.files(ref.repo, ref.revision, repo_type=ref.repo_type)
@@ -53,9 +54,7 @@ def _hub_files(event: ArtifactEvent, settings: Settings, getter) -> list[dict]:
 
 
 def _layers(event: ArtifactEvent, settings: Settings) -> list[dict]:
-    from modelscreen.fetch.oci import INDEX_TYPES, parse, registry_for
-
-    ref = parse(event.uri)
+    ref = parse_oci(event.uri)
     registry = registry_for(ref.host, settings)
     manifest, media_type = registry.manifest(ref.repository, ref.manifest)
     manifests = [(ref.manifest, manifest)]
@@ -77,8 +76,6 @@ def _layers(event: ArtifactEvent, settings: Settings) -> list[dict]:
 
 
 def _descriptors(doc: dict, key: str) -> list[dict]:
-    from modelscreen.fetch.oci import DIGEST_RE
-
     items = doc.get(key)
     if not isinstance(items, list):
         raise FetchError(f"manifest has no {key} list", transient=False)

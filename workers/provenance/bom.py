@@ -14,6 +14,7 @@ from typing import Any
 
 from modelscreen.schemas.inventory import InventoryRecord
 from modelscreen import __version__
+from modelscreen.provenance.inventory import hf_purl
 
 _HF_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
@@ -31,8 +32,6 @@ def _purl(text: str | None):
 
 def _base_model_purl(name: str) -> str | None:
     """A base model named like a Hub repo (org/name, optionally @revision) gets a Hugging Face purl."""
-    from modelscreen.provenance.inventory import hf_purl
-
     repo, _, rev = name.partition("@")
     if repo.count("/") == 1 and set(repo) <= _HF_NAME_OK and not repo.startswith(("/", ".")):
         return hf_purl(repo, rev or None)

@@ -9,6 +9,7 @@ from typing import Any
 
 from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
 from modelscreen.provenance.inventory import Inventory
+from modelscreen.sinks.sqlite_store import default_db_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory (
@@ -36,8 +37,6 @@ CREATE TABLE IF NOT EXISTS inventory_manifests (
 
 class SqliteInventory(Inventory):
     def __init__(self, path: str | os.PathLike | None = None):
-        from modelscreen.sinks.sqlite_store import default_db_path
-
         self.path = Path(path) if path else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The pipeline calls the inventory from worker threads: one connection, serialised by a lock.

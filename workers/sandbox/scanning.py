@@ -16,18 +16,12 @@ from pathlib import Path
 from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
 from modelscreen.engine import Limits
 from modelscreen.engine.scanner import scan_path, scan_stream
+from modelscreen.engine.yara.loader import configure_default_ruleset, default_source
 from modelscreen.sandbox.limits import SandboxLimits
 from modelscreen.sandbox.pool import SandboxPool
 from modelscreen.sandbox.runner import SandboxCrash, SandboxError, SandboxMemoryExceeded, SandboxTimeout
 
 GRACE_SECONDS = 30.0  # beyond the engine's own time budget before the child is killed
-
-_RULES = {
-    SandboxCrash: ("ENGINE-CRASH", "The scanner process crashed on this artifact"),
-    SandboxMemoryExceeded: ("LIMIT-MEMORY", "Scanning this artifact exceeded the memory limit"),
-    SandboxTimeout: ("LIMIT-TIME", "Scanning this artifact exceeded the time limit"),
-}
-
 
 def sandbox_limits_for(limits: Limits | None, base: SandboxLimits | None = None) -> SandboxLimits:
     """The child's limits for scans under the engine's `limits`: the engine's own time budget (a finding with
@@ -40,11 +34,21 @@ def sandbox_limits_for(limits: Limits | None, base: SandboxLimits | None = None)
 
 
 def failure_finding(exc: SandboxError) -> Finding:
-    rule, title = next(((r, t) for cls, (r, t) in _RULES.items() if isinstance(exc, cls)),
-                       ("ENGINE-ERROR", "Analysis failed"))
-    return Finding(rule_id=rule, severity=Severity.medium if rule != "ENGINE-ERROR" else Severity.info,
-                   title=title, detail=f"{exc}; the artifact was not analysed (a crafted file can do this on "
-                   "purpose)", analyzer="sandbox",
+    """ENGINE-CRASH, LIMIT-MEMORY or LIMIT-TIME (declared in engine/catalog.py) for a child that did not return."""
+    if isinstance(exc, SandboxMemoryExceeded):
+        return _finding("LIMIT-MEMORY", "Scanning this artifact exceeded the memory limit", exc)
+    if isinstance(exc, SandboxTimeout):
+        return _finding("LIMIT-TIME", "Scanning this artifact exceeded the time limit", exc)
+    if isinstance(exc, SandboxCrash):
+        return _finding("ENGINE-CRASH", "The scanner process crashed on this artifact", exc)
+    return Finding(rule_id="ENGINE-ERROR", severity=Severity.info, title="Analysis failed", detail=str(exc),
+                   analyzer="sandbox")
+
+
+def _finding(rule: str, title: str, exc: SandboxError) -> Finding:
+    return Finding(rule_id=rule, severity=Severity.medium, title=title,
+                   detail=f"{exc}; the artifact was not analysed (a crafted file can do this on purpose)",
+                   analyzer="sandbox",
                    remediation="Do not load the artifact; inspect it by hand or in an isolated environment")
 
 
@@ -67,6 +71,13 @@ def scan_file(path: str, display: str | None = None, name: str | None = None, li
         return scan_stream(fh, display, name=name, size=st.st_size, limits=limits, tensor_digests=tensor_digests)
 
 
+def _child_setup(ruleset_source: tuple, initializer: Callable | None, initargs: tuple) -> None:
+    """In each child: the rule library the parent was configured with, then the caller's initializer."""
+    configure_default_ruleset(*ruleset_source)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def _size(path: str | os.PathLike) -> int | None:
     try:
         return os.stat(path).st_size
@@ -76,13 +87,14 @@ def _size(path: str | os.PathLike) -> int | None:
 
 class SandboxScanner:
     """Scans files in a pool of sandboxed children (`jobs`, default: one per core) under `sandbox`
-    (default: `sandbox_limits_for(limits)`)."""
+    (default: `sandbox_limits_for(limits)`). Children use the default rule library configured in this
+    process when the scanner is made; `initializer(*initargs)` runs in each child before its first scan."""
 
     def __init__(self, jobs: int | None = None, limits: Limits | None = None, *,
                  sandbox: SandboxLimits | None = None, initializer: Callable | None = None, initargs: tuple = ()):
         self.limits = limits
-        self.pool = SandboxPool(jobs, sandbox or sandbox_limits_for(limits), initializer=initializer,
-                                initargs=initargs)
+        self.pool = SandboxPool(jobs, sandbox or sandbox_limits_for(limits), initializer=_child_setup,
+                                initargs=(default_source(), initializer, initargs))
 
     @property
     def jobs(self) -> int:

@@ -11,11 +11,11 @@ import tempfile
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import decompress_stream
 
-A = "compressed"
+ANALYZER = "compressed"
 SPOOL_MEMORY = 8 * 1024 * 1024
 ZFILE_PREFIX = b"ZF"
 ZFILE_HEADER = 2 + 19  # "ZF" + hex length left-justified to len(hex(2**64))
@@ -26,7 +26,6 @@ _KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": 
 @register("gzip", "bz2", "xz", "lzma", "lz4", "zlib")
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     head = stream.read(ZFILE_HEADER)
-    fmt = None
     declared = None
     start = 0
     if head.startswith(ZFILE_PREFIX + b"0x"):
@@ -38,10 +37,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             declared = None
         ctx.notes["format"] = "joblib-zfile"
     else:
-        fmt = ctx.format if ctx.format in _KIND else None
-    if fmt is None:
-        ctx.add("COMPRESSED-UNKNOWN", Severity.low, "Unrecognised compressed stream", analyzer=A)
-        return
+        fmt = ctx.format  # registered only for the formats in _KIND
     stream.seek(start)
     limit = ctx.limits.max_file_bytes
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
@@ -51,25 +47,25 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         if res.stopped in ("ratio", "budget"):
             ctx.add("DECOMPRESSION-BOMB", Severity.high, "Decompression stopped at a limit",
                     f"{fmt} stream: {res.stop_detail}; only the first {res.produced} bytes were scanned",
-                    "<decompressed>", analyzer=A)
+                    "<decompressed>", analyzer=ANALYZER)
         elif res.stopped == "size":
             ctx.add("DECOMPRESSION-BOMB", Severity.high, "Decompressed content exceeds the file size limit",
-                    f"{fmt} stream decompresses to more than {limit} bytes", "<decompressed>", analyzer=A)
+                    f"{fmt} stream decompresses to more than {limit} bytes", "<decompressed>", analyzer=ANALYZER)
         elif res.error:
             ctx.add("COMPRESSED-CORRUPT", Severity.low, "Compressed stream is corrupt",
                     f"{res.error} after {res.produced} bytes; what was decompressed was scanned",
-                    f"offset {start + res.consumed}", analyzer=A)
+                    f"offset {start + res.consumed}", analyzer=ANALYZER)
         elif not res.eof:
             ctx.add("COMPRESSED-TRUNCATED", Severity.low, "Compressed stream ends early",
                     f"the {fmt} stream stops after {res.produced} decompressed bytes without its end marker",
-                    analyzer=A)
+                    analyzer=ANALYZER)
         if res.trailing:
             ctx.add("COMPRESSED-TRAILING-DATA", Severity.medium, f"{res.trailing} bytes after the compressed stream",
                     "data appended after the end of the compressed stream is ignored by decompressors but "
-                    "can hide a payload", f"offset {start + res.consumed - res.trailing}", analyzer=A)
+                    "can hide a payload", f"offset {start + res.consumed - res.trailing}", analyzer=ANALYZER)
         if declared is not None and res.eof and not res.stopped and declared != res.produced:
             ctx.add("COMPRESSED-SIZE-MISMATCH", Severity.low, "Declared size differs from the content",
-                    f"header declares {declared} bytes, the stream holds {res.produced}", analyzer=A)
+                    f"header declares {declared} bytes, the stream holds {res.produced}", analyzer=ANALYZER)
         spool.seek(0)
         ctx.scan_member("<decompressed>", spool, res.produced)
     finally:

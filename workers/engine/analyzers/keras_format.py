@@ -26,11 +26,11 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.substream import SubStream
 from modelscreen.engine.context import ScanContext
 
-A = "keras"
+ANALYZER = "keras"
 MAX_OBJECTS = 200_000
 MAX_DEPTH = 200
 MAX_ATTR_BYTES = 64 << 20
@@ -114,7 +114,7 @@ class _KerasWalk:
             if self.seen > MAX_OBJECTS or depth > MAX_DEPTH:
                 self.ctx.add("KERAS-CONFIG-TOO-LARGE", Severity.medium, "Keras config too large to analyse fully",
                              f"more than {MAX_OBJECTS} values or nesting deeper than {MAX_DEPTH}",
-                             self.loc(layer, path), analyzer=A)
+                             self.loc(layer, path), analyzer=ANALYZER)
                 return
             if isinstance(obj, dict):
                 cfg = obj.get("config")
@@ -157,19 +157,19 @@ class _KerasWalk:
                 ctx.add("KERAS-LAMBDA", Severity.high, "Lambda layer calls a Python function",
                         f"the Lambda layer calls {module or '?'}.{name if isinstance(name, str) else '?'}: loading "
                         "imports that module and runs the function in the model's forward pass", where,
-                        evidence=json.dumps(fn)[:160] if fn is not None else None, analyzer=A,
+                        evidence=json.dumps(fn)[:160] if fn is not None else None, analyzer=ANALYZER,
                         remediation="Load with safe_mode=True and review the function; prefer models without Lambda layers")
         if cn in ("TFOpLambda", "SlicingOpLambda") and isinstance(cfg, dict):
             fn = cfg.get("function")
             if isinstance(fn, str) and TFOP_DANGEROUS.match(fn):
                 ctx.add("KERAS-TFOP-DANGEROUS", Severity.high, f"TFOpLambda layer calls tf.{fn}",
                         f"the layer runs tf.{fn}, which reads/writes files or calls Python when the model runs",
-                        where, evidence=fn, analyzer=A)
+                        where, evidence=fn, analyzer=ANALYZER)
         if cn == "TFSMLayer":
             target = cfg.get("filepath") if isinstance(cfg, dict) else None
             ctx.add("KERAS-UNSAFE-FUNCTION", Severity.high, "TFSMLayer loads an external SavedModel",
                     f"the layer loads the SavedModel at {target!r} when the model loads; that graph's ops run "
-                    "outside Keras' safe mode", where, evidence=str(target)[:160] if target else None, analyzer=A)
+                    "outside Keras' safe mode", where, evidence=str(target)[:160] if target else None, analyzer=ANALYZER)
         module = d.get("module")
         if isinstance(module, str) and module:
             fname = cfg if cn == "function" and isinstance(cfg, str) else cn
@@ -189,13 +189,13 @@ class _KerasWalk:
                             + " (the safe-mode bypass class of CVE-2025-1550 and its successors)", where,
                             evidence=json.dumps({"module": module, "class_name": cn,
                                                  "config": cfg if isinstance(cfg, str) else "..."})[:160],
-                            analyzer=A, remediation="Do not load this model")
+                            analyzer=ANALYZER, remediation="Do not load this model")
             else:
                 sev = Severity.critical if root in DANGEROUS_MODULES else Severity.high
                 ctx.add("KERAS-MODULE-INJECTION", sev, f"Config imports {qual}",
                         f"the object names module {module!r} (class_name {cn!r}): Keras imports it and calls "
                         f"{qual} while loading — arbitrary code outside Keras (CVE-2025-1550 class)",
-                        where, evidence=json.dumps({"module": module, "class_name": cn})[:160], analyzer=A,
+                        where, evidence=json.dumps({"module": module, "class_name": cn})[:160], analyzer=ANALYZER,
                         remediation="Do not load this model; Keras >= 3.9 with safe_mode refuses such modules")
         rn = d.get("registered_name")
         for name in (rn, cn):
@@ -204,13 +204,13 @@ class _KerasWalk:
                 if package not in KERAS_PACKAGES:
                     ctx.add("KERAS-CUSTOM-OBJECT", Severity.medium, f"Custom object {name}",
                             f"the config needs the registered custom object {name!r} from package {package!r}: its "
-                            "code is not in the model file and runs when the model loads", where, analyzer=A)
+                            "code is not in the model file and runs when the model loads", where, analyzer=ANALYZER)
                 break
 
     def lambda_finding(self, where: str, code: str, what: str) -> None:
         self.ctx.add("KERAS-LAMBDA-BYTECODE", Severity.critical, "Lambda layer with serialized Python bytecode",
                      f"{what} is marshalled Python bytecode; loading the model with safe_mode=False (or Keras 2) "
-                     f"runs it{_bytecode_hint(code)}", where, evidence=code[:80] if code else None, analyzer=A,
+                     f"runs it{_bytecode_hint(code)}", where, evidence=code[:80] if code else None, analyzer=ANALYZER,
                      remediation="Do not load this model; rebuild the layer in code instead of a Lambda")
 
 
@@ -223,7 +223,7 @@ def analyze_keras_json(ctx: ScanContext, text: str | bytes, prefix: str) -> None
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
         ctx.add("KERAS-CONFIG-INVALID", Severity.medium, "Keras config is not valid JSON", str(exc)[:200], prefix,
-                analyzer=A)
+                analyzer=ANALYZER)
         return
     analyze_keras_object(ctx, obj, prefix)
 
@@ -234,7 +234,7 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
     try:
         import h5py
     except ImportError:
-        ctx.add("HDF5-NOT-ANALYSED", Severity.info, "HDF5 attributes not read", "h5py is not installed", analyzer=A)
+        ctx.add("HDF5-NOT-ANALYSED", Severity.info, "HDF5 attributes not read", "h5py is not installed", analyzer=ANALYZER)
         return
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     view = SubStream(stream, 0, size)  # read-only: h5py must not see the hashing reader itself
@@ -242,7 +242,7 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
         f = h5py.File(view, "r")
     except Exception as exc:  # noqa: BLE001 - libhdf5 refuses malformed files with assorted errors
         ctx.add("HDF5-MALFORMED", Severity.low, "HDF5 file could not be opened",
-                f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
+                f"{type(exc).__name__}: {exc}"[:300], analyzer=ANALYZER)
         return
     try:
         attrs = f.attrs
@@ -256,7 +256,7 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
                 text = _attr_text(attrs, key, MAX_ATTR_BYTES)
                 if text is None:
                     ctx.add("KERAS-CONFIG-INVALID", Severity.medium, f"{key} attribute is not text",
-                            "the attribute cannot be read as a JSON string", key, analyzer=A)
+                            "the attribute cannot be read as a JSON string", key, analyzer=ANALYZER)
                     continue
                 ctx.notes["format"] = "keras-h5"
                 analyze_keras_json(ctx, text, key)
@@ -267,12 +267,12 @@ def analyze_hdf5(stream: BinaryIO, ctx: ScanContext) -> None:
                 links += 1
                 ctx.add("HDF5-EXTERNAL-LINK", Severity.medium, "Group links to another file",
                         f"{name!r} links to {link.filename!r}:{link.path!r}; readers that follow it open a file "
-                        "outside this one", name, evidence=link.filename, analyzer=A)
+                        "outside this one", name, evidence=link.filename, analyzer=ANALYZER)
         if info:
             ctx.notes["keras"] = info
     except Exception as exc:  # noqa: BLE001
         ctx.add("HDF5-MALFORMED", Severity.low, "HDF5 attributes could not be read",
-                f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
+                f"{type(exc).__name__}: {exc}"[:300], analyzer=ANALYZER)
     finally:
         try:
             f.close()

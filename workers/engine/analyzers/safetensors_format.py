@@ -19,11 +19,11 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
 
-A = "safetensors"
+ANALYZER = "safetensors"
 # dtype -> bits per element (safetensors Dtype::bitsize)
 DTYPE_BITS = {
     "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
@@ -81,17 +81,17 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     stream.seek(0)
     pre = stream.read(8)
     if len(pre) < 8:
-        ctx.add("SAFETENSORS-TRUNCATED", Severity.medium, "File shorter than the 8-byte header length", analyzer=A)
+        ctx.add("SAFETENSORS-TRUNCATED", Severity.medium, "File shorter than the 8-byte header length", analyzer=ANALYZER)
         return
     (n,) = struct.unpack("<Q", pre)
     if n > ctx.limits.max_header_bytes:
         ctx.add("SAFETENSORS-HEADER-TOO-LARGE", Severity.medium, "Header length above the limit",
                 f"the header declares {n} bytes (limit {ctx.limits.max_header_bytes}; the reference loader "
-                "refuses more than 100,000,000); the header was not read", "offset 0", analyzer=A)
+                "refuses more than 100,000,000); the header was not read", "offset 0", analyzer=ANALYZER)
         return
     if 8 + n > size:
         ctx.add("SAFETENSORS-HEADER-LENGTH-INVALID", Severity.medium, "Header length runs past the end of the file",
-                f"the header declares {n} bytes, the file has {size}", "offset 0", analyzer=A)
+                f"the header declares {n} bytes, the file has {size}", "offset 0", analyzer=ANALYZER)
         return
     raw = stream.read(n)
     data_start = 8 + n
@@ -101,45 +101,45 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     except UnicodeDecodeError as exc:
         ctx.add("SAFETENSORS-HEADER-INVALID", Severity.medium, "Header is not UTF-8",
                 str(exc)[:200], f"offset {8 + exc.start}", evidence=raw[max(exc.start - 16, 0):exc.start + 16],
-                analyzer=A)
+                analyzer=ANALYZER)
         return
     stripped = text.lstrip(" \t\r\n")
     if len(stripped) != len(text):
         ctx.add("SAFETENSORS-HEADER-LEADING-WHITESPACE", Severity.low, "Header starts with whitespace",
                 "the specification wants '{' first; the reference loader accepts it, stricter parsers do not",
-                "offset 8", analyzer=A)
+                "offset 8", analyzer=ANALYZER)
     if not stripped.startswith("{"):
         ctx.add("SAFETENSORS-HEADER-NOT-OBJECT", Severity.medium, "Header is not a JSON object",
-                "the header must start with '{'", "offset 8", evidence=raw[:32], analyzer=A)
+                "the header must start with '{'", "offset 8", evidence=raw[:32], analyzer=ANALYZER)
         return
     body = stripped.rstrip(" ")
     if body != body.rstrip(" \t\r\n"):
         ctx.add("SAFETENSORS-HEADER-PADDING", Severity.low, "Header padded with whitespace other than spaces",
-                "writers pad with spaces only", f"offset {8 + n - 1}", analyzer=A)
+                "writers pad with spaces only", f"offset {8 + n - 1}", analyzer=ANALYZER)
     try:
         header = json.loads(stripped, object_pairs_hook=_Obj, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         ctx.add("SAFETENSORS-HEADER-INVALID", Severity.medium, "Header is not valid JSON",
-                str(exc)[:200], "offset 8", evidence=raw[:64], analyzer=A)
+                str(exc)[:200], "offset 8", evidence=raw[:64], analyzer=ANALYZER)
         return
     if not isinstance(header, dict):
-        ctx.add("SAFETENSORS-HEADER-NOT-OBJECT", Severity.medium, "Header is not a JSON object", analyzer=A)
+        ctx.add("SAFETENSORS-HEADER-NOT-OBJECT", Severity.medium, "Header is not a JSON object", analyzer=ANALYZER)
         return
     for name in getattr(header, "duplicates", []):
         sev = Severity.high if name != "__metadata__" else Severity.medium
         ctx.add("SAFETENSORS-DUPLICATE-NAME", sev, "Tensor name appears more than once in the header",
                 f"{name!r} is defined several times: the reference loader keeps the last definition, other "
-                "parsers the first, so different tools load different tensors", name, analyzer=A)
+                "parsers the first, so different tools load different tensors", name, analyzer=ANALYZER)
 
     meta = header.get("__metadata__")
     if "__metadata__" in header:
         if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
             ctx.add("SAFETENSORS-METADATA-INVALID", Severity.medium, "__metadata__ is not a string-to-string map",
                     "the reference loader refuses the file", "__metadata__",
-                    evidence=json.dumps(meta)[:120] if meta is not None else "null", analyzer=A)
+                    evidence=json.dumps(meta)[:120] if meta is not None else "null", analyzer=ANALYZER)
         elif getattr(meta, "duplicates", None):
             ctx.add("SAFETENSORS-DUPLICATE-NAME", Severity.medium, "Duplicate keys in __metadata__",
-                    f"keys {meta.duplicates[:5]} appear more than once", "__metadata__", analyzer=A)
+                    f"keys {meta.duplicates[:5]} appear more than once", "__metadata__", analyzer=ANALYZER)
 
     tensors: list[tuple[int, int, str, str]] = []  # (begin, end, name, dtype) of entries with usable offsets
     for i, (name, info) in enumerate(header.items()):
@@ -158,11 +158,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         if begin < expected:
             ctx.add("SAFETENSORS-OVERLAP", Severity.high, "Tensor data overlaps another tensor",
                     f"{name!r} at [{begin}, {end}) overlaps {prev!r} ending at {expected}: writing one changes the "
-                    "other, and the loader refuses the file", name, analyzer=A)
+                    "other, and the loader refuses the file", name, analyzer=ANALYZER)
         elif begin > expected:
             ctx.add("SAFETENSORS-GAP", Severity.medium, "Unreferenced bytes between tensors",
                     f"bytes [{expected}, {begin}) of the data section belong to no tensor (before {name!r}); "
-                    "hidden data can travel there", f"data offset {expected}", analyzer=A)
+                    "hidden data can travel there", f"data offset {expected}", analyzer=ANALYZER)
             gaps += 1
             if gaps <= MAX_REGION_SCANS:
                 _scan_region(ctx, stream, data_start + expected, begin - expected, f"<gap at {expected}>")
@@ -171,12 +171,12 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     if expected > data_size:
         ctx.add("SAFETENSORS-OUT-OF-BOUNDS", Severity.medium, "Tensor data runs past the end of the file",
                 f"tensors reach data offset {expected}, the data section has {data_size} bytes",
-                prev, analyzer=A)
+                prev, analyzer=ANALYZER)
     elif expected < data_size:
         ctx.add("SAFETENSORS-TRAILING-BYTES", Severity.medium, f"{data_size - expected} bytes after the last tensor",
                 "the data section is not fully covered by tensors (the loader refuses this); the extra bytes "
                 "were scanned as a member", f"data offset {expected}",
-                evidence=_read_at(stream, data_start + expected, 32), analyzer=A)
+                evidence=_read_at(stream, data_start + expected, 32), analyzer=ANALYZER)
         _scan_region(ctx, stream, data_start + expected, data_size - expected, "<trailing data>")
 
     # Byte tensors whose content starts like an executable payload.
@@ -196,7 +196,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             ctx.add("SAFETENSORS-SMUGGLED-PAYLOAD", Severity.high, f"{dtype} tensor holds a {kind}",
                     f"tensor {name!r} (data offsets [{begin}, {end})) starts with the signature of a {kind}: "
                     "a file format that cannot carry code is carrying one; it was scanned as a member",
-                    name, evidence=head[:32], analyzer=A)
+                    name, evidence=head[:32], analyzer=ANALYZER)
             smuggled += 1
             if smuggled <= MAX_REGION_SCANS:
                 _scan_region(ctx, stream, data_start + begin, end - begin, f"<tensor {name}>")
@@ -220,36 +220,36 @@ def _track_tensor_digests(stream, ctx: ScanContext, header, raw: bytes, meta, te
 def _check_tensor(ctx: ScanContext, name: str, info, out: list) -> None:
     if not isinstance(info, dict):
         ctx.add("SAFETENSORS-TENSOR-INVALID", Severity.medium, "Tensor entry is not an object",
-                f"{name!r}: {json.dumps(info)[:80]}", name, analyzer=A)
+                f"{name!r}: {json.dumps(info)[:80]}", name, analyzer=ANALYZER)
         return
     keys = set(info)
     missing = {"dtype", "shape", "data_offsets"} - keys
     if missing:
         ctx.add("SAFETENSORS-TENSOR-INVALID", Severity.medium, "Tensor entry misses required keys",
-                f"{name!r} has no {', '.join(sorted(missing))}", name, analyzer=A)
+                f"{name!r} has no {', '.join(sorted(missing))}", name, analyzer=ANALYZER)
         return
     extra = keys - {"dtype", "shape", "data_offsets"}
     if extra:
         ctx.add("SAFETENSORS-TENSOR-EXTRA-KEYS", Severity.low, "Tensor entry has unknown keys",
-                f"{name!r} has {', '.join(sorted(extra))[:120]}; the loader ignores them", name, analyzer=A)
+                f"{name!r} has {', '.join(sorted(extra))[:120]}; the loader ignores them", name, analyzer=ANALYZER)
     if getattr(info, "duplicates", None):
         ctx.add("SAFETENSORS-TENSOR-INVALID", Severity.medium, "Tensor entry repeats a key",
-                f"{name!r} repeats {', '.join(info.duplicates)}; the loader refuses it", name, analyzer=A)
+                f"{name!r} repeats {', '.join(info.duplicates)}; the loader refuses it", name, analyzer=ANALYZER)
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     bits = DTYPE_BITS.get(dtype) if isinstance(dtype, str) else None
     if bits is None:
         ctx.add("SAFETENSORS-BAD-DTYPE", Severity.medium, "Unknown tensor dtype",
-                f"{name!r} has dtype {json.dumps(dtype)[:40]}, not one of the specification's", name, analyzer=A)
+                f"{name!r} has dtype {json.dumps(dtype)[:40]}, not one of the specification's", name, analyzer=ANALYZER)
     if (not isinstance(shape, list) or len(shape) > 1024
             or not all(type(d) is int and 0 <= d < USIZE for d in shape)):
         ctx.add("SAFETENSORS-BAD-SHAPE", Severity.medium, "Invalid tensor shape",
                 f"{name!r} has shape {json.dumps(shape)[:80]}; dimensions must be non-negative integers",
-                name, analyzer=A)
+                name, analyzer=ANALYZER)
         shape = None
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(type(o) is int and 0 <= o < USIZE for o in offsets) or offsets[0] > offsets[1]):
         ctx.add("SAFETENSORS-BAD-OFFSETS", Severity.medium, "Invalid data offsets",
-                f"{name!r} has data_offsets {json.dumps(offsets)[:80]}", name, analyzer=A)
+                f"{name!r} has data_offsets {json.dumps(offsets)[:80]}", name, analyzer=ANALYZER)
         return
     begin, end = offsets
     out.append((begin, end, name, dtype if isinstance(dtype, str) else ""))
@@ -261,16 +261,16 @@ def _check_tensor(ctx: ScanContext, name: str, info, out: list) -> None:
     nbits = count * bits
     if nbits >= USIZE:
         ctx.add("SAFETENSORS-SHAPE-OVERFLOW", Severity.medium, "Tensor size overflows 64 bits",
-                f"{name!r} has shape {shape} of {dtype}: more than 2^64 bits", name, analyzer=A)
+                f"{name!r} has shape {shape} of {dtype}: more than 2^64 bits", name, analyzer=ANALYZER)
         return
     if nbits % 8:
         ctx.add("SAFETENSORS-SIZE-MISMATCH", Severity.medium, "Tensor does not fill whole bytes",
-                f"{name!r}: {count} x {bits} bits is not a whole number of bytes", name, analyzer=A)
+                f"{name!r}: {count} x {bits} bits is not a whole number of bytes", name, analyzer=ANALYZER)
         return
     if nbits // 8 != end - begin:
         ctx.add("SAFETENSORS-SIZE-MISMATCH", Severity.medium, "Tensor size does not match its data offsets",
                 f"{name!r}: shape {shape} of {dtype} needs {nbits // 8} bytes, offsets [{begin}, {end}) hold "
-                f"{end - begin}", name, analyzer=A)
+                f"{end - begin}", name, analyzer=ANALYZER)
 
 
 def _read_at(stream: BinaryIO, offset: int, n: int) -> bytes:

@@ -8,15 +8,16 @@ from __future__ import annotations
 import io
 import tempfile
 import threading
+from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR
 from modelscreen.engine.limits import LimitExceeded
 
-A = "7z"
+ANALYZER = "7z"
 SPOOL_MEMORY = 8 * 1024 * 1024
 SLACK = 64 * 1024
 
@@ -43,11 +44,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         archive = py7zr.SevenZipFile(stream, mode="r")
     except p7e.PasswordRequired:
         ctx.add("SEVENZIP-ENCRYPTED", Severity.medium, "Encrypted 7z archive cannot be analysed",
-                "the archive's header is encrypted: not even its member names can be read", analyzer=A)
+                "the archive's header is encrypted: not even its member names can be read", analyzer=ANALYZER)
         return
     except Exception as exc:  # py7zr raises many types on malformed input
         ctx.add("SEVENZIP-MALFORMED", Severity.medium, "Not a readable 7z archive",
-                f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
+                f"{type(exc).__name__}: {exc}"[:300], analyzer=ANALYZER)
         return
     with archive:
         infos = archive.list()
@@ -59,20 +60,25 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         for i in infos:
             if _escapes(i.filename):
                 ctx.add("SEVENZIP-PATH-TRAVERSAL", Severity.high, "Member path escapes the extraction directory",
-                        f"member name {i.filename!r} is absolute or contains '..'", i.filename, analyzer=A)
+                        f"member name {i.filename!r} is absolute or contains '..'", i.filename, analyzer=ANALYZER)
             if i.is_symlink:
                 ctx.add("SEVENZIP-SYMLINK", Severity.medium, "Symbolic link member", i.filename, i.filename,
-                        analyzer=A)
+                        analyzer=ANALYZER)
+        # from the listing: on extraction py7zr renames a repeated name ("name_0"), so writers never repeat one
+        for name, count in Counter(i.filename for i in infos if not i.is_directory).items():
+            if count > 1:
+                ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {count} times", name, name,
+                        analyzer=ANALYZER)
         total = sum(declared.values())
         room = ctx.limits.max_decompressed_bytes - ctx.budget.decompressed
         if total > room or (total > RATIO_FLOOR and total > size * ctx.limits.max_compression_ratio):
             ctx.add("SEVENZIP-BOMB", Severity.high, "Declared decompressed size exceeds the limits",
                     f"members declare {total} bytes from a {size}-byte archive (limit {room} bytes, ratio "
-                    f"{ctx.limits.max_compression_ratio:g}); nothing was decompressed", analyzer=A)
+                    f"{ctx.limits.max_compression_ratio:g}); nothing was decompressed", analyzer=ANALYZER)
             return
         if archive.needs_password():
             ctx.add("SEVENZIP-ENCRYPTED", Severity.medium, "Encrypted 7z members cannot be analysed",
-                    f"{len(declared)} members are encrypted; their content was not scanned", analyzer=A)
+                    f"{len(declared)} members are encrypted; their content was not scanned", analyzer=ANALYZER)
             return
         lock = threading.Lock()
         budget = ctx.budget
@@ -121,7 +127,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 archive.extract(targets=None, factory=_Factory())
             except _Abort as exc:
                 ctx.add("SEVENZIP-BOMB", Severity.high, "Decompression stopped at a limit",
-                        f"{exc}; members decompressed so far were scanned", analyzer=A)
+                        f"{exc}; members decompressed so far were scanned", analyzer=ANALYZER)
             except LimitExceeded:
                 raise
             except Exception as exc:
@@ -136,14 +142,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                     raise cause from None
                 if isinstance(cause, _Abort):
                     ctx.add("SEVENZIP-BOMB", Severity.high, "Decompression stopped at a limit",
-                            f"{cause}; members decompressed so far were scanned", analyzer=A)
+                            f"{cause}; members decompressed so far were scanned", analyzer=ANALYZER)
                 else:
                     ctx.add("SEVENZIP-CORRUPT", Severity.medium, "7z archive could not be fully decompressed",
-                            f"{type(exc).__name__}: {exc}"[:300], analyzer=A)
+                            f"{type(exc).__name__}: {exc}"[:300], analyzer=ANALYZER)
             for name, writers in spools.items():
-                if len(writers) > 1:
-                    ctx.add("SEVENZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {len(writers)} times",
-                            name, name, analyzer=A)
                 for w in writers:
                     ctx.check_time()
                     w.spool.seek(0)

@@ -12,12 +12,12 @@ import tarfile
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.substream import SubStream
 
-A = "tar"
+ANALYZER = "tar"
 TORCH_TAR_MEMBERS = {"sys_info", "pickle", "storages", "tensors"}
 
 
@@ -43,7 +43,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         tf = tarfile.open(fileobj=stream, mode="r:")
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         ctx.add("TAR-MALFORMED", Severity.medium, "Not a readable tar archive", f"{type(exc).__name__}: {exc}"[:300],
-                analyzer=A)
+                analyzer=ANALYZER)
         return
     members: list[tarfile.TarInfo] = []
     error = None
@@ -63,7 +63,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         tf.members = []  # do not let tarfile keep its own list growing
     if error:
         ctx.add("TAR-MALFORMED", Severity.medium, "Tar archive is damaged",
-                f"{error} after {len(members)} members; the members before were scanned", analyzer=A)
+                f"{error} after {len(members)} members; the members before were scanned", analyzer=ANALYZER)
     if {m.name for m in members if m.isreg()} >= TORCH_TAR_MEMBERS:
         ctx.notes["format"] = "pytorch-legacy"
     seen: dict[str, int] = {}
@@ -72,28 +72,28 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         loc = m.name
         if _escapes(m.name):
             ctx.add("TAR-PATH-TRAVERSAL", Severity.high, "Member path escapes the extraction directory",
-                    f"member name {m.name!r} is absolute or contains '..'", loc, analyzer=A)
+                    f"member name {m.name!r} is absolute or contains '..'", loc, analyzer=ANALYZER)
         if m.issym() or m.islnk():
             kind = "symlink" if m.issym() else "hard link"
             if _link_escapes(m.name, m.linkname, m.islnk()):
                 ctx.add("TAR-LINK-ESCAPE", Severity.high, f"A {kind} points outside the archive",
                         f"{m.name!r} -> {m.linkname!r}: extracting it lets later members read or overwrite "
-                        "files outside the target directory", loc, analyzer=A)
+                        "files outside the target directory", loc, analyzer=ANALYZER)
             else:
                 ctx.add("TAR-LINK", Severity.low, f"Archive contains a {kind}", f"{m.name!r} -> {m.linkname!r}",
-                        loc, analyzer=A)
+                        loc, analyzer=ANALYZER)
         elif m.ischr() or m.isblk() or m.isfifo():
             ctx.add("TAR-DEVICE-FILE", Severity.medium, "Device or FIFO member",
                     f"{m.name!r} is a {'character device' if m.ischr() else 'block device' if m.isblk() else 'FIFO'}; "
-                    "model archives have no reason to create one", loc, analyzer=A)
+                    "model archives have no reason to create one", loc, analyzer=ANALYZER)
         if m.mode & 0o6000 and m.isreg():
             ctx.add("TAR-SETUID", Severity.medium, "Member with setuid/setgid bits",
-                    f"{m.name!r} mode {m.mode:o}", loc, analyzer=A)
+                    f"{m.name!r} mode {m.mode:o}", loc, analyzer=ANALYZER)
     for name, count in seen.items():
         if count > 1:
             ctx.add("TAR-DUPLICATE-NAME", Severity.medium, f"Member name used {count} times",
                     f"{name!r} appears {count} times; extraction keeps the last copy, listings show the first "
-                    "(each copy is scanned)", name, analyzer=A)
+                    "(each copy is scanned)", name, analyzer=ANALYZER)
     for m in members:
         ctx.check_time()
         if not m.isreg():
@@ -101,10 +101,10 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         length = m.size
         if m.offset_data + length > size:
             ctx.add("TAR-MEMBER-TRUNCATED", Severity.medium, "Member data runs past the end of the archive",
-                    f"{m.name!r} declares {m.size} bytes at offset {m.offset_data}", m.name, analyzer=A)
+                    f"{m.name!r} declares {m.size} bytes at offset {m.offset_data}", m.name, analyzer=ANALYZER)
             length = max(size - m.offset_data, 0)
         if m.issparse():
             ctx.add("TAR-SPARSE", Severity.low, "Sparse member scanned as stored",
-                    "the data of a sparse member is scanned without its holes", m.name, analyzer=A)
+                    "the data of a sparse member is scanned without its holes", m.name, analyzer=ANALYZER)
         ctx.scan_member(m.name, SubStream(stream, m.offset_data, length), length)
 

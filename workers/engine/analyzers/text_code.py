@@ -14,13 +14,14 @@ import re
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
-from modelscreen.engine.analyzers.configs import analyze_yaml_text, read_text
+from modelscreen.engine.analyzers.registry import register
+from modelscreen.engine.analyzers._text import analyze_yaml_text, read_text
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import suffix_of
 from modelscreen.engine.templates import report_template
+from modelscreen.engine.analyzers.tf_savedmodel import analyze_by_name
 
-A = "code"
+ANALYZER = "code"
 MAX_CODE_BYTES = 8 << 20
 MAX_CALL_FINDINGS = 50
 PY_SUFFIXES = frozenset({".py", ".pyw", ".pyi"})
@@ -106,7 +107,7 @@ class _Code(ast.NodeVisitor):
         self.reported += 1
         when = "inside a function" if self.func_depth else "at import time (module level)"
         self.ctx.add(rule, sev, title, f"{detail}; runs {when}", self.loc(node), evidence=self.line(node),
-                     analyzer=A, remediation="Review the code before trust_remote_code=True or importing it")
+                     analyzer=ANALYZER, remediation="Review the code before trust_remote_code=True or importing it")
 
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
@@ -174,20 +175,20 @@ def analyze_python(ctx: ScanContext, text: str, where: str) -> None:
     lines = text.splitlines()
     ctx.add("CODE-FILE", Severity.info, "Python code in the model repository",
             f"{len(lines)} lines; it runs when the model is loaded with trust_remote_code=True or when it is "
-            "imported: review it like any dependency", where, analyzer=A)
+            "imported: review it like any dependency", where, analyzer=ANALYZER)
     try:
         tree = ast.parse(text, filename=where)
     except (SyntaxError, ValueError) as exc:
         ctx.add("CODE-SYNTAX-ERROR", Severity.low, "Python file does not parse",
-                f"{type(exc).__name__}: {exc}"[:200], f"{where} line {getattr(exc, 'lineno', '?')}", analyzer=A)
+                f"{type(exc).__name__}: {exc}"[:200], f"{where} line {getattr(exc, 'lineno', '?')}", analyzer=ANALYZER)
         return
     except (RecursionError, MemoryError):
-        ctx.add("CODE-SYNTAX-ERROR", Severity.medium, "Python file nested too deeply to parse", where, analyzer=A)
+        ctx.add("CODE-SYNTAX-ERROR", Severity.medium, "Python file nested too deeply to parse", where, analyzer=ANALYZER)
         return
     try:
         _Code(ctx, lines, where).visit(tree)
     except RecursionError:
-        ctx.add("CODE-NOT-ANALYSED", Severity.medium, "Python file nested too deeply to analyse", where, analyzer=A)
+        ctx.add("CODE-NOT-ANALYSED", Severity.medium, "Python file nested too deeply to analyse", where, analyzer=ANALYZER)
 
 
 _YAMLISH = re.compile(r"!!python/|!<tag:yaml\.org,2002:python/")
@@ -197,7 +198,6 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
     name = ctx.name.rsplit("/", 1)[-1] if ctx.name else ""
     suffix = suffix_of(name)
     if suffix in (".pb", ".onnx"):  # a small protobuf can be valid UTF-8: try it by its name
-        from modelscreen.engine.analyzers.tf_savedmodel import analyze_by_name
 
         analyze_by_name(stream, ctx)
         return
@@ -231,3 +231,8 @@ def analyze_text(stream: BinaryIO, ctx: ScanContext, sniffed: str = "text") -> N
 @register("text")
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     analyze_text(stream, ctx)
+
+
+@register("yaml")
+def analyze_yaml(stream: BinaryIO, ctx: ScanContext) -> None:
+    analyze_text(stream, ctx, sniffed="yaml")

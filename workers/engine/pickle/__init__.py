@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.pickle.machine import PickleResult, Walker
+from modelscreen.engine.pickle import second_opinion as opinion
 
 __all__ = ["PickleResult", "analyze_pickle"]
 
@@ -25,8 +26,6 @@ def analyze_pickle(stream: BinaryIO, ctx: ScanContext, *, location_prefix: str =
 
 
 def _second_opinion(stream: BinaryIO, ctx: ScanContext, result: PickleResult, prefix: str) -> None:
-    from modelscreen.engine.pickle.second_opinion import second_opinion
-
     if result.end <= result.start:
         return
     here = stream.tell()
@@ -36,4 +35,4 @@ def _second_opinion(stream: BinaryIO, ctx: ScanContext, result: PickleResult, pr
     finally:
         stream.seek(here)
     own = max((f.severity.rank for f in result.findings), default=-1)
-    second_opinion(data, ctx, own, f"{prefix}offset {result.start}")
+    opinion.second_opinion(data, ctx, own, f"{prefix}offset {result.start}")
