@@ -99,6 +99,17 @@ def _new_session() -> bool:
         return False
 
 
+def stdout_to_stderr() -> None:
+    """A child's results travel over its pipe: whatever it prints (Python or C writing to file descriptor
+    1) goes to standard error, never into a report on the parent's standard output."""
+    try:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+    except (AttributeError, OSError, ValueError):
+        pass
+    sys.stdout = sys.stderr
+
+
 def harden(limits: SandboxLimits) -> dict[str, bool]:
     """Everything, in an order that works: namespaces need a single thread and come before seccomp."""
     status = {"netns": False, "seccomp": False}
@@ -106,5 +117,6 @@ def harden(limits: SandboxLimits) -> dict[str, bool]:
         status = deny_network()
     status["no_new_privs"] = no_new_privs()
     status["session"] = _new_session()
+    stdout_to_stderr()
     apply_limits(limits)
     return status
