@@ -46,6 +46,13 @@ def test_children_are_reused_and_exceptions_cross_back(pool):
     assert type(err.value) is SandboxError
 
 
+def test_a_task_that_cannot_be_pickled_costs_no_child(pool):
+    before = pool.replaced
+    with pytest.raises(SandboxError, match="cannot be sent"):
+        pool.run(lambda: 1)
+    assert pool.replaced == before and pool.run(hostile.echo, 3) == 3
+
+
 def test_segfault_is_a_crash_and_the_child_is_replaced(pool):
     before = pool.replaced
     with pytest.raises(SandboxCrash, match="SIGSEGV"):

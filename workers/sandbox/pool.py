@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import traceback
+from multiprocessing.reduction import ForkingPickler
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,14 @@ def _serve(conn, limits: SandboxLimits, initializer: Callable | None, initargs: 
             conn.send(("raised", retire, type(exc).__name__, str(exc)))
         if retire:
             return
+
+
+def _dumps(task: tuple) -> bytes:
+    """The task as the child's `recv` reads it; a task that cannot be pickled never reaches (or costs) a child."""
+    try:
+        return bytes(ForkingPickler.dumps(task))
+    except Exception as exc:  # noqa: BLE001 - pickling raises many types
+        raise SandboxError(f"the task cannot be sent to a sandbox child: {exc}", type(exc).__name__) from None
 
 
 class _Child:
@@ -126,10 +135,11 @@ class SandboxPool:
         if self._closed:
             raise RuntimeError("the sandbox pool is closed")
         wall = wall_seconds if wall_seconds is not None else self.limits.wall_seconds
+        task = _dumps((func, args, kwargs))
         child = self._idle.get()
         try:
             self._ready(child)
-            child.conn.send((func, args, kwargs))
+            child.conn.send_bytes(task)
             if not child.conn.poll(wall):
                 raise SandboxTimeout(f"no result within {wall:g} s: the child was killed")
             message = child.conn.recv()
