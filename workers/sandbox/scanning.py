@@ -22,6 +22,8 @@ from modelscreen.sandbox.pool import SandboxPool
 from modelscreen.sandbox.runner import SandboxCrash, SandboxError, SandboxMemoryExceeded, SandboxTimeout
 
 GRACE_SECONDS = 30.0  # beyond the engine's own time budget before the child is killed
+WINDOW_PER_JOB = 32  # files in flight per child in scan_files (their reports wait to be yielded in order)
+
 
 def sandbox_limits_for(limits: Limits | None, base: SandboxLimits | None = None) -> SandboxLimits:
     """The child's limits for scans under the engine's `limits`: the engine's own time budget (a finding with
@@ -116,12 +118,12 @@ class SandboxScanner:
     def scan_files(self, files: Iterable[Path], progress: Callable[[Path, int], None] | None = None
                    ) -> Iterator[ArtifactReport]:
         """Reports of every file, in the order of `files` (the same order and content whatever `jobs` is);
-        at most a few files per child are in flight."""
+        a bounded window of files is in flight, wide enough that one slow file at its head leaves no child idle."""
         window: deque[tuple[Path, Future]] = deque()
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="sandbox-scan") as threads:
             for f in files:
                 window.append((f, threads.submit(self.scan, f)))
-                if len(window) >= 2 * self.jobs:
+                if len(window) >= WINDOW_PER_JOB * self.jobs:
                     yield from self._done(window.popleft(), progress)
             while window:
                 yield from self._done(window.popleft(), progress)
