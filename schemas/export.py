@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from modelscreen.schemas.behaviour import BehaviourBaseline, BehaviourEvaluation, EvaluationReport
 from modelscreen.schemas.events import ArtifactEvent, DeadLetter, ModelscreenCloudEventData
 from modelscreen.schemas.findings import Finding
 from modelscreen.schemas.inventory import InventoryRecord, TensorManifest
@@ -24,6 +25,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "inventory-record": InventoryRecord,
     "tensor-manifest": TensorManifest,
     "provenance-policy": ProvenancePolicy,
+    "behaviour-baseline": BehaviourBaseline,
+    "behaviour-evaluation": BehaviourEvaluation,
+    "evaluation-report": EvaluationReport,
 }
 
 SCHEMA_DIR = Path(__file__).parent / "json"

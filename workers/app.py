@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from faust.types import TopicT
 
 from modelscreen import __version__, topics
-from modelscreen.agents import alert, index, normalise, rules, scan
+from modelscreen.agents import alert, evaluate, index, normalise, rules, scan
 from modelscreen.agents.batching import retry_forever
 from modelscreen.engine.yara.loader import default_ruleset
 from modelscreen.logs import LOGGING_CONFIG
@@ -89,11 +89,18 @@ def credentials(settings: Settings):
     return None
 
 
-def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
+STAGES = ("scan", "evaluate")
+
+
+def create_app(settings: Settings | None = None, *, stage: str = "scan") -> tuple[faust.App, Runtime]:
+    """`scan`: normalise, scan, index, alert, rules. `evaluate`: the behaviour evaluate stage alone, as its own
+    app (consumer group `<app_id>-evaluate`) so heavy evaluations never slow scanning."""
     settings = settings or Settings()
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES)})")
     apply_engine_settings(settings)
     app = faust.App(
-        settings.app_id,
+        settings.app_id if stage == "scan" else f"{settings.app_id}-{stage}",
         broker=broker_urls(settings),
         broker_credentials=credentials(settings),
         value_serializer="raw",
@@ -115,11 +122,11 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
     ruleset, _reason = default_ruleset()
     rt.ruleset_version = ruleset.version if ruleset else None
     for name in (topics.STORE_EVENTS, topics.ARTIFACT_EVENTS, topics.SCAN_RESULTS, topics.ALERTS,
-                 topics.DEAD_LETTER):
+                 topics.DEAD_LETTER, topics.EVALUATIONS):
         rt.topics[name] = app.topic(settings.topic(name), value_type=bytes, key_type=bytes,
                                     partitions=settings.topic_partitions if name != topics.DEAD_LETTER else 1)
-    for stage in (normalise, scan, index, alert, rules):
-        stage.register(app, rt)
+    for agents in ((normalise, scan, index, alert, rules) if stage == "scan" else (evaluate,)):
+        agents.register(app, rt)
     register_lag_gauge(app)
     return app, rt
 

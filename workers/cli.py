@@ -14,6 +14,7 @@ from modelscreen.schemas import Severity, Verdict
 from modelscreen.settings import apply_engine_settings
 from modelscreen import __version__
 from modelscreen.commands import gateway, pipeline
+from modelscreen.commands.evaluate import evaluate
 from modelscreen.commands.kibana import kibana
 from modelscreen.commands.provenance import diff, inventory, verify
 from modelscreen.commands.rules_list import list_rules
@@ -22,12 +23,13 @@ from modelscreen.engine import Limits
 from modelscreen.engine.scanner import iter_files
 from modelscreen.engine.yara.loader import default_rules_dir, default_ruleset
 from modelscreen.pipeline.alerting import alerts_for
-from modelscreen.reporters import FORMATS, RENDERERS, output_format
+from modelscreen.reporters import FORMATS, RENDERERS, output_format, serialisable
 from modelscreen.reporters.stdout import reserved_stdout
 from modelscreen.reporters.tables import stored_findings_table
 from modelscreen.rules_cli import rules
 from modelscreen.sandbox.scanning import scan_paths_sandboxed
 from modelscreen.schemas.export import SCHEMA_DIR, export
+from modelscreen.schemas.text import printable_text, raw_hex
 from modelscreen.sinks.sqlite_store import SqliteStore, default_db_path
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -93,10 +95,11 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
         with reserved_stdout():
             reports = scan_paths_sandboxed(files, jobs=jobs, limits=limits)
 
+    reports = serialisable(reports)
     _warn_rules_unavailable(reports)
     text = RENDERERS[fmt](reports, color=output is None and sys.stdout.isatty())
     if output:
-        output.write_text(text)
+        output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
 
@@ -138,10 +141,13 @@ def watch(directory: Path, db: Path | None, interval: float, settle: float, once
     Prints one JSON line per scanned file.
     """
     def emit(change, result) -> None:
+        path = os.fspath(change.path)
         out.write(json.dumps({"event_id": result.event.event_id, "action": result.event.action.value,
-                               "path": str(change.path), "sha256": result.sha256, "verdict": result.verdict.value,
-                               "findings": sum(len(r.findings) for r in result.reports),
-                               "alerts": [a.message for a in alerts_for(result, Severity.high)]}) + "\n")
+                              "path": printable_text(path), "path_hex": raw_hex(path), "sha256": result.sha256,
+                              "verdict": result.verdict.value,
+                              "findings": sum(len(r.findings) for r in result.reports),
+                              "alerts": [printable_text(a.message) for a in alerts_for(result, Severity.high)]})
+                  + "\n")
 
     with SqliteStore(db) as store, reserved_stdout() as out:
         try:
@@ -158,7 +164,7 @@ def watch(directory: Path, db: Path | None, interval: float, settle: float, once
 @click.option("--rule", help="Rule id (* wildcards).")
 @click.option("--hash", "sha256", help="SHA-256 or a prefix of it.")
 @click.option("--path", help="Part of the artifact path.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default=None)
 def findings(text: str | None, db: Path | None, min_severity: str | None, rule: str | None,
              sha256: str | None, path: str | None, limit: int, fmt: str | None) -> None:
@@ -167,8 +173,11 @@ def findings(text: str | None, db: Path | None, min_severity: str | None, rule: 
     if not target.exists():
         raise click.UsageError(f"no findings database at {target}; run `modelscreen watch DIR` first")
     with SqliteStore(target) as store:
-        rows = list(store.search(min_severity=Severity(min_severity) if min_severity else None, rule=rule,
-                                 sha256=sha256, path=path, text=text, limit=limit))
+        try:
+            rows = list(store.search(min_severity=Severity(min_severity) if min_severity else None, rule=rule,
+                                     sha256=sha256, path=path, text=text, limit=limit))
+        except ValueError as exc:  # text that is not UTF-8, too long, a limit out of range: usage errors
+            raise click.UsageError(str(exc)) from None
     if output_format(fmt) == "json":
         click.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
         return
@@ -201,6 +210,7 @@ def _register() -> None:
     main.add_command(inventory)
     main.add_command(verify)
     main.add_command(diff)
+    main.add_command(evaluate)
 
 
 _register()

@@ -104,6 +104,10 @@ class Settings(EngineSettings):
     oci_password: SecretStr | None = None
     oci_plain_http: list[str] = Field(default_factory=list,
                                       description="Registry hosts (host:port) reached over http, e.g. a local one")
+    evaluate_enabled: bool = Field(default=False, description="Run the behaviour evaluate stage "
+                                   "(`modelscreen worker --stage evaluate`, its own consumer group)")
+    evaluate_max_seconds: float = Field(default=300.0, gt=0, description="Sandbox wall-clock budget per run")
+    evaluate_max_memory_mb: int = Field(default=2048, ge=64, description="Sandbox address-space limit per run")
     metrics_port: int = 9108
     observer_name: str | None = None
 

@@ -55,15 +55,19 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
 @click.command()
 @config_option
 @click.option("--loglevel", default="info", show_default=True)
-def worker(config: Path | None, loglevel: str) -> None:
-    """Run the stream workers (normalise, scan, index, alert). Scale by starting more of them."""
+@click.option("--stage", type=click.Choice(["scan", "evaluate"]), default="scan", show_default=True,
+              help="scan: the scanning stages; evaluate: behaviour evaluations (needs evaluate_enabled).")
+def worker(config: Path | None, loglevel: str, stage: str) -> None:
+    """Run the stream workers (normalise, scan, index, alert; or the evaluate stage). Scale by starting more."""
     from faust.worker import Worker
 
     from modelscreen.app import create_app  # lazy: Faust and every agent, needed by this command only
 
     configure(loglevel)
     settings = _settings(config)
-    app, _rt = create_app(settings)
+    if stage == "evaluate" and not settings.evaluate_enabled:
+        raise click.ClickException("the evaluate stage is off: set evaluate_enabled (MODELSCREEN_EVALUATE_ENABLED=1)")
+    app, _rt = create_app(settings, stage=stage)
     try:
         metrics.serve(settings.metrics_port)
     except OSError as exc:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from modelscreen.provenance import ApprovalRefused, InventoryError, default_backend, open_inventory
+from modelscreen.provenance import (
+    ApprovalRefused,
+    InventoryError,
+    PolicyError,
+    default_backend,
+    load_policy,
+    open_inventory,
+)
+from modelscreen.provenance.behaviour_gate import behaviour_refusal
 from modelscreen.provenance.bom import export_cyclonedx
 from modelscreen.provenance.hf import (
     HubClient,
@@ -160,12 +168,23 @@ def _annotation(base_model, datasets, model_config):
 @click.option("--dataset", "datasets", multiple=True, help="Record a training dataset (repeatable).")
 @click.option("--model-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="config.json or README.md (model card) to read base_model and datasets from.")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Provenance policy (default: $MODELSCREEN_PROVENANCE_POLICY); may require a behaviour baseline.")
 def inventory_approve(backend, db, config, index, identity, sha256, sha_opt, by, reason, force, base_model,
-                      datasets, model_config) -> None:
-    """Approve the bytes SHA256 for IDENTITY. Exit 1 when refused (latest verdict malicious, no --force)."""
+                      datasets, model_config, policy) -> None:
+    """Approve the bytes SHA256 for IDENTITY. Exit 1 when refused (latest verdict malicious, no --force; or
+    the policy's behaviour gate not met)."""
     ident, sha = _identity(identity), _sha(sha256, sha_opt)
     base, ds = _annotation(base_model, datasets, model_config)
+    try:
+        requirements = load_policy(policy).for_artifact(ident.store, ident.store_name, ident.name or ident.uri or "")
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
     with _open(backend, db, config, index) as inv:
+        refusal = behaviour_refusal(inv, ident, sha, requirements)
+        if refusal:
+            click.echo(f"refused: {refusal}", err=True)
+            sys.exit(EXIT_FAILED)
         try:
             rec = inv.approve(ident, sha, by=by or _whoami(), reason=reason, force=force)
         except ApprovalRefused as exc:

@@ -47,13 +47,18 @@ class Rule:
     policy: bool = False  # severity set by the provenance policy (any severity may be emitted)
 
     @property
+    def not_analysed(self) -> bool:
+        """The finding says part of the artifact was not analysed: the verdict is `error` (verdict.py)."""
+        return self.id in NOT_ANALYSED
+
+    @property
     def severities(self) -> frozenset[Severity]:
         return frozenset(Severity) if self.policy else frozenset({self.severity}) | self.also
 
     def to_dict(self) -> dict:
         return {"id": self.id, "severity": self.severity.value, "also": sorted(s.value for s in self.also),
-                "policy_severity": self.policy, "title": self.title, "area": self.area, "scope": self.scope,
-                "doc": self.doc}
+                "policy_severity": self.policy, "not_analysed": self.not_analysed, "title": self.title,
+                "area": self.area, "scope": self.scope, "doc": self.doc}
 
 
 def _build(rules: Iterable[Rule]) -> Mapping[str, Rule]:
@@ -91,11 +96,16 @@ _RULES: list[Rule] = [
          "The bytes are of a different format than the file name's extension says (for example a pickle "
          "named `.safetensors`). A loader that trusts the content, or a person who trusts the name, is "
          "misled; medium when the content can run code (pickle, PyTorch, joblib, code) behind a name of a "
-         "code-free format.", {S.medium}),
+         "code-free format, and when a model or archive name (`.pt`, `.zip`, ...) holds text or undetermined "
+         "bytes: a broken, swapped or placeholder file.", {S.medium}),
         ("LIMIT-EXCEEDED", S.medium, "Scan limit exceeded",
          "A bound on bytes, entries, header size or time was reached and the rest of the artifact was not "
          "analysed. Fail closed: what was not looked at could hold anything. Inspect the artifact by hand, "
          "or rescan with a deliberately raised limit if the size is expected."),
+        ("MODEL-FILE-EMPTY", S.medium, "Empty file with a model file name",
+         "The file has no bytes although its name says it is a model (`.pt`, `.safetensors`, `.onnx`, ...): a "
+         "failed or truncated upload, or a placeholder where a model was expected. Nothing loads from it; find "
+         "out why the real file is missing."),
         ("LIMIT-NESTING", S.medium, "Nesting too deep",
          "An archive member, decompressed payload or nested pickle sits deeper than `Limits.max_depth` and "
          "was not analysed. Legitimate models rarely nest more than two or three levels; deep nesting is a "
@@ -121,8 +131,8 @@ _RULES: list[Rule] = [
         "YARA",
         ("YARA-RULES-UNAVAILABLE", S.medium, "YARA rules were not applied",
          "The YARA rule library could not be loaded (engine missing, rules directory unreadable or a rule "
-         "invalid), so no payload rule ran and only the format analyzers looked at the artifact: medium, "
-         "never clean. The detail gives the reason; fix the deployment, then rescan. The YARA rules' own "
+         "invalid), so no payload rule ran and only the format analyzers looked at the artifact: the verdict is "
+         "`error`, never clean. The detail gives the reason; fix the deployment, then rescan. The YARA rules' own "
          "findings use their metadata ids (`MSY-<CAT>-NNN`, listed below)."),
         ("YARA-ERROR", S.info, "YARA scan failed",
          "The YARA pass over this artifact (or over a GGUF chat template) raised an error. The format "
@@ -148,6 +158,19 @@ _RULES: list[Rule] = [
          "The pickle calls a global that is on neither the known-safe nor the dangerous list (often a class "
          "of the training code). The loader imports and calls it, so review the named module before "
          "loading; benign research checkpoints trigger this, malicious ones hide behind it."),
+        ("PICKLE-SCRIPT-CLASS", S.low, "Pickle instantiates a class of the loading script",
+         "The pickle names `__main__.<Class>`: a class defined in the script that saved the file (how "
+         "`torch.save(model)` and tutorials save custom models). Loading needs a script that defines the same "
+         "class, and runs that class's code; reaching other names through `__main__` (`__main__.os.system`) is "
+         "reported as a dangerous call instead."),
+        ("PICKLE-CLOUDPICKLE-FUNCTION", S.medium, "Pickle rebuilds a function from code",
+         "A function or class serialised by cloudpickle (MLflow pyfunc models, Ray, Dask): loading rebuilds "
+         "Python code that runs when the model is used. The code object's names were read (never built) and "
+         "name no process, file, network or evaluation call; review the function before loading."),
+        ("PICKLE-FUNCTION-CODE-SINK", S.critical, "Pickled function code calls a dangerous function",
+         "A code object that cloudpickle rebuilds at load time names a call that runs processes, evaluates "
+         "code, imports modules, writes files or opens connections (read from its names and attribute "
+         "pairs, judged with the alias table and sink map). The function does it when called: do not load."),
         ("PICKLE-UNKNOWN-IMPORT", S.info, "Pickle imports unlisted globals",
          "The pickle imports globals that are not on the known-safe list but never calls them. Listed for "
          "context (which libraries the model expects); on its own no code runs from them."),
@@ -175,6 +198,10 @@ _RULES: list[Rule] = [
          "The pickle is truncated or invalid at the given offset. The loader runs everything before that "
          "point, so calls found before it are reported as usual; what follows was not analysed as pickle. "
          "A damaged upload or a stream crafted to confuse scanners."),
+        ("PICKLE-INVALID-STRING", S.medium, "Pickle string argument is not valid UTF-8",
+         "A unicode argument (BINUNICODE, SHORT_BINUNICODE, BINUNICODE8) is not valid UTF-8: pickle.load fails "
+         "there, after running every opcode before it, so the stream is broken where this analyzer kept "
+         "reading. Writers never produce it; a damaged file or one crafted to make tools disagree."),
         ("PICKLE-TRAILING-DATA", S.low, "Data after the end of the pickle",
          "Bytes follow the STOP opcode. pickle.load ignores them, but they can carry a payload for another "
          "loader (polyglot files); the evidence shows their start."),
@@ -197,10 +224,10 @@ _RULES: list[Rule] = [
          "torch unpickles the magic-number, protocol and sys_info pickles of a legacy file with the full "
          "unpickler; in a genuine file they hold plain values. Imports or calls there run code before the "
          "model is even read."),
-        ("TORCHSCRIPT-CODE", S.medium, "TorchScript archive with code",
-         "The PyTorch zip holds TorchScript `code/` files. torch.jit.load compiles and runs them, so review "
-         "them like source code (the location names the first file); a TorchScript model is a program, not "
-         "only weights."),
+        ("TORCHSCRIPT-CODE", S.low, "TorchScript archive with code",
+         "The PyTorch zip holds TorchScript `code/` files (every torch.jit.save export does). torch.jit.load "
+         "compiles and runs them; the code members are analysed on their own and only operations that touch "
+         "files, processes or the network are findings there (the location names the first file)."),
     ),
     *_area(
         "NumPy",
@@ -470,15 +497,24 @@ _RULES: list[Rule] = [
         ("KERAS-TFOP-DANGEROUS", S.high, "TFOpLambda layer calls a dangerous tf function",
          "A TFOpLambda/SlicingOpLambda layer runs a `tf.io`, `py_function`, raw file op or similar function "
          "that reads or writes files or calls Python when the model runs."),
-        ("KERAS-CUSTOM-OBJECT", S.medium, "Custom object",
-         "The config needs a registered custom object (`Package>Name`). Its code is not in the model file "
-         "and runs when the model loads, from whatever package provides it."),
+        ("KERAS-CUSTOM-OBJECT", S.low, "Custom object",
+         "The config needs a registered custom object (`Package>Name`), the normal way Keras saves custom "
+         "layers. Its code is not in the model file and runs when the model loads, from whatever package "
+         "provides it; a dangerous module or function named there is KERAS-MODULE-INJECTION instead."),
+        ("KERAS-ENCODED-PAYLOAD", S.medium, "Config value decodes to a serialized payload",
+         "A string in the Keras config is base64 or hex of a pickle, archive, compressed stream or NumPy file "
+         "(the CVE-2025-49655 class: custom objects or Lambda layers deserialize it at load time). The decoded "
+         "bytes are scanned as a nested artifact, whose findings decide the verdict."),
         ("KERAS-CONFIG-INVALID", S.medium, "Keras config is not valid JSON",
          "`config.json` (or an HDF5 `model_config` attribute) is not valid JSON or not text; Keras refuses "
          "it, and it could not be analysed."),
         ("KERAS-CONFIG-TOO-LARGE", S.medium, "Keras config too large to analyse fully",
          "The config holds more values, or nests deeper, than the analysis walks; the rest was not "
          "analysed."),
+        ("HDF5-ATTRIBUTE-TOO-LARGE", S.medium, "HDF5 attribute not read",
+         "A root attribute Keras reads (`model_config`, `training_config`, `keras_version`, `backend`) "
+         "declares more than one element, or more bytes than the limit or the file can hold; libhdf5 would "
+         "allocate its declared size before reading, so it was not read and the model config was not analysed."),
         ("HDF5-EXTERNAL-LINK", S.medium, "Group links to another file",
          "An HDF5 external link at the root points to another file; readers that follow it open a file "
          "outside this one."),
@@ -529,6 +565,10 @@ _RULES: list[Rule] = [
         ("CODE-DYNAMIC-LOOKUP", S.high, "Dynamic getattr() on a dangerous module",
          "A name is looked up at run time on a module that runs commands or code (`os`, `subprocess`, "
          "`builtins`, ...): a way to hide which function runs."),
+        ("CODE-COMPUTED-CALL", S.high, "Code calls a dangerous function through a computed name",
+         "The called name is built at run time (string concatenation, reversal, f-strings, chr, base64/hex "
+         "literals) or looked up through getattr, `__import__`, `builtins`/`vars()`/`globals()`/`sys.modules`; "
+         "constant folding recovers it and it runs commands, evaluates code or reaches another sink."),
         ("CODE-DYNAMIC-IMPORT", S.medium, "Module imported by a computed name",
          "`__import__`/`importlib.import_module` with a computed module name hides what is imported."),
         ("CODE-SYNTAX-ERROR", S.low, "Python file does not parse",
@@ -567,6 +607,14 @@ _RULES: list[Rule] = [
         ("ZIP-HEADER-MISMATCH", S.medium, "Local header and central directory disagree",
          "A member's compression method, sizes or CRC differ between its local header and the central "
          "directory: streaming and central-directory readers decode different data."),
+        ("ZIP-LOCAL-ONLY-MEMBER", S.medium, "Member missing from the central directory",
+         "Walking the local headers (as streaming extractors do) finds a member the central directory does "
+         "not list, e.g. behind a corrupt extra field: zipfile-based loaders do not see it, streaming "
+         "extractors extract it. It was scanned."),
+        ("ZIP-CENTRAL-ONLY-MEMBER", S.medium, "Member missing from the local headers",
+         "The central directory lists a member where walking the local headers finds none (inside another "
+         "member's data, or past a gap): streaming extractors do not see it. It was scanned as zipfile reads "
+         "it."),
         ("ZIP-LOCAL-HEADER-MISSING", S.medium, "No local header where the central directory points",
          "The central directory points to an offset without a local header; the member cannot be read the "
          "way loaders read it."),
@@ -599,6 +647,9 @@ _RULES: list[Rule] = [
         ("TAR-MALFORMED", S.medium, "Tar archive is damaged",
          "The archive could not be read, or a header is damaged after some members; the members before the "
          "damage were scanned."),
+        ("TAR-HEADER-TOO-LARGE", S.medium, "Extended header larger than any real one",
+         "A GNU long-name/long-link or pax header declares more than 1 MiB; tar readers load such a header "
+         "whole into memory (gigabytes from a few bytes). It was not read, nor anything after it."),
         ("TAR-PATH-TRAVERSAL", S.high, "Member path escapes the extraction directory",
          "A member name is absolute or contains `..`; extracting it writes outside the target directory."),
         ("TAR-LINK-ESCAPE", S.high, "A link points outside the archive",
@@ -639,6 +690,10 @@ _RULES: list[Rule] = [
          "stopped at a limit (members decompressed so far were scanned)."),
         ("SEVENZIP-CORRUPT", S.medium, "7z archive could not be fully decompressed",
          "Decompression failed part-way; the members decompressed before the error were scanned."),
+        ("SEVENZIP-NOT-ANALYSED", S.medium, "7z members not decompressed",
+         "A folder of the archive uses a coder (Deflate, Deflate64) whose decoder returns all the output of an "
+         "input chunk at once, and unpacks to more than 32 MiB: decompressing it could take gigabytes of "
+         "memory, so its members were not analysed. Repack with LZMA2 to have it scanned."),
     ),
     *_area(
         "Compressed streams",
@@ -722,9 +777,54 @@ _RULES: list[Rule] = [
          "that claims only metadata changes deserves a look."),
         scope="provenance", policy=True,
     ),
+    *_area(
+        "Behaviour",
+        ("BEHAVIOUR-DRIFT", S.high, "Behaviour drifted from the baseline",
+         "Run in the sandbox on the name's probe suite, the model's outputs moved past the policy's thresholds "
+         "since the known-good baseline (classifier label changes or probability shift, embedding cosine, "
+         "language-model next-token divergence or greedy agreement). The finding says whether the model "
+         "bytes, the runtime version or both changed and names the probes that moved most. Review the change "
+         "before promoting; record a new baseline if it is intended."),
+        ("BEHAVIOUR-TRIGGER-SENSITIVE", S.high, "Backdoor-trigger sensitive",
+         "A trigger sweep found a candidate (a token, a known trigger phrase, or an out-of-range feature "
+         "pattern) that flips most probes to one and the same output while random controls of the same kind "
+         "do not: the signature of a planted backdoor. The finding names the trigger and the target. Do not "
+         "promote; find out where the model was trained and on what data. A clean sweep is not proof of "
+         "absence."),
+        ("BEHAVIOUR-EVALUATION-ERROR", S.medium, "Behaviour could not be evaluated",
+         "The pipeline's evaluate stage could not evaluate a new version of a name that has a behaviour "
+         "baseline (the model does not load or needs a custom op, a probe does not match its inputs, a "
+         "sandbox limit was hit, or the bytes changed since the scan). Treat it as unevaluated."),
+        scope="provenance", policy=True,
+    ),
 ]
 
 CATALOG: Mapping[str, Rule] = _build(_RULES)
+
+# Findings that say part of the artifact could not be analysed (corrupt, truncated, encrypted, too deep, a
+# limit, a parser that gave up): whatever their severity, the verdict is `error` unless something high or
+# critical was found (workers/engine/verdict.py; docs/formats.md lists them).
+NOT_ANALYSED: frozenset[str] = frozenset({
+    # the engine and its limits
+    "ENGINE-ERROR", "LIMIT-EXCEEDED", "LIMIT-NESTING",
+    # compressed streams and archives
+    "COMPRESSED-CORRUPT", "COMPRESSED-TRUNCATED",
+    "ZIP-MALFORMED", "ZIP-ENCRYPTED", "ZIP-UNSUPPORTED-COMPRESSION", "ZIP-NOT-ANALYSED", "ZIP-CORRUPT-MEMBER",
+    "ZIP-UNREADABLE-ENTRY", "ZIP-LOCAL-HEADER-MISSING", "TAR-MALFORMED", "TAR-HEADER-TOO-LARGE",
+    "SEVENZIP-MALFORMED", "SEVENZIP-CORRUPT", "SEVENZIP-ENCRYPTED", "SEVENZIP-NOT-ANALYSED",
+    # model formats
+    "PICKLE-MALFORMED", "TORCH-LEGACY-MALFORMED", "ONNX-MALFORMED", "SAVEDMODEL-MALFORMED",
+    "HDF5-MALFORMED", "HDF5-NOT-ANALYSED", "HDF5-ATTRIBUTE-TOO-LARGE",
+    "NUMPY-SIZE-MISMATCH", "NUMPY-HEADER-INVALID", "SAFETENSORS-HEADER-INVALID", "SAFETENSORS-HEADER-TOO-LARGE",
+    "GGUF-TRUNCATED", "GGUF-BAD-VERSION", "KERAS-CONFIG-INVALID", "KERAS-CONFIG-TOO-LARGE",
+    # code, configs and templates
+    "CODE-SYNTAX-ERROR", "CODE-NOT-ANALYSED", "CONFIG-INVALID-YAML", "CONFIG-INVALID-JSON", "CONFIG-NOT-ANALYSED",
+    "TEMPLATE-SYNTAX-ERROR", "TEMPLATE-TOO-COMPLEX", "TEMPLATE-TOO-LARGE",
+    # the payload rules
+    "YARA-RULES-UNAVAILABLE",
+})
+if NOT_ANALYSED - set(CATALOG):  # pragma: no cover - a typo here would silently lower verdicts
+    raise ValueError(f"undeclared not-analysed rules: {sorted(NOT_ANALYSED - set(CATALOG))}")
 
 
 def is_yara_id(rule_id: str) -> bool:

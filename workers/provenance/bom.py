@@ -64,6 +64,23 @@ def _props(rec: InventoryRecord) -> list[tuple[str, str]]:
     return props
 
 
+def behaviour_analysis(rec: InventoryRecord) -> dict[str, Any]:
+    """The latest behaviour evaluation as modelCard quantitativeAnalysis performance metrics."""
+    ev = rec.behaviour
+    metrics = []
+    if ev.metrics is not None:
+        for key, value in ev.metrics.model_dump(exclude_none=True, exclude={"moved", "kind", "probes"}).items():
+            metrics.append({"type": f"behaviour:{key}", "value": f"{value:.6g}",
+                            "slice": f"probe suite {ev.probe_suite_sha256} ({ev.metrics.probes} probes)"})
+    if ev.trigger_sweep is not None:
+        metrics.append({"type": "behaviour:trigger-hits", "value": str(len(ev.trigger_sweep.hits)),
+                        "slice": f"{ev.trigger_sweep.candidates} candidates"})
+    metrics.append({"type": "behaviour:passed", "value": "true" if ev.passed else "false",
+                    "slice": f"baseline {ev.baseline or '-'} on {ev.runtime.name} {ev.runtime.version}, "
+                             f"{ev.evaluated_at.isoformat()}"})
+    return {"performanceMetrics": metrics}
+
+
 def build_bom(records: Iterable[InventoryRecord], *, serial_number: str | None = None) -> dict[str, Any]:
     """The BOM as a JSON-ready dict (CycloneDX 1.6)."""
     from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
@@ -117,6 +134,8 @@ def build_bom(records: Iterable[InventoryRecord], *, serial_number: str | None =
                 listed.append({"ref": datasets[ds].bom_ref.value})
             params["datasets"] = listed
             card["modelParameters"] = params
+        if rec.behaviour is not None:
+            card["quantitativeAnalysis"] = behaviour_analysis(rec)
         if card:
             cards[ref] = card
     for ds in datasets.values():

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from modelscreen.schemas.behaviour import BehaviourBaseline
 from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
 from modelscreen.provenance.inventory import Inventory
 from modelscreen.sinks.sqlite_store import default_db_path
@@ -30,6 +31,10 @@ CREATE INDEX IF NOT EXISTS inventory_model ON inventory(model_key);
 CREATE INDEX IF NOT EXISTS inventory_sha ON inventory(sha256);
 CREATE TABLE IF NOT EXISTS inventory_manifests (
     sha256 TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inventory_baselines (
+    name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
 """
@@ -108,3 +113,13 @@ class SqliteInventory(Inventory):
         with self._lock:
             row = self.db.execute("SELECT doc FROM inventory_manifests WHERE sha256=?", (sha256,)).fetchone()
         return TensorManifest.model_validate_json(row[0]) if row else None
+
+    def put_baseline(self, baseline: BehaviourBaseline) -> None:
+        with self._lock, self.db:
+            self.db.execute("INSERT INTO inventory_baselines VALUES (?,?) ON CONFLICT(name) DO UPDATE SET "
+                            "doc=excluded.doc", (baseline.name, baseline.model_dump_json()))
+
+    def get_baseline(self, name: str) -> BehaviourBaseline | None:
+        with self._lock:
+            row = self.db.execute("SELECT doc FROM inventory_baselines WHERE name=?", (name,)).fetchone()
+        return BehaviourBaseline.model_validate_json(row[0]) if row else None

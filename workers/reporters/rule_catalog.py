@@ -23,6 +23,11 @@ def _ordered(rules: Iterable[Rule]) -> list[Rule]:
 
 
 def _severity(r: Rule) -> str:
+    text = _severity_only(r)
+    return f"{text}; not analysed: verdict error" if r.not_analysed else text
+
+
+def _severity_only(r: Rule) -> str:
     if r.policy:
         return f"{r.severity.value} (policy may set another)"
     if r.also:

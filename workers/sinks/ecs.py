@@ -10,6 +10,7 @@ from typing import Any
 from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
 from modelscreen.schemas.inventory import ArtifactIdentity
 from modelscreen.schemas.results import ScanResult
+from modelscreen.schemas.text import printable_text
 
 DATASET = "modelscreen.findings"
 # Supply chain compromise (MITRE ATT&CK), the tactic every model-artifact finding serves.
@@ -154,9 +155,14 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
 
 
 def _prune(value: Any) -> Any:
-    """Drop None values so the mapping never sees an explicit null object."""
+    """Drop None values so the mapping never sees an explicit null object; text from scanned bytes that
+    UTF-8 cannot encode (lone surrogates) gets its visible escapes, so the document always serialises."""
     if isinstance(value, dict):
-        return {k: _prune(v) if isinstance(v, dict) else v for k, v in value.items() if v is not None}
+        return {k: _prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    if isinstance(value, str):
+        return printable_text(value)
     return value
 
 

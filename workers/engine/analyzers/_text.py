@@ -11,8 +11,9 @@ from typing import BinaryIO
 import yaml
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES
+from modelscreen.engine.analyzers.targets import target_finding
 from modelscreen.engine.context import ScanContext
+from modelscreen.engine.sniff import source_encoding
 
 ANALYZER = "config"
 MAX_YAML_NODES = 1_000_000
@@ -22,7 +23,9 @@ SAFE_YAML_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
 PYTHON_TAG_PREFIXES = ("tag:yaml.org,2002:python/", "!python/", "tag:yaml.org,2002:python:")
 
 
-def read_text(stream: BinaryIO, ctx: ScanContext, limit: int | None = None) -> str | None:
+def read_text(stream: BinaryIO, ctx: ScanContext, limit: int | None = None, *,
+              python_source: bool = False) -> str | None:
+    """The file as text (UTF-8; Python source in the encoding its PEP 263 coding line declares)."""
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     limit = limit if limit is not None else ctx.limits.max_inline_bytes
     if size > limit:
@@ -30,7 +33,9 @@ def read_text(stream: BinaryIO, ctx: ScanContext, limit: int | None = None) -> s
                 f"{size} bytes (limit {limit})", analyzer=ANALYZER)
         return None
     stream.seek(0)
-    return stream.read(size).decode("utf-8", "replace")
+    data = stream.read(size)
+    encoding = (source_encoding(data) if python_source else None) or "utf-8"
+    return data.decode(encoding, "replace")
 
 
 # ----------------------------------------------------------------------------------------------- YAML
@@ -84,11 +89,8 @@ def analyze_yaml_text(ctx: ScanContext, text: str) -> None:
                     key = k.value if isinstance(k, yaml.ScalarNode) else "?"
                     stack.append((k, path))
                     stack.append((v, f"{path}.{key}" if path else str(key)))
-                    if key == "_target_" and isinstance(v, yaml.ScalarNode) and \
-                            v.value.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
-                        ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {v.value}",
-                                f"hydra.utils.instantiate calls {v.value!r} with the sibling keys as arguments",
-                                f"line {v.start_mark.line + 1}", evidence=v.value, analyzer=ANALYZER)
+                    if key == "_target_" and isinstance(v, yaml.ScalarNode):
+                        target_finding(ctx, v.value, f"line {v.start_mark.line + 1}")
             elif isinstance(node, yaml.SequenceNode):
                 stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node.value))
 

@@ -7,23 +7,24 @@ Old joblib (< 0.10) wrote zlib data behind a "ZF" + hex length prefix; that is r
 """
 from __future__ import annotations
 
-import tempfile
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import decompress_stream
+from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.spool import BoundedSpool
 
 ANALYZER = "compressed"
-SPOOL_MEMORY = 8 * 1024 * 1024
 ZFILE_PREFIX = b"ZF"
 ZFILE_HEADER = 2 + 19  # "ZF" + hex length left-justified to len(hex(2**64))
 
 _KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": "lz4", "zlib": "zlib"}
 
 
-@register("gzip", "bz2", "xz", "lzma", "lz4", "zlib")
+@register(Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.lz4, Format.zlib)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     head = stream.read(ZFILE_HEADER)
     declared = None
@@ -35,16 +36,21 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             declared = int(head[2:].strip().decode("ascii"), 16)
         except ValueError:
             declared = None
-        ctx.notes["format"] = "joblib-zfile"
+        ctx.notes["format"] = Format.joblib_zfile
     else:
         fmt = ctx.format  # registered only for the formats in _KIND
     stream.seek(start)
     limit = ctx.limits.max_file_bytes
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    room = ctx.budget.temp_room()
+    spool = BoundedSpool(ctx.budget)
     try:
         res = decompress_stream(stream.read, _KIND[fmt], spool.write, budget=ctx.budget,
-                                max_ratio=ctx.limits.max_compression_ratio, max_output=limit)
-        if res.stopped in ("ratio", "budget"):
+                                max_ratio=ctx.limits.max_compression_ratio, max_output=min(limit, room))
+        if res.stopped == "size" and room < limit:
+            ctx.limit_finding(LimitExceeded("max_temp_bytes", f"{fmt} stream decompresses to more than the "
+                                            f"{room} bytes of temporary storage left for this artifact; only "
+                                            "that much was scanned"), "<decompressed>")
+        elif res.stopped in ("ratio", "budget"):
             ctx.add("DECOMPRESSION-BOMB", Severity.high, "Decompression stopped at a limit",
                     f"{fmt} stream: {res.stop_detail}; only the first {res.produced} bytes were scanned",
                     "<decompressed>", analyzer=ANALYZER)

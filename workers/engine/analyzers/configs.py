@@ -12,7 +12,7 @@ composer build a node graph; no constructor runs, aliases are never expanded), s
   Python files: medium; `custom_pipelines` likewise.
 - `chat_template` (string, or a list of {name, template}): Jinja syntax-tree analysis (templates.py).
 - a Keras model config (a `.keras` archive's config.json): keras_format.analyze_keras_object.
-- `_target_` (Hydra/OmegaConf instantiation, NeMo configs) naming command-running callables: high.
+- `_target_` (Hydra/OmegaConf instantiation, NeMo configs) judged like a pickle global (targets.py): high.
 - diffusers model_index.json components from libraries other than diffusers/transformers: medium.
 """
 from __future__ import annotations
@@ -21,9 +21,11 @@ import json
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers._text import read_text
 from modelscreen.engine.analyzers.registry import register
-from modelscreen.engine.analyzers.keras_format import DANGEROUS_MODULES, analyze_keras_object, is_keras_config
+from modelscreen.engine.analyzers.keras_format import analyze_keras_object, is_keras_config
+from modelscreen.engine.analyzers.targets import targets_in_object
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.templates import report_template
 
@@ -34,7 +36,7 @@ DIFFUSERS_LIBRARIES = frozenset({"diffusers", "transformers", "onnxruntime.train
 REMOTE_CODE_KEYS = ("auto_map",)
 
 
-@register("json")
+@register(Format.json)
 def analyze_json(stream: BinaryIO, ctx: ScanContext) -> None:
     text = read_text(stream, ctx)
     if text is None:
@@ -49,7 +51,7 @@ def analyze_json(stream: BinaryIO, ctx: ScanContext) -> None:
 
 def analyze_config_object(ctx: ScanContext, obj) -> None:
     if is_keras_config(obj):
-        ctx.notes["format"] = "keras-config"
+        ctx.notes["format"] = Format.keras_config
         analyze_keras_object(ctx, obj)
         return
     if not isinstance(obj, dict):
@@ -114,18 +116,5 @@ def _auto_map(ctx: ScanContext, value, key: str) -> None:
 
 
 def _targets(ctx: ScanContext, obj) -> None:
-    """Hydra/OmegaConf `_target_` values that instantiate command-running callables."""
-    stack = [(obj, "")]
-    seen = 0
-    while stack and seen < MAX_WALK:
-        o, path = stack.pop()
-        seen += 1
-        if isinstance(o, dict):
-            t = o.get("_target_")
-            if isinstance(t, str) and t.split(".", 1)[0] in DANGEROUS_MODULES | {"eval", "exec"}:
-                ctx.add("CONFIG-DANGEROUS-TARGET", Severity.high, f"Config instantiates {t}",
-                        f"hydra.utils.instantiate (NeMo, Hydra configs) calls {t!r} with the sibling keys as "
-                        "arguments when the config is loaded", path or "_target_", evidence=t, analyzer=ANALYZER)
-            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in o.items() if isinstance(v, (dict, list)))
-        elif isinstance(o, list):
-            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(o) if isinstance(v, (dict, list)))
+    """Hydra/OmegaConf `_target_` values, judged like pickle globals (targets.py)."""
+    targets_in_object(ctx, obj)

@@ -19,9 +19,11 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
+from modelscreen.engine.analyzers.targets import targets_in_text
 from modelscreen.engine.templates import MAX_TEMPLATE_CHARS, report_template
 from modelscreen.engine.yara.hook import HEAD_REGION, SMALL_ARTIFACT
 from modelscreen.engine.yara.loader import default_ruleset
@@ -104,7 +106,7 @@ class _Reader:
         return s.unpack(self.read(s.size))[0]
 
 
-@register("gguf")
+@register(Format.gguf)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
@@ -233,7 +235,10 @@ class _State:
                 text = raw.decode("utf-8", "replace")
                 self.templates.append((key, text, start + (4 if self.version == 1 else 8), n))
                 return text
-            return raw.decode("utf-8", "replace") if raw or n == 0 else None
+            text = raw.decode("utf-8", "replace") if raw or n == 0 else None
+            if text and "_target_" in text:
+                targets_in_text(self.ctx, text, key)  # Hydra/NeMo configs carried as metadata
+            return text
         if vtype == 9:
             if depth >= 1:
                 self.bad("GGUF-NESTED-ARRAY", "Array nested in an array",

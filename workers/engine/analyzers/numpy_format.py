@@ -13,6 +13,7 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
@@ -77,7 +78,7 @@ def _itemsize(descr, depth: int = 0) -> int:
     raise _Descr("malformed dtype description")
 
 
-@register("numpy")
+@register(Format.numpy)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
@@ -134,7 +135,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         return
     body = size - data_start
     if _has_object(descr):
-        ctx.notes["format"] = "numpy-object"
+        ctx.notes["format"] = Format.numpy_object
         ctx.add("NUMPY-OBJECT-DTYPE", Severity.medium, "Object array: the body is a pickle",
                 f"dtype {str(descr)[:80]}: np.load(allow_pickle=True) unpickles the body, which can run code; "
                 "the pickle was scanned", f"offset {data_start}", analyzer=ANALYZER,

@@ -22,6 +22,7 @@ from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
@@ -265,10 +266,10 @@ def _base_dir(ctx: ScanContext) -> str | None:
     return None
 
 
-@register("onnx")
+@register(Format.onnx)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
-    ctx.notes["format"] = "onnx"
+    ctx.notes["format"] = Format.onnx
     src = Source(stream, size)
     w = _Walk(ctx, src)
     try:
@@ -295,7 +296,7 @@ def analyze_named(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("ONNX-MALFORMED", Severity.low, "File named .onnx is not an ONNX model", "no ir_version field",
                 analyzer=ANALYZER)
         return
-    ctx.notes["format"] = "onnx"
+    ctx.notes["format"] = Format.onnx
     _report(ctx, w, info)
 
 

@@ -9,9 +9,10 @@ Each format has exactly one analyzer: registering a second one for the same form
 Registration happens on import; `analyzers/all.py` is the one list of analyzer modules.
 
 Adding a format:
-1. Teach `engine/sniff.py` to recognise it (magic bytes and/or suffix) and name it.
+1. Add its name to `schemas/formats.py` (`Format`); teach `engine/sniff.py` to recognise it and return it.
 2. Write `analyzers/<format>_format.py`: a threat-model docstring, a module-level `ANALYZER` name used
-   in every `ctx.add(..., analyzer=ANALYZER)`, and `@register("<format>")` on `analyze(stream, ctx)`.
+   in every `ctx.add(..., analyzer=ANALYZER)`, and `@register(Format.<format>)` on `analyze(stream, ctx)`
+   (a member of `schemas.formats.Format`, the one enumeration of format names).
    Stay within `ctx.limits`; never deserialize; what cannot be read is a finding, not silence.
 3. Import the module in `analyzers/all.py`.
 4. Declare its finding ids in the rule catalog, and give each one a test that makes it fire

@@ -16,10 +16,13 @@ import io
 import json
 import pickletools
 import struct
-from typing import BinaryIO
+import sys
+from typing import BinaryIO, NamedTuple
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
+from modelscreen.engine.analyzers.targets import targets_in_text
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
 
@@ -40,10 +43,39 @@ _BYTE_DTYPES = {"U8", "I8", "BOOL"}
 class _Obj(dict):
     """A JSON object that remembers its duplicate keys."""
 
+    __slots__ = ("duplicates",)
+
     def __init__(self, pairs):
         super().__init__(pairs)
-        names = [k for k, _ in pairs]
-        self.duplicates = sorted({k for k in names if names.count(k) > 1}) if len(names) != len(self) else []
+        self.duplicates: list[str] = []
+        if len(pairs) != len(self):
+            seen: set[str] = set()
+            self.duplicates = sorted({k for k, _ in pairs if k in seen or seen.add(k)})
+
+
+class _TensorInfo(NamedTuple):
+    """A well-formed tensor entry, kept compact (a header can list millions)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+_TENSOR_KEYS = ("data_offsets", "dtype", "shape")
+
+
+def _json_object(pairs):
+    """object_pairs_hook: well-formed tensor entries become _TensorInfo, everything else _Obj."""
+    if len(pairs) == 3 and tuple(sorted(k for k, _ in pairs)) == _TENSOR_KEYS:
+        info = dict(pairs)
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if (type(dtype) is str and type(shape) is list and len(shape) <= 1024
+                and all(type(d) is int and 0 <= d < USIZE for d in shape)
+                and type(offsets) is list and len(offsets) == 2
+                and all(type(o) is int and 0 <= o < USIZE for o in offsets) and offsets[0] <= offsets[1]):
+            return _TensorInfo(sys.intern(dtype), tuple(shape), offsets[0], offsets[1])
+    return _Obj(pairs)
 
 
 def _reject_constant(name: str):
@@ -75,7 +107,7 @@ def _payload_kind(data: bytes, region_len: int, read_at) -> str | None:
     return None
 
 
-@register("safetensors")
+@register(Format.safetensors)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
@@ -117,7 +149,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("SAFETENSORS-HEADER-PADDING", Severity.low, "Header padded with whitespace other than spaces",
                 "writers pad with spaces only", f"offset {8 + n - 1}", analyzer=ANALYZER)
     try:
-        header = json.loads(stripped, object_pairs_hook=_Obj, parse_constant=_reject_constant)
+        header = json.loads(stripped, object_pairs_hook=_json_object, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         ctx.add("SAFETENSORS-HEADER-INVALID", Severity.medium, "Header is not valid JSON",
                 str(exc)[:200], "offset 8", evidence=raw[:64], analyzer=ANALYZER)
@@ -125,6 +157,8 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     if not isinstance(header, dict):
         ctx.add("SAFETENSORS-HEADER-NOT-OBJECT", Severity.medium, "Header is not a JSON object", analyzer=ANALYZER)
         return
+    header_sha256 = hashlib.sha256(raw).hexdigest() if ctx.tensor_digests else ""
+    del raw, text, stripped, body  # up to max_header_bytes each: only the parsed header is kept
     for name in getattr(header, "duplicates", []):
         sev = Severity.high if name != "__metadata__" else Severity.medium
         ctx.add("SAFETENSORS-DUPLICATE-NAME", sev, "Tensor name appears more than once in the header",
@@ -140,6 +174,10 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         elif getattr(meta, "duplicates", None):
             ctx.add("SAFETENSORS-DUPLICATE-NAME", Severity.medium, "Duplicate keys in __metadata__",
                     f"keys {meta.duplicates[:5]} appear more than once", "__metadata__", analyzer=ANALYZER)
+        if isinstance(meta, dict):
+            for k, v in meta.items():
+                if isinstance(v, str) and "_target_" in v:
+                    targets_in_text(ctx, v, f"__metadata__.{k}")  # Hydra/NeMo configs carried as metadata
 
     tensors: list[tuple[int, int, str, str]] = []  # (begin, end, name, dtype) of entries with usable offsets
     for i, (name, info) in enumerate(header.items()):
@@ -150,7 +188,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         _check_tensor(ctx, name, info, tensors)
 
     tensors.sort()
-    _track_tensor_digests(stream, ctx, header, raw, meta, tensors, data_start, data_size)
+    _track_tensor_digests(stream, ctx, header, header_sha256, meta, tensors, data_start, data_size)
     expected = 0
     prev = None
     gaps = 0
@@ -181,8 +219,8 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
 
     # Byte tensors whose content starts like an executable payload.
     # Only byte tensors are byte-scanned by tensor-data YARA rules (see workers/engine/yara/hook.py).
-    ctx.notes["yara_tensor_regions"] = [(data_start + b, data_start + e) for b, e, _n, d in tensors
-                                        if d in _BYTE_DTYPES and e <= data_size]
+    ctx.notes["yara_tensor_regions"] = _merged(
+        (data_start + b, data_start + e) for b, e, _n, d in tensors if d in _BYTE_DTYPES and e <= data_size)
     peeks = smuggled = 0
     for begin, end, name, dtype in tensors:
         if dtype not in _BYTE_DTYPES or end - begin < 4 or end > data_size:
@@ -202,7 +240,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 _scan_region(ctx, stream, data_start + begin, end - begin, f"<tensor {name}>")
 
 
-def _track_tensor_digests(stream, ctx: ScanContext, header, raw: bytes, meta, tensors, data_start: int,
+def _track_tensor_digests(stream, ctx: ScanContext, header, header_sha256: str, meta, tensors, data_start: int,
                           data_size: int) -> None:
     """Ask the hashing reader for a digest of each tensor from the same pass (the drift baseline; the
     scanner puts it on the report as a TensorManifest)."""
@@ -211,13 +249,17 @@ def _track_tensor_digests(stream, ctx: ScanContext, header, raw: bytes, meta, te
     if track is None or not inside or not track([(data_start + b, data_start + e) for b, e, _n, _d in inside]):
         return
     ctx.notes["tensor_manifest"] = {
-        "header_sha256": hashlib.sha256(raw).hexdigest(),
+        "header_sha256": header_sha256,
         "metadata": {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else {},
-        "tensors": [(name, dtype, list(header[name].get("shape", [])), b, e) for b, e, name, dtype in inside],
+        "tensors": [(name, dtype, _shape_of(header[name]), b, e) for b, e, name, dtype in inside],
     }
 
 
 def _check_tensor(ctx: ScanContext, name: str, info, out: list) -> None:
+    if isinstance(info, _TensorInfo):
+        out.append((info.begin, info.end, name, info.dtype))
+        _check_size(ctx, name, info.dtype, info.shape, info.begin, info.end)
+        return
     if not isinstance(info, dict):
         ctx.add("SAFETENSORS-TENSOR-INVALID", Severity.medium, "Tensor entry is not an object",
                 f"{name!r}: {json.dumps(info)[:80]}", name, analyzer=ANALYZER)
@@ -253,7 +295,15 @@ def _check_tensor(ctx: ScanContext, name: str, info, out: list) -> None:
         return
     begin, end = offsets
     out.append((begin, end, name, dtype if isinstance(dtype, str) else ""))
-    if bits is None or shape is None:
+    if bits is not None and shape is not None:
+        _check_size(ctx, name, dtype, shape, begin, end)
+
+
+def _check_size(ctx: ScanContext, name: str, dtype: str, shape, begin: int, end: int) -> None:
+    bits = DTYPE_BITS.get(dtype)
+    if bits is None:
+        ctx.add("SAFETENSORS-BAD-DTYPE", Severity.medium, "Unknown tensor dtype",
+                f"{name!r} has dtype {json.dumps(dtype)[:40]}, not one of the specification's", name, analyzer=ANALYZER)
         return
     count = 1
     for d in shape:
@@ -271,6 +321,21 @@ def _check_tensor(ctx: ScanContext, name: str, info, out: list) -> None:
         ctx.add("SAFETENSORS-SIZE-MISMATCH", Severity.medium, "Tensor size does not match its data offsets",
                 f"{name!r}: shape {shape} of {dtype} needs {nbits // 8} bytes, offsets [{begin}, {end}) hold "
                 f"{end - begin}", name, analyzer=ANALYZER)
+
+
+def _merged(spans) -> list[tuple[int, int]]:
+    """Sorted spans with touching or overlapping ones joined (a million adjacent byte tensors: one span)."""
+    out: list[list[int]] = []
+    for start, end in spans:
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return [(a, b) for a, b in out]
+
+
+def _shape_of(info) -> list:
+    return list(info.shape) if isinstance(info, _TensorInfo) else list(info.get("shape", []))
 
 
 def _read_at(stream: BinaryIO, offset: int, n: int) -> bytes:

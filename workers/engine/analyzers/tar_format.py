@@ -12,6 +12,7 @@ import tarfile
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
@@ -19,6 +20,9 @@ from modelscreen.engine.substream import SubStream
 
 ANALYZER = "tar"
 TORCH_TAR_MEMBERS = {"sys_info", "pickle", "storages", "tensors"}
+MAX_META_BYTES = 1 << 20  # long names and pax records are a few hundred bytes in real archives
+_META_TYPES = {tarfile.GNUTYPE_LONGNAME: "GNU long name", tarfile.GNUTYPE_LONGLINK: "GNU long link",
+               tarfile.XHDTYPE: "pax", tarfile.XGLTYPE: "pax global", tarfile.SOLARIS_XHDTYPE: "Solaris pax"}
 
 
 def _escapes(name: str) -> bool:
@@ -35,12 +39,38 @@ def _link_escapes(member_name: str, target: str, hard: bool) -> bool:
     return norm == ".." or norm.startswith("../")
 
 
-@register("tar")
+def _oversized_meta(view: SubStream, offset: int) -> str | None:
+    """The header block at `offset`, when it is a GNU long name/link or pax header declaring more than
+    MAX_META_BYTES (tarfile would read all of it into memory)."""
+    view.seek(offset)
+    block = view.read(tarfile.BLOCKSIZE)
+    view.seek(offset)
+    if len(block) < tarfile.BLOCKSIZE or block[156:157] not in _META_TYPES:
+        return None
+    try:
+        declared = tarfile.nti(block[124:136])
+    except (tarfile.InvalidHeaderError, ValueError):
+        return None  # tarfile reports the header itself as invalid
+    if declared <= MAX_META_BYTES:
+        return None
+    return (f"a {_META_TYPES[block[156:157]]} header declares {declared} bytes "
+            f"(limit {MAX_META_BYTES}); tar readers load it whole into memory")
+
+
+@register(Format.tar)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
+    # tarfile reads a long-name/pax header's declared size in one go: through this window no read can ask
+    # for more than the file holds, and headers over MAX_META_BYTES are refused before tarfile reads them
+    view = SubStream(stream, 0, size)
+    big = _oversized_meta(view, 0)
+    if big:
+        ctx.add("TAR-HEADER-TOO-LARGE", Severity.medium, "Extended header larger than any real one", big, "offset 0",
+                analyzer=ANALYZER)
+        return
     try:
-        tf = tarfile.open(fileobj=stream, mode="r:")
+        tf = tarfile.open(fileobj=view, mode="r:")
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         ctx.add("TAR-MALFORMED", Severity.medium, "Not a readable tar archive", f"{type(exc).__name__}: {exc}"[:300],
                 analyzer=ANALYZER)
@@ -51,6 +81,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.check_time()
         if len(members) >= ctx.limits.max_entries:
             ctx.limit_finding(LimitExceeded("max_entries", f"only the first {len(members)} tar members were analysed"))
+            break
+        big = _oversized_meta(view, tf.offset)
+        if big:
+            ctx.add("TAR-HEADER-TOO-LARGE", Severity.medium, "Extended header larger than any real one",
+                    f"{big}; the members after it were not analysed", f"offset {tf.offset}", analyzer=ANALYZER)
             break
         try:
             m = tf.next()
@@ -65,7 +100,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("TAR-MALFORMED", Severity.medium, "Tar archive is damaged",
                 f"{error} after {len(members)} members; the members before were scanned", analyzer=ANALYZER)
     if {m.name for m in members if m.isreg()} >= TORCH_TAR_MEMBERS:
-        ctx.notes["format"] = "pytorch-legacy"
+        ctx.notes["format"] = Format.pytorch_legacy
     seen: dict[str, int] = {}
     for m in members:
         seen[m.name] = seen.get(m.name, 0) + 1

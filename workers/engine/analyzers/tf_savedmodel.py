@@ -25,6 +25,7 @@ from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
@@ -241,10 +242,10 @@ class _Ops:
         ctx.notes["tf_ops"] = dict(self.ops.most_common(1000))
 
 
-@register("tf-savedmodel")
+@register(Format.tf_savedmodel)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
-    ctx.notes["format"] = "tf-savedmodel"
+    ctx.notes["format"] = Format.tf_savedmodel
     src = Source(stream, size)
     w = _Ops(ctx, src)
     try:
@@ -273,7 +274,7 @@ def analyze_graphdef(stream: BinaryIO, ctx: ScanContext) -> bool:
         return False
     if not w.count:
         return False
-    ctx.notes["format"] = "tf-graphdef"
+    ctx.notes["format"] = Format.tf_graphdef
     w.report()
     return True
 
@@ -282,7 +283,7 @@ def analyze_keras_metadata(stream: BinaryIO, ctx: ScanContext) -> None:
     """keras_metadata.pb: SavedMetadata.nodes(1) -> SavedObject.node_path(3)/identifier(4)/metadata(5, JSON)."""
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     src = Source(stream, size)
-    ctx.notes["format"] = "keras-metadata"
+    ctx.notes["format"] = Format.keras_metadata
     try:
         for f in src.fields(0, size, max_fields=1_000_000):
             if f.number != 1 or f.wire != LEN:
@@ -310,7 +311,7 @@ def analyze_keras_metadata(stream: BinaryIO, ctx: ScanContext) -> None:
                 str(exc), f"offset {exc.offset}", analyzer=ANALYZER)
 
 
-@register("unknown")
+@register(Format.unknown)
 def analyze_by_name(stream: BinaryIO, ctx: ScanContext) -> None:
     """Protobuf files have no magic: content that sniffed as nothing is tried by its name."""
     base = ctx.name.rsplit("/", 1)[-1].lower()

@@ -19,6 +19,7 @@ import pickletools
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import TORCH_LEGACY_MAGIC_PICKLE
@@ -66,7 +67,7 @@ def _walk(stream: BinaryIO, start: int, limit: int) -> tuple[int | None, set[str
     return None, ops, "no STOP opcode"
 
 
-@register("pytorch-legacy")
+@register(Format.pytorch_legacy)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
@@ -74,7 +75,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("TORCH-LEGACY-MALFORMED", Severity.medium, "Legacy PyTorch magic number missing",
                 analyzer=ANALYZER)
         return
-    ctx.notes["format"] = "pytorch-legacy"
+    ctx.notes["format"] = Format.pytorch_legacy
     pos = len(TORCH_LEGACY_MAGIC_PICKLE)
     for index in (1, 2):
         ctx.check_time()

@@ -11,21 +11,21 @@ from __future__ import annotations
 import io
 import re
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
+from modelscreen.schemas.formats import Format
 from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR, decompress_stream
 from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.spool import SPOOL_MEMORY, BoundedSpool
 from modelscreen.engine.substream import SubStream
 
 ANALYZER = "zip"
 SMALL_MEMBER = 1024 * 1024  # decompressed members up to this size stay in memory
-SPOOL_MEMORY = 8 * 1024 * 1024
 
 _CD = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header, 46 bytes
 _LH = struct.Struct("<4s2B4HL2L2H")  # local file header, 30 bytes
@@ -159,6 +159,50 @@ def _local_walk(stream: BinaryIO, size: int, ctx: ScanContext) -> list[Entry]:
     return entries
 
 
+def _cross_check(stream: BinaryIO, ctx: ScanContext, entries: list[Entry], cd_start: int) -> list[Entry]:
+    """Walk the local headers as a streaming extractor does and compare with the central directory: a member
+    only the local headers hold is hidden from zipfile-based readers (and returned, to be scanned); one only
+    the central directory holds is invisible to streaming extractors."""
+    if len(entries) >= ctx.limits.max_entries:
+        return []  # the central directory was read only up to the entry limit: nothing to compare
+    by_offset = {e.offset: e for e in entries}
+    pos = min(by_offset, default=cd_start)
+    walked: set[int] = set()
+    hidden: list[Entry] = []
+    while pos + _LH.size <= cd_start and len(entries) + len(hidden) < ctx.limits.max_entries:
+        ctx.check_time()
+        head = _read_exact(stream, pos, _LH.size)
+        if head[:4] != zipfile.stringFileHeader:
+            break
+        (_sig, _v, _os, flags, method, _t, _d, crc, csize, usize, n, m) = _LH.unpack(head)
+        known = by_offset.get(pos)
+        if known is not None:
+            walked.add(pos)
+            csize = known.csize
+        else:
+            raw = stream.read(n)
+            usize, csize, _ = _zip64_extra(stream.read(m), usize, csize, 0)
+            name = _decode_name(raw, flags)
+            ctx.add("ZIP-LOCAL-ONLY-MEMBER", Severity.medium, "Member missing from the central directory",
+                    f"a local header at offset {pos} holds {name!r}, which the central directory does not list: "
+                    "zipfile-based loaders do not see it, streaming extractors extract it (it is scanned)",
+                    name, evidence=raw, analyzer=ANALYZER)
+            hidden.append(Entry(name, raw, flags, method, crc, csize, usize, pos, from_cd=False))
+            if flags & 0x08 and csize == 0:
+                break  # its size is only in a data descriptor: the walk cannot go on
+        pos += _LH.size + n + m + csize
+        if flags & 0x08:
+            sig = _read_exact(stream, pos, 4)
+            pos += 16 if sig == b"PK\x07\x08" else 12
+    for e in entries:
+        if e.offset not in walked and e.offset < pos:
+            ctx.add("ZIP-CENTRAL-ONLY-MEMBER", Severity.medium, "Member missing from the local headers",
+                    f"the central directory lists {e.name!r} at offset {e.offset}, where walking the local headers "
+                    "finds no member: streaming extractors do not see it (it is scanned as zipfile reads it)",
+                    e.name, analyzer=ANALYZER)
+    return hidden
+
+
 def _refine_format(names: list[str]) -> str:
     files = [n for n in names if not n.endswith("/")]
     has_pkl = any(n == "data.pkl" or n.endswith("/data.pkl") for n in files)
@@ -179,7 +223,7 @@ def _is_traversal(name: str) -> bool:
     return ".." in re.split(r"[/\\]", name)
 
 
-@register("zip")
+@register(Format.zip)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     try:
@@ -189,6 +233,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         cd, cd_error = None, str(exc)
     if cd is not None:
         entries, concat, cd_start, _total = cd
+        entries = entries + _cross_check(stream, ctx, entries, cd_start)
     else:
         entries = _local_walk(stream, size, ctx)
         concat, cd_start = 0, size
@@ -224,7 +269,9 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         code = sorted({n.split("code/")[0] + "code/" for n in names if re.search(r"(^|/)code/.+", n)})
         if code:
             files = [n for n in names if re.search(r"(^|/)code/.+\.py$", n)]
-            ctx.add("TORCHSCRIPT-CODE", Severity.medium, "TorchScript archive with code",
+            # low: plain exports carry code/; the code members themselves are analysed for file, process
+            # and network operations
+            ctx.add("TORCHSCRIPT-CODE", Severity.low, "TorchScript archive with code",
                     "torch.jit.load compiles and runs the TorchScript code in this archive "
                     f"({len(files)} code files: {', '.join(files[:10])}{'...' if len(files) > 10 else ''}); "
                     "review it like source code", code[0], analyzer=ANALYZER,
@@ -340,16 +387,17 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
                 f"limit {ctx.limits.max_compression_ratio:g})", loc, analyzer=ANALYZER)
         bomb = True
     src = SubStream(stream, data_start, csize)
-    out: BinaryIO
-    if e.usize <= SMALL_MEMBER:
-        out = io.BytesIO()
-    else:
-        out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    room = ctx.budget.temp_room()
+    out = BoundedSpool(ctx.budget, SMALL_MEMBER if e.usize <= SMALL_MEMBER else SPOOL_MEMORY)
     try:
         res = decompress_stream(src.read, kind, out.write, budget=ctx.budget,
-                                max_ratio=ctx.limits.max_compression_ratio, max_output=e.usize,
+                                max_ratio=ctx.limits.max_compression_ratio, max_output=min(e.usize, room),
                                 multi_stream=False, track_crc=True)
-        if res.stopped in ("ratio", "budget"):
+        if res.stopped == "size" and room < e.usize:
+            ctx.limit_finding(LimitExceeded("max_temp_bytes", f"member {e.name!r} declares {e.usize} bytes, more "
+                                            f"than the {room} bytes of temporary storage left for this artifact; "
+                                            "only that much was scanned"), loc)
+        elif res.stopped in ("ratio", "budget"):
             if res.stopped == "budget":
                 state["budget_stopped"] += 1
                 state["not_analysed"].append(e.name)

@@ -16,9 +16,12 @@ __all__ = ["PickleResult", "analyze_pickle"]
 
 
 def analyze_pickle(stream: BinaryIO, ctx: ScanContext, *, location_prefix: str = "",
-                   max_bytes: int | None = None, second_opinion: bool = True) -> PickleResult:
-    """Analyse the pickle starting at the stream's position; leave the stream just after its STOP."""
-    walker = Walker(stream, ctx, location_prefix=location_prefix, max_bytes=max_bytes)
+                   max_bytes: int | None = None, second_opinion: bool = True,
+                   accelerated: bool = True) -> PickleResult:
+    """Analyse the pickle starting at the stream's position; leave the stream just after its STOP.
+
+    `accelerated=False` walks with the pure-Python loop only (the C accelerator is used where built)."""
+    walker = Walker(stream, ctx, location_prefix=location_prefix, max_bytes=max_bytes, accelerated=accelerated)
     result = walker.run()
     if second_opinion and result.end - result.start <= (1 << 20) and walker.seekable and not result.joblib_arrays:
         _second_opinion(stream, ctx, result, location_prefix)
