@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures: the streaming writer
 
 from modelscreen.sandbox import SandboxLimits, run_sandboxed  # noqa: E402
-from tests.fixtures.memo_heavy import write_to_size  # noqa: E402
+from tests.fixtures.memo_heavy import peak_rss, write_to_size  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -30,7 +29,7 @@ def scan_and_measure(path: str) -> tuple[str, str | None, int]:
     from modelscreen.engine import scan_path
 
     report = scan_path(path)[0]
-    return report.verdict.value, report.error, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report.verdict.value, report.error, peak_rss()
 
 
 def main() -> None:

@@ -5,19 +5,16 @@ import pickle
 import pytest
 
 from modelscreen.sandbox import SandboxLimits, run_sandboxed
-from tests.fixtures.memo_heavy import write_records
+from tests.fixtures.memo_heavy import peak_rss, write_records
 
 MiB = 1024 * 1024
 
 
 def scan_and_measure(path: str) -> tuple[str, list[str], int]:
-    import resource
-
     from modelscreen.engine import scan_path
 
     report = scan_path(path)[0]
-    return report.verdict.value, [f.rule_id for f in report.findings], resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report.verdict.value, [f.rule_id for f in report.findings], peak_rss()
 
 
 def test_the_stream_writer_writes_what_pickle_reads(tmp_path):
