@@ -6,7 +6,7 @@ Writes records-shape pickles (a list of (int, float, str) tuples, every string a
 variant whose tuples hold a global, which the walker keeps in its compact memo) of 64 MiB, 256 MiB and
 --max-mb, each scanned by `scan_path` in a fresh sandboxed child. Prints the child's peak RSS and the
 scan's MB/s per size (including the child's start and rule compilation). Beyond 500 MB the walk stops at the
-engine's max_pickle_ops limit (a LIMIT-EXCEEDED finding: verdict suspicious); memory is bounded either way.
+engine's max_pickle_ops limit (a LIMIT-EXCEEDED finding); memory is bounded either way.
 """
 from __future__ import annotations
 
