@@ -27,6 +27,7 @@ class Format(StrEnum):
     lzma = "lzma"
     lz4 = "lz4"
     zlib = "zlib"
+    zstd = "zstd"
     tar = "tar"
     elf = "elf"
     pe = "pe"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from modelscreen.schemas.events import ArtifactType
 from modelscreen.schemas.findings import Finding, Verdict
 from modelscreen.schemas.inventory import TensorManifest
 from modelscreen.schemas.text import ScannedText, raw_hex
@@ -28,6 +29,8 @@ class ArtifactReport(BaseModel):
                                        description="Path of the containing artifact, for archive members")
     duration_ms: float | None = None
     ruleset_version: str | None = Field(default=None, description="Version of the YARA ruleset applied, if any")
+    artifact_type: ArtifactType | None = Field(
+        default=None, description="For a file of an OCI artifact: model-package, container-image or unknown")
     # In-process only (never serialized): per-tensor digests of a safetensors file from the scan's own pass,
     # the drift baseline without reading the file again.
     tensor_manifest: SkipJsonSchema[TensorManifest | None] = Field(default=None, exclude=True)

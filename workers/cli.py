@@ -13,7 +13,7 @@ from rich.console import Console
 from modelscreen.schemas import Severity, Verdict
 from modelscreen.settings import apply_engine_settings
 from modelscreen import __version__
-from modelscreen.commands import gateway, pipeline
+from modelscreen.commands import gateway, harbor, pipeline
 from modelscreen.commands.evaluate import evaluate
 from modelscreen.commands.kibana import kibana
 from modelscreen.commands.provenance import diff, inventory, verify
@@ -211,6 +211,7 @@ def _register() -> None:
     main.add_command(verify)
     main.add_command(diff)
     main.add_command(evaluate)
+    main.add_command(harbor.harbor_adapter)
 
 
 _register()

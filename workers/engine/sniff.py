@@ -29,7 +29,7 @@ EXPECTED_BY_SUFFIX: dict[str, set[Format]] = {
     ".safetensors": {Format.safetensors}, ".gguf": {Format.gguf},
     ".zip": {Format.zip, Format.pytorch_zip, Format.numpy_npz, Format.keras}, ".keras": {Format.keras, Format.zip},
     ".tar": {Format.tar, Format.pytorch_legacy}, ".gz": {Format.gzip}, ".tgz": {Format.gzip}, ".bz2": {Format.bz2},
-    ".xz": {Format.xz}, ".7z": {Format.sevenzip}, ".lz4": {Format.lz4},
+    ".xz": {Format.xz}, ".7z": {Format.sevenzip}, ".lz4": {Format.lz4}, ".zst": {Format.zstd},
     ".json": {Format.json}, ".yaml": {Format.yaml, Format.text, Format.json}, ".yml": {Format.yaml, Format.text, Format.json},
     ".txt": {Format.text, Format.json, Format.yaml}, ".md": {Format.text, Format.yaml}, ".py": {Format.text, Format.yaml},
     ".h5": {Format.hdf5}, ".hdf5": {Format.hdf5}, ".onnx": {Format.onnx, Format.binary, Format.unknown},
@@ -228,6 +228,8 @@ def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> Format:
         return Format.xz
     if head.startswith(b"\x04\x22\x4d\x18"):
         return Format.lz4
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return Format.zstd
     if len(head) > 262 and head[257:262] == b"ustar":
         return Format.tar
     if head.startswith(b"\x7fELF"):

@@ -24,6 +24,10 @@ Where a bundle is looked for:
                              artifact's file is compared, the other signed files are checked for being there)
   s3://bucket/<key>          the object `<key>.sig` (at most SIGNATURE_MAX_BYTES; a missing object is
                              no signature)
+  oci://host/repo@<manifest>/<layer>   a `model.sig` layer of the same model package: a directory
+                             signature over the package's files (this layer's file is compared, the
+                             others are checked for being in the package); not for scans reused from
+                             the cache
 A non-LFS file of a Hub repository (hf://...@<commit>/<path>) is also checked against its git blob sha1
 (HF-PIN-DIGEST-MISMATCH); LFS files carry a sha256, which the scan stage compares itself.
 """
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,6 +51,9 @@ from modelscreen.fetch.base import FetchError
 from modelscreen.provenance.checks import _finding, requirements_for
 from modelscreen.provenance.inventory import Inventory, identity_for_event
 from modelscreen.fetch.local import resolve
+from modelscreen.fetch.oci import parse as parse_oci
+from modelscreen.fetch.oci import registry_for
+from modelscreen.fetch.oci_models import classify
 from modelscreen.fetch.s3 import download, parse
 from modelscreen.provenance.hf import HubFile, check_file
 from modelscreen.provenance.policy import POLICY_ENV, load_policy
@@ -197,6 +205,59 @@ def _signature_evidence(uri: str, local_path: Path | None, req: EffectiveRequire
             bundle = _s3_bundle(uri, Path(tmp), settings, req, ev)
             if bundle is not None:
                 _verify(local_path or Path(tmp, "not-fetched"), bundle, None, req, ev, sha256=sha256)
+    elif scheme == "oci" and local_path is not None and req.signing is not None:  # else nothing to verify with
+        with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:
+            found = _oci_bundle(uri, local_path, Path(tmp), settings, req, ev)
+            if found:
+                _verify(*found, req, ev, sha256=sha256)
+
+
+def _oci_bundle(uri: str, local_path: Path, tmp: Path, settings, req: EffectiveRequirements, ev: LocalEvidence
+                ) -> tuple[Path, Path, str] | None:
+    """For a layer of an OCI model package that ships a `model.sig` layer: (a directory standing for the
+    package: this file at its name, the other files as empty placeholders, so the signed set can be checked
+    for being there; the bundle; this file's name), or None."""
+    ref = parse_oci(uri)
+    if ref.blob is None:
+        return None
+    registry = registry_for(ref.host, settings)
+    manifest, media_type = registry.manifest(ref.repository, ref.manifest)
+    files = classify(manifest, media_type).files
+    bundle = next((f for f in files if f.name == DIRECTORY_BUNDLE), None)
+    own = next((f for f in files if f.digest == ref.blob), None)
+    if bundle is None or own is None or own is bundle:
+        return None
+    ev.bundle = f"oci://{ref.host}/{ref.repository}@{ref.manifest}/{bundle.digest}"
+    try:
+        registry.download_blob(ref.repository, bundle.digest, tmp / "bundle.sig",
+                               fetch_limits(settings, max_bytes=SIGNATURE_MAX_BYTES))
+    except FetchError as exc:
+        if exc.transient:
+            raise
+        ev.findings.append(_unreadable(req, ev.bundle, exc.reason))
+        return None
+    tree = tmp / "package"
+    for f in files:
+        if f is bundle:
+            continue
+        dest = tree / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if f is own:
+            try:
+                os.link(local_path, dest)
+            except OSError:  # another filesystem
+                shutil.copyfile(local_path, dest)
+        elif not dest.exists():
+            dest.touch()
+    return tree, tmp / "bundle.sig", own.name
+
+
+def verify_package(directory: Path, bundle: Path, req: EffectiveRequirements, *, where: str) -> LocalEvidence:
+    """A `model.sig` shipped inside a multi-file package (an OCI model package), checked against the
+    package's files reassembled under `directory`; `where` names the bundle in findings."""
+    ev = LocalEvidence(bundle=where)
+    _verify(directory, bundle, None, req, ev)
+    return ev
 
 
 def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | None = None,

@@ -139,6 +139,7 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
             "event_id": ev.event_id,
             "source_event_id": ev.source_event_id,
             "format": report.format,
+            "artifact_type": ev.artifact_type.value if ev.artifact_type else None,
             "member": report.path.split("!", 1)[1] if "!" in report.path else None,
             "location": f.location,
             "evidence": one_line(f.evidence, 512) if f.evidence else None,
@@ -218,6 +219,8 @@ def merge_artifacts(existing: dict | None, results: Sequence[ScanResult]) -> dic
                finding_count=sum(counts.values()), format=last.format, size=last.size,
                engine_version=last.engine_version, ruleset_version=last.ruleset_version,
                last_event_id=last.event.event_id)
+    if last.event.artifact_type is not None:
+        doc["artifact_type"] = last.event.artifact_type.value
     seen = {_iso(r.event.time) for r in results}
     doc["first_seen"] = min(filter(None, (doc.get("first_seen"), *seen)))
     doc["last_seen"] = max(filter(None, (doc.get("last_seen"), *seen)))

@@ -1,4 +1,5 @@
-"""Compressed streams: gzip, bzip2, xz, legacy lzma, lz4 frames and zlib (what joblib writes with `compress=`).
+"""Compressed streams: gzip, bzip2, xz, legacy lzma, lz4 frames, zstandard (OCI tar+zstd layers) and zlib
+(what joblib writes with `compress=`).
 
 The content is decompressed in bounded chunks into a spool (memory up to a cap, then a private
 temporary file), counted against the artifact's decompression budget and the ratio limit, and scanned
@@ -21,10 +22,10 @@ ANALYZER = "compressed"
 ZFILE_PREFIX = b"ZF"
 ZFILE_HEADER = 2 + 19  # "ZF" + hex length left-justified to len(hex(2**64))
 
-_KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": "lz4", "zlib": "zlib"}
+_KIND = {"gzip": "gzip", "bz2": "bz2", "xz": "xz", "lzma": "lzma-alone", "lz4": "lz4", "zlib": "zlib", "zstd": "zstd"}
 
 
-@register(Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.lz4, Format.zlib)
+@register(Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.lz4, Format.zlib, Format.zstd)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     head = stream.read(ZFILE_HEADER)
     declared = None
