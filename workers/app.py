@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
 
     from modelscreen.provenance import ProvenanceChecker
+    from modelscreen.sandbox.scanning import SandboxScanner
     from modelscreen.sinks.elasticsearch import FindingsWriter
 
 
@@ -47,6 +48,7 @@ class Runtime:
     writer: FindingsWriter | None = None  # opened by the index agent on first use
     ruleset_version: str | None = None
     provenance: ProvenanceChecker | None = None  # opened by the scan agent on first use
+    scanner: SandboxScanner | None = None  # None: the process's shared sandbox pool
 
     @property
     def observer(self) -> dict[str, str]:

@@ -94,7 +94,7 @@ async def _scan_or_cached(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
 async def _scan(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
     started = time.monotonic()
     done, reason, attempts = await _attempts(
-        rt, f"fetch {event.uri}", lambda: fetch_and_scan(event, rt.settings, rt.ruleset_version))
+        rt, f"fetch {event.uri}", lambda: fetch_and_scan(event, rt.settings, rt.ruleset_version, rt.scanner))
     if reason is not None:
         return ScanOutcome(failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason)
     result, evidence = done
