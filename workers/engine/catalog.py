@@ -807,6 +807,8 @@ CATALOG: Mapping[str, Rule] = _build(_RULES)
 NOT_ANALYSED: frozenset[str] = frozenset({
     # the engine and its limits
     "ENGINE-ERROR", "LIMIT-EXCEEDED", "LIMIT-NESTING",
+    # the sandbox around it
+    "ENGINE-CRASH", "LIMIT-MEMORY", "LIMIT-TIME",
     # compressed streams and archives
     "COMPRESSED-CORRUPT", "COMPRESSED-TRUNCATED",
     "ZIP-MALFORMED", "ZIP-ENCRYPTED", "ZIP-UNSUPPORTED-COMPRESSION", "ZIP-NOT-ANALYSED", "ZIP-CORRUPT-MEMBER",
