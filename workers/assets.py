@@ -3,13 +3,15 @@
 (The YARA library is found by the engine itself: `engine.yara.loader.default_rules_dir`.)
 
 Found through the import system, so the same lookup serves a wheel, an editable install and the
-source tree. The MODELSCREEN_*_DIR variables stay as overrides (a rule library of your own, say).
+source tree. MODELSCREEN_TEMPLATES_DIR and MODELSCREEN_KIBANA_ASSETS_DIR (read through
+`settings.AssetSettings`) stay as overrides.
 """
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
+
+from modelscreen.settings import AssetSettings
 
 
 def package_dir(package: str) -> Path:
@@ -20,14 +22,9 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _dir(env: str, package: str, sub: str) -> Path:
-    override = os.environ.get(env)
-    return Path(override) if override else package_dir(package) / sub
-
-
 def templates_dir() -> Path:
-    return _dir("MODELSCREEN_TEMPLATES_DIR", "modelscreen.deploy", "elasticsearch")
+    return AssetSettings().templates_dir or package_dir("modelscreen.deploy") / "elasticsearch"
 
 
 def kibana_dir() -> Path:
-    return _dir("MODELSCREEN_KIBANA_ASSETS_DIR", "modelscreen.deploy", "kibana")
+    return AssetSettings().kibana_assets_dir or package_dir("modelscreen.deploy") / "kibana"

@@ -43,6 +43,15 @@ class EngineSettings(BaseSettings):
     yara_engine: Literal["yara-x", "yara-python"] | None = Field(default=None, description="default: yara-x")
 
 
+class AssetSettings(BaseSettings):
+    """Overrides of the data shipped in the package (read cheaply, without the settings file)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore", env_ignore_empty=True)
+
+    templates_dir: Path | None = Field(default=None, description="Elasticsearch templates (default: packaged)")
+    kibana_assets_dir: Path | None = Field(default=None, description="Kibana assets (default: packaged)")
+
+
 def apply_engine_settings(settings: EngineSettings | None = None) -> None:
     """Point the engine's default ruleset at the configured library and YARA engine."""
     settings = settings or EngineSettings()
