@@ -14,6 +14,7 @@ from modelscreen.agents.batching import retry_forever, run_batched
 from modelscreen.fetch import FetchError
 from modelscreen.logs import current_event_id
 from modelscreen.sinks.ecs import identity
+from modelscreen.pipeline.deadlines import RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
 from modelscreen.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_fetched
 from modelscreen.agents.dead_letters import dead_letter_for
@@ -77,28 +78,15 @@ def _fetch_and_scan(rt, event: ArtifactEvent):
 
 
 async def _attempts(rt, what: str, fn) -> tuple[object | None, str | None, int]:
-    """Run fn() in the scan executor: transient fetch failures retry without limit; anything else (a permanent
-    fetch failure, an unexpected crash) is tried max_attempts times. (value, None, attempts), or
-    (None, reason, attempts) when it gave up."""
+    """Run fn() in the scan executor under the event's retry policy (pipeline.deadlines): a permanent fetch
+    failure gives up at once, a transient one at the event's deadline, a crash after max_attempts.
+    (value, None, attempts), or (None, reason, attempts) when it gave up."""
     loop = asyncio.get_running_loop()
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            value = await retry_forever(
-                what, lambda: loop.run_in_executor(rt.executor, fn),
-                is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient,
-                on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc(),
-            )
-            return value, None, attempts
-        except Exception as exc:
-            reason = exc.reason if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
-            if attempts < rt.settings.max_attempts:
-                metrics.RETRIES.labels("scan").inc()
-                await asyncio.sleep(min(0.2 * 2**attempts, 5))
-                continue
-            log.error("giving up on %s after %d attempts: %s", what, attempts, reason)
-            return None, reason, attempts
+    policy = RetryPolicy(deadline=rt.settings.fetch_deadline, max_attempts=rt.settings.max_attempts)
+    outcome = await attempt_until(
+        lambda: loop.run_in_executor(rt.executor, fn), policy, what=what,
+        on_retry=lambda reason, transient: metrics.RETRIES.labels("fetch" if transient else "scan").inc())
+    return outcome.value, outcome.reason, outcome.attempts
 
 
 async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
@@ -207,4 +195,4 @@ def register(app, rt) -> None:
             out.extend((topics.SCAN_RESULTS, r.event.event_id.encode(), r.model_dump_json().encode()) for r in checked)
             await rt.send_many(out)
 
-        await run_batched(stream, handle, stage="scan", max_batch=200)
+        await run_batched(stream, handle, stage="scan", max_batch=200, per_partition=True)

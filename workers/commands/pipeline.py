@@ -56,9 +56,8 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
 @click.option("--loglevel", default="info", show_default=True)
 def worker(config: Path | None, loglevel: str) -> None:
     """Run the stream workers (normalise, scan, index, alert). Scale by starting more of them."""
-    from faust.worker import Worker
-
     from modelscreen import metrics
+    from modelscreen.agents.shutdown import BoundedWorker
     from modelscreen.app import create_app
     from modelscreen.logs import configure
 
@@ -69,7 +68,8 @@ def worker(config: Path | None, loglevel: str) -> None:
         metrics.serve(settings.metrics_port)
     except OSError as exc:
         click.echo(f"metrics endpoint not started: {exc}", err=True)
-    Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+    BoundedWorker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                  shutdown_grace=settings.shutdown_grace).execute_from_commandline()
 
 
 @click.command()

@@ -13,6 +13,7 @@ from modelscreen.schemas.results import ScanResult
 from modelscreen.engine import ENGINE_VERSION, Limits, scan_stream
 from modelscreen.engine.verdict import verdict_for, worst_verdict
 from modelscreen.fetch import FetchError, fetch_to_file
+from modelscreen.fetch.errors import check_complete
 from modelscreen.settings import Settings
 
 T = TypeVar("T")
@@ -61,6 +62,8 @@ def scan_fetched(event: ArtifactEvent, settings: Settings, *, limits: Limits | N
     the scan failed). Returns the result and what `inspect` returned (None without it)."""
     with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
         path = fetch_to_file(event.uri, Path(tmp) / "artifact", settings)
+        if not event.uri.startswith("file:"):  # a transfer that broke off is retried, never scanned
+            check_complete(path.stat().st_size, event.size, event.uri)
         with open(path, "rb", buffering=0) as fh:
             reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits,
                                   tensor_digests=inspect is not None)
