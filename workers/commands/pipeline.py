@@ -105,15 +105,20 @@ def dlq() -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be re-queued, consume nothing.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Stop after this long without messages.")
 def dlq_replay(config: Path | None, stage: str | None, limit: int | None, dry_run: bool, timeout: float) -> None:
-    """Re-queue dead letters to the topic they came from, with their original bytes and headers.
+    """Re-queue dead letters to the topic they came from, with their original key, bytes and headers.
 
-    Uses its own consumer group, so each dead letter is replayed once; `--dry-run` only lists.
+    Each stage remembers what was replayed (its own consumer offsets), so `--stage` leaves the other stages'
+    dead letters for later. A run stops at the end of the topic as it was when it started: each dead letter is
+    replayed at most once per run. One JSON line per dead letter on stdout; a summary on stderr.
+    `--dry-run` only lists.
     """
-    from modelscreen.dlq import replay
+    from modelscreen.dlq import Replay
 
     settings = _settings(config)
-    for line in replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout):
+    run = Replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout)
+    for line in run.run():
         click.echo(json.dumps(line))
+    click.echo(json.dumps(run.summary), err=True)
 
 
 @click.command()

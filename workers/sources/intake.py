@@ -168,6 +168,7 @@ def dead_letter(
     offset: int | None = None,
     attempts: int = 1,
     time: datetime | None = None,
+    key: bytes | None = None,
 ) -> DeadLetter:
     """Build the DeadLetter for a message, keeping the original value and headers byte for byte."""
     reason = str(error) if isinstance(error, InvalidEvent) else error
@@ -186,6 +187,7 @@ def dead_letter(
         reason=reason or "unknown",
         stage=stage,
         original=bytes(value or b""),
+        key=bytes(key) if key is not None else None,
         headers=kept,
         topic=topic,
         partition=partition,
