@@ -159,3 +159,17 @@ def test_success_after_transient_failures():
 
     out = _run(attempt_until(flaky, RetryPolicy(deadline=10, max_attempts=1, first_delay=0.01), what="t"))
     assert out.value == "done" and out.attempts == 3 and not out.gave_up
+
+
+def test_a_try_cut_at_the_deadline_keeps_the_last_failure_as_the_reason():
+    calls: list = []
+
+    async def short_then_hang():
+        calls.append(1)
+        if len(calls) == 1:
+            raise FetchError("short read: the source announced 100 bytes and sent 52", transient=True)
+        await asyncio.sleep(30)
+
+    policy = RetryPolicy(deadline=0.5, max_attempts=1, first_delay=0.01, max_delay=0.02)
+    out = _run(asyncio.wait_for(attempt_until(short_then_hang, policy, what="t"), 5))
+    assert out.gave_up and "short read" in out.reason and "deadline" in out.reason

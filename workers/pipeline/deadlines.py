@@ -59,6 +59,7 @@ async def attempt_until(call: Callable[[], Awaitable[Any]], policy: RetryPolicy,
     now = clock or loop.time
     give_up_at = now() + policy.deadline
     attempts = 0
+    last: str | None = None
     while True:
         attempts += 1
         remaining = give_up_at - now()
@@ -66,10 +67,12 @@ async def attempt_until(call: Callable[[], Awaitable[Any]], policy: RetryPolicy,
             value = await asyncio.wait_for(call(), timeout=max(remaining, 0.001))
             return Outcome(value=value, attempts=attempts)
         except asyncio.TimeoutError:
-            return Outcome(reason=f"no result within the deadline of {policy.deadline:g}s", attempts=attempts,
+            cut = f"no result within the deadline of {policy.deadline:g}s"
+            return Outcome(reason=f"{last} ({cut}, {attempts} attempts)" if last else cut, attempts=attempts,
                            transient=True)
         except Exception as exc:
             reason, transient = failure_reason(exc)
+            last = reason
         if transient is False:
             return Outcome(reason=reason, attempts=attempts)
         if transient is None and attempts >= policy.max_attempts:
