@@ -45,4 +45,6 @@ LOGGING_CONFIG = {
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
                             "filters": ["repeats"]}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
+    # the Elasticsearch client logs every request at INFO
+    "loggers": {"elastic_transport": {"level": "WARNING"}},
 }
