@@ -28,7 +28,8 @@ class Runtime:
     app: faust.App
     topics: dict[str, Any] = field(default_factory=dict)
     scan_cache: ScanCache = field(default_factory=ScanCache)
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))  # scans
+    # scans, one at a time: the engine is not safe to run in several threads of a process at once
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=16))
     es: Any = None
     writer: Any = None
@@ -101,6 +102,9 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
         broker_session_timeout=settings.kafka_session_timeout,
         broker_heartbeat_interval=settings.kafka_heartbeat_interval,
         broker_rebalance_timeout=settings.kafka_rebalance_timeout,
+        # A rebalance or a stop does not wait for events still being handled (an event retrying a slow source
+        # would hold the whole group): what was not acknowledged is not committed and comes again.
+        stream_wait_empty=False,
         web_enabled=False,
         logging_config=LOGGING_CONFIG,
         autodiscover=False,

@@ -66,6 +66,12 @@ class _Lane:
         self.queue: asyncio.Queue[EventT] = asyncio.Queue(maxsize=0 if consumer else max_batch * 2)
         self.paused = False
         self.task = asyncio.create_task(self._drain())
+        self.task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: the batch loop of %s stopped: %r", self.stage, self.key or "the stream", task.exception(),
+                      exc_info=task.exception())
 
     async def put(self, event: EventT) -> None:
         if self.consumer is None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -16,7 +18,8 @@ from modelscreen.logs import current_event_id
 from modelscreen.sinks.ecs import identity
 from modelscreen.pipeline.deadlines import RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
-from modelscreen.pipeline.scanning import check_announced, failed, from_cache, needs_scan, scan_fetched
+from modelscreen.pipeline.scanning import (check_announced, failed, fetch_artifact, from_cache, needs_scan,
+                                           scan_local)
 from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.agents.normalise import artifact_key
 
@@ -67,24 +70,24 @@ async def with_provenance(rt, items: list[tuple[ScanResult, object | None]]) -> 
                                on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
 
 
-def _fetch_and_scan(rt, event: ArtifactEvent):
-    """Fetch, scan, and collect provenance evidence from the fetched copy (no inventory read here)."""
+def _scan_fetched(rt, event: ArtifactEvent, path: Path):
+    """Scan the fetched copy and collect provenance evidence from it (no inventory read here)."""
     from modelscreen.provenance.pipeline_checks import collect_evidence, pipeline_policy
 
     policy = pipeline_policy(rt.settings)
-    return scan_fetched(event, rt.settings, ruleset_version=rt.ruleset_version,
-                        inspect=lambda result, path: collect_evidence(result, path, policy=policy,
-                                                                      settings=rt.settings))
+    return scan_local(event, path, ruleset_version=rt.ruleset_version,
+                      inspect=lambda result, local: collect_evidence(result, local, policy=policy,
+                                                                     settings=rt.settings))
 
 
-async def _attempts(rt, what: str, fn) -> tuple[object | None, str | None, int]:
-    """Run fn() in the scan executor under the event's retry policy (pipeline.deadlines): a permanent fetch
-    failure gives up at once, a transient one at the event's deadline, a crash after max_attempts.
-    (value, None, attempts), or (None, reason, attempts) when it gave up."""
+async def _attempts(rt, what: str, fn, *, executor=None) -> tuple[object | None, str | None, int]:
+    """Run fn() in an executor (the I/O one by default) under the event's retry policy (pipeline.deadlines):
+    a permanent fetch failure gives up at once, a transient one at the event's deadline, a crash after
+    max_attempts. (value, None, attempts), or (None, reason, attempts) when it gave up."""
     loop = asyncio.get_running_loop()
     policy = RetryPolicy(deadline=rt.settings.fetch_deadline, max_attempts=rt.settings.max_attempts)
     outcome = await attempt_until(
-        lambda: loop.run_in_executor(rt.executor, fn), policy, what=what,
+        lambda: loop.run_in_executor(executor or rt.io_executor, fn), policy, what=what,
         on_retry=lambda reason, transient: metrics.RETRIES.labels("fetch" if transient else "scan").inc())
     return outcome.value, outcome.reason, outcome.attempts
 
@@ -101,8 +104,16 @@ async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | N
 
 
 async def _scan(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
+    """Fetch in the I/O executor (many at once: a slow source holds up no other partition), then scan in the
+    scan executor (one at a time)."""
     started = time.monotonic()
-    done, reason, attempts = await _attempts(rt, f"fetch {event.uri}", lambda: _fetch_and_scan(rt, event))
+    with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
+        path, reason, attempts = await _attempts(rt, f"fetch {event.uri}",
+                                                 lambda: fetch_artifact(event, rt.settings, Path(tmp)))
+        if reason is None:
+            done, reason, scans = await _attempts(rt, f"scan {event.uri}", lambda: _scan_fetched(rt, event, path),
+                                                  executor=rt.executor)
+            attempts += scans - 1
     if reason is not None:
         return failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason, None
     result, evidence = done

@@ -61,18 +61,31 @@ def scan_fetched(event: ArtifactEvent, settings: Settings, *, limits: Limits | N
     """scan_event, and `inspect(result, local_path)` while the fetched copy still exists (not called when
     the scan failed). Returns the result and what `inspect` returned (None without it)."""
     with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
-        path = fetch_to_file(event.uri, Path(tmp) / "artifact", settings)
-        if not event.uri.startswith("file:"):  # a transfer that broke off is retried, never scanned
-            check_complete(path.stat().st_size, event.size, event.uri)
-        with open(path, "rb", buffering=0) as fh:
-            reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits,
-                                  tensor_digests=inspect is not None)
-        top = reports[0]
-        result = ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
-                            reports=reports, engine_version=ENGINE_VERSION,
-                            ruleset_version=top.ruleset_version or ruleset_version,
-                            scanned_at=datetime.now(timezone.utc), error=top.error)
-        extra = inspect(result, path) if inspect is not None and not result.error else None
+        path = fetch_artifact(event, settings, Path(tmp))
+        return scan_local(event, path, limits=limits, ruleset_version=ruleset_version, inspect=inspect)
+
+
+def fetch_artifact(event: ArtifactEvent, settings: Settings, directory: Path) -> Path:
+    """The artifact's bytes as a local file (in `directory`, or where a file:// URI points). Raises FetchError;
+    a transfer that broke off (fewer bytes than the source or the store announced) is a transient one."""
+    path = fetch_to_file(event.uri, directory / "artifact", settings)
+    if not event.uri.startswith("file:"):  # a local file's size is what it is: a mismatch is a finding
+        check_complete(path.stat().st_size, event.size, event.uri)
+    return path
+
+
+def scan_local(event: ArtifactEvent, path: Path, *, limits: Limits | None = None, ruleset_version: str | None = None,
+               inspect: Callable[[ScanResult, Path], T] | None = None) -> tuple[ScanResult, T | None]:
+    """Scan the fetched copy; `inspect` as in scan_fetched."""
+    with open(path, "rb", buffering=0) as fh:
+        reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits,
+                              tensor_digests=inspect is not None)
+    top = reports[0]
+    result = ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
+                        reports=reports, engine_version=ENGINE_VERSION,
+                        ruleset_version=top.ruleset_version or ruleset_version,
+                        scanned_at=datetime.now(timezone.utc), error=top.error)
+    extra = inspect(result, path) if inspect is not None and not result.error else None
     return result, extra
 
 
