@@ -173,9 +173,11 @@ def _committed(pipeline, topic: str) -> dict[int, int]:
 
     admin = KafkaAdminClient(bootstrap_servers=pipeline.kafka)
     try:
-        offsets = admin.list_consumer_group_offsets(pipeline.env["MODELSCREEN_APP_ID"])
+        group = pipeline.env["MODELSCREEN_APP_ID"]
+        offsets = admin.list_group_offsets(group)
     finally:
         admin.close()
+    offsets = offsets.get(group, offsets)  # {group: {partition: offset}} in kafka-python 3
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
@@ -275,12 +277,15 @@ def test_dead_letter_replay_is_selective_ends_keeps_keys_and_supersedes_the_erro
     assert len(msgs) == 2 and msgs[0].value == msgs[1].value
     assert msgs[0].key == msgs[1].key and msgs[0].key  # same key: same partition
     assert msgs[0].partition == msgs[1].partition
-    assert dict(msgs[1].headers).get("x-request-id") == dict(msgs[0].headers).get("x-request-id") == b"req-late"
+    assert msgs[1].headers == msgs[0].headers
     assert pipeline.wait_for(lambda: len(_dead_letters(pipeline, 3)) >= 3, timeout=60)
 
     # the intake dead letter was not consumed by the fetch replay
     out = pipeline.cli("dlq", "replay", "--stage", "intake", "--timeout", "5")
     assert [json.loads(x)["stage"] for x in out.stdout.splitlines()] == ["intake"]
+    raw = [m for m in pipeline.read("store-events", expect=3, timeout=20) if m.value == b"not an event at all"]
+    assert len(raw) == 2 and raw[0].headers == raw[1].headers  # replayed with the original headers
+    assert dict(raw[1].headers)["x-request-id"] == b"req-garbage"
 
     # after the fix, the new fetch dead letter is replayed (only it: the first was replayed already)
     later.write_bytes(payload)
@@ -299,7 +304,7 @@ def test_dead_letter_replay_is_selective_ends_keeps_keys_and_supersedes_the_erro
     assert current == []  # what the analysts' saved search shows
     assert pipeline.wait_for(lambda: (pipeline.artifact_doc(sha) or {}).get("verdict") == "malicious")
     assert "last_error" not in pipeline.artifact_doc(sha)
-    assert pipeline.cli("dlq", "replay", "--timeout", "3").stdout.strip() == ""  # nothing left
+    assert pipeline.cli("dlq", "replay", "--stage", "fetch", "--timeout", "3").stdout.strip() == ""  # none left
 
 
 def test_work_resumes_within_seconds_after_an_elasticsearch_outage(pipeline):
