@@ -14,7 +14,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 
 import pytest
 
