@@ -77,7 +77,9 @@ class Replay:
 
     @property
     def summary(self) -> dict:
-        return {"stage": self.stage, "dry_run": self.dry_run, **dict(self.counts),
+        counts = {k: self.counts[k] for k in ("read", "replayed", "would_replay", "other_stages", "replayed_before",
+                                               "not_a_dead_letter")}
+        return {"stage": self.stage, "dry_run": self.dry_run, **counts, "stopped_idle": bool(self.counts["stopped_idle"]),
                 "replayed_by_stage": dict(self.by_stage)}
 
     def run(self) -> Iterator[dict]:

@@ -290,7 +290,7 @@ def test_dead_letter_replay_is_selective_ends_keeps_keys_and_supersedes_the_erro
     later.write_bytes(payload)
     out = pipeline.cli("dlq", "replay", "--stage", "fetch", "--timeout", "5")
     assert len(out.stdout.splitlines()) == 1, out.stdout + out.stderr
-    assert json.loads(out.stderr.strip().splitlines()[-1])["replayed_before"] == 1
+    assert json.loads(out.stderr.strip().splitlines()[-1])["replayed"] == 1
     assert pipeline.wait_for(lambda: _docs(pipeline, "PICKLE-DANGEROUS-CALL"), timeout=90)
 
     def superseded():

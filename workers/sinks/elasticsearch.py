@@ -103,7 +103,8 @@ class FindingsWriter:
             return
         resp = await self.es.search(
             index=self.findings_target, size=10000, seq_no_primary_term=True, ignore_unavailable=True,
-            query={"bool": {"filter": [{"terms": {"event.id": event_ids}}, {"term": {"rule.id": ANALYSIS_ERROR}}],
+            query={"bool": {"filter": [{"terms": {"modelscreen.event_id": event_ids}},
+                                       {"term": {"rule.id": ANALYSIS_ERROR}}],
                             "must_not": [{"term": {"modelscreen.superseded": True}}]}},
             filter_path=["hits.hits._index", "hits.hits._id", "hits.hits._seq_no", "hits.hits._primary_term",
                          "hits.hits._source"])
