@@ -13,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 
 from modelscreen import metrics
 
@@ -79,7 +79,7 @@ class _Lane:
             return
         self.queue.put_nowait(event)
         if not self.paused and self.queue.qsize() >= self.max_batch * 2:
-            self.consumer.pause_partitions([self.key])
+            self.consumer.pause_partitions([TP(self.key.topic, self.key.partition)])
             self.paused = True
 
     def check(self) -> None:
@@ -88,7 +88,7 @@ class _Lane:
 
     def _resume_if_caught_up(self) -> None:
         if self.paused and self.queue.qsize() < self.max_batch:
-            self.consumer.resume_partitions([self.key])
+            self.consumer.resume_partitions([TP(self.key.topic, self.key.partition)])
             self.paused = False
 
     async def _drain(self) -> None:
