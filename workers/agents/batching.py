@@ -13,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from faust.types import TP, EventT, StreamT
+from faust.types import EventT, StreamT
 
 from modelscreen import metrics
 
@@ -27,18 +27,17 @@ async def run_batched(stream: StreamT, handle: Handler, *, stage: str, max_batch
     """Hand the stream to `handle` in batches, acknowledging each event after its batch was handled.
 
     `per_partition`: each partition is a lane of its own (batches never mix partitions and lanes run side
-    by side), so an event whose handling takes long holds up only the later events of its partition; a
-    lane that falls behind pauses fetching from its partition until it has caught up."""
+    by side), so an event whose handling takes long holds up the later events of its own partition only,
+    until `LANE_BACKLOG` batches of them wait; then the stream waits for that lane (bounded memory)."""
     stream = stream.noack()
     lanes: dict[Any, _Lane] = {}
-    consumer = stream.app.consumer if per_partition else None
 
     def lane_for(event: EventT) -> _Lane:
         key = event.message.tp if per_partition else None
         lane = lanes.get(key)
         if lane is None:
             lane = lanes[key] = _Lane(key, stream, handle, stage=stage, max_batch=max_batch, within=within,
-                                      consumer=consumer)
+                                      backlog=max_batch * (LANE_BACKLOG if per_partition else 2))
         return lane
 
     try:
@@ -51,20 +50,21 @@ async def run_batched(stream: StreamT, handle: Handler, *, stage: str, max_batch
             lane.task.cancel()
 
 
+LANE_BACKLOG = 5  # batches a partition's lane may hold before the stream waits for it
+
+
 class _Lane:
     """One queue of events and the task that handles them in batches."""
 
     def __init__(self, key, stream: StreamT, handle: Handler, *, stage: str, max_batch: int, within: float,
-                 consumer=None):
+                 backlog: int):
         self.key = key
         self.stream = stream
         self.handle = handle
         self.stage = stage
         self.max_batch = max_batch
         self.within = within
-        self.consumer = consumer  # set: pause the partition instead of blocking the stream when full
-        self.queue: asyncio.Queue[EventT] = asyncio.Queue(maxsize=0 if consumer else max_batch * 2)
-        self.paused = False
+        self.queue: asyncio.Queue[EventT] = asyncio.Queue(maxsize=backlog)
         self.task = asyncio.create_task(self._drain())
         self.task.add_done_callback(self._stopped)
 
@@ -74,28 +74,16 @@ class _Lane:
                       exc_info=task.exception())
 
     async def put(self, event: EventT) -> None:
-        if self.consumer is None:
-            await self.queue.put(event)  # one lane: backpressure on the whole stream
-            return
-        self.queue.put_nowait(event)
-        if not self.paused and self.queue.qsize() >= self.max_batch * 2:
-            self.consumer.pause_partitions([TP(self.key.topic, self.key.partition)])
-            self.paused = True
+        await self.queue.put(event)
 
     def check(self) -> None:
         if self.task.done():
             self.task.result()  # re-raise what stopped the lane
 
-    def _resume_if_caught_up(self) -> None:
-        if self.paused and self.queue.qsize() < self.max_batch:
-            self.consumer.resume_partitions([TP(self.key.topic, self.key.partition)])
-            self.paused = False
-
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         queue = self.queue
         while True:
-            self._resume_if_caught_up()
             batch = [await queue.get()]
             deadline = loop.time() + self.within
             while len(batch) < self.max_batch:
@@ -109,7 +97,6 @@ class _Lane:
                     batch.append(await asyncio.wait_for(queue.get(), remaining))
                 except asyncio.TimeoutError:
                     break
-            self._resume_if_caught_up()
             # A handler failure (an outage it did not retry itself, a bug) retries the same batch with
             # backoff: nothing is acknowledged before it was handled, nothing is skipped.
             started = loop.time()
