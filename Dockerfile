@@ -1,7 +1,9 @@
 # modelscreen worker image: `docker build -t modelscreen .`
 # Runs `modelscreen <command>` as an unprivileged user; the compose file uses
-# the commands `worker` and `setup`.
+# the commands `worker` and `setup`. `--build-arg EXTRAS=evaluate` adds onnxruntime for the behaviour
+# evaluate stage (`worker --stage evaluate`).
 FROM python:3.11-slim
+ARG EXTRAS=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -23,7 +25,7 @@ COPY deploy ./deploy
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && pip wheel --no-deps -w /tmp/dist . \
- && pip install /tmp/dist/modelscreen-*.whl \
+ && wheel=$(ls /tmp/dist/modelscreen-*.whl) && pip install "${wheel}${EXTRAS:+[$EXTRAS]}" \
  && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/* /tmp/dist /src
 

@@ -35,6 +35,7 @@ setup(
         "modelscreen.schemas": ["json/*.json"],
         "modelscreen.rules": ["README.md", "yara/*/*.yar"],
         "modelscreen.deploy": ["elasticsearch/*.json", "kibana/*.ndjson", "policy.example.yaml"],
+        "modelscreen.engine.pickle.tables": ["*.json"],
     },
     include_package_data=False,
     ext_modules=[

@@ -2,7 +2,7 @@
 
     python bench/bench_pickle.py [--quick] [--pure]
 
---pure forces the pure-Python walker (MODELSCREEN_PICKLE_PURE=1) even where the C accelerator is built.
+--pure forces the pure-Python walker (Walker(accelerated=False)) even where the C accelerator is built.
 
 Prints MB/s for each and the walker/genops ratio (target: >= 4x on opcode-dense pickles) and the
 walker/sha256 ratio (target: close to 1 on array-heavy pickles, whose large arguments are skipped).
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import pickletools
 import sys
@@ -22,6 +21,8 @@ from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, Limits
 from modelscreen.engine.pickle import analyze_pickle
+
+ACCELERATED = True
 
 
 def dense_ints(n: int) -> bytes:
@@ -41,6 +42,18 @@ def array_heavy(mb: int) -> bytes:
 
     arrays = {f"layer{i}": np.random.default_rng(i).random((1024, 128), dtype=np.float64) for i in range(mb)}
     return pickle.dumps(arrays, protocol=5)
+
+
+def object_heavy(trees: int) -> bytes | None:
+    """A fitted random forest: many small REDUCE/BUILD objects and arrays (None without scikit-learn)."""
+    try:
+        import numpy as np
+        from sklearn.ensemble import RandomForestClassifier
+    except ImportError:
+        return None
+    x = np.random.default_rng(0).random((200, 5))
+    return pickle.dumps(RandomForestClassifier(n_estimators=trees, random_state=0).fit(x, x[:, 0] > 0.5),
+                        protocol=4)
 
 
 def _best(fn, data: bytes, reps: int) -> float:
@@ -68,7 +81,7 @@ def run_walker(data: bytes) -> None:
     limits = Limits()
     ctx = ScanContext(path="bench", limits=limits, budget=Budget(limits), size=len(data))
     reader = HashingReader(io.BytesIO(data), len(data))
-    res = analyze_pickle(reader, ctx, second_opinion=False)
+    res = analyze_pickle(reader, ctx, second_opinion=False, accelerated=ACCELERATED)
     reader.finish()
     assert res.complete, res.error
 
@@ -83,11 +96,11 @@ def peak_mib(fn, data: bytes) -> float:
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
-    if "--pure" in argv:
-        os.environ["MODELSCREEN_PICKLE_PURE"] = "1"
     from modelscreen.engine.pickle import machine
 
-    pure = machine._fastwalk is None or os.environ.get("MODELSCREEN_PICKLE_PURE", "") not in ("", "0")
+    global ACCELERATED
+    ACCELERATED = "--pure" not in argv
+    pure = machine._fastwalk is None or not ACCELERATED
     print("walker: " + ("pure Python" if pure else "C accelerator (_fastwalk)"))
     scale = 10 if quick else 1
     cases = [
@@ -96,6 +109,9 @@ def main(argv: list[str]) -> None:
         ("dense floats", dense_floats(2_000_000 // scale), True),
         ("array-heavy  numpy, protocol 5", array_heavy(64 // scale), False),
     ]
+    forest = object_heavy(300 // scale)
+    if forest is not None:
+        cases.append(("object-heavy sklearn forest", forest, True))
     print(f"{'case':36} {'MB':>7} {'genops':>9} {'walker':>9} {'sha256':>9} {'w/genops':>9} {'w/sha':>7} {'peakMiB':>8}")
     for name, data, dense in cases:
         mb = len(data) / 1e6

@@ -48,6 +48,14 @@ class Action(str, Enum):
     deleted = "deleted"
 
 
+class ArtifactType(str, Enum):
+    """What an OCI manifest holds, told from its media types (modelscreen.fetch.oci_models)."""
+
+    model_package = "model-package"  # CNCF ModelPack, KitOps ModelKit, Docker Model Runner, Ollama
+    container_image = "container-image"
+    unknown = "unknown"
+
+
 class StoreKind(str, Enum):
     s3 = "s3"
     minio = "minio"
@@ -140,6 +148,9 @@ class ArtifactEvent(BaseModel):
         description="Other digests the store states: md5, sha1, git-sha1, oci-manifest (sha256:...)",
     )
     size: ByteSize | None = Field(default=None, description="Size in bytes as stated by the store")
+    artifact_type: ArtifactType | None = Field(
+        default=None, description="For a file of an OCI artifact: whether the artifact is a model package, "
+                                  "a container image or unknown (from the manifest's media types)")
     actor: Text | None = Field(default=None, description="Who caused the event, as the store names them")
     time: datetime = Field(description="When the store says the event happened (UTC)")
     source_event_id: str = Field(

@@ -6,8 +6,16 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from modelscreen.schemas.behaviour import BehaviourBaseline, BehaviourEvaluation, EvaluationReport
 from modelscreen.schemas.events import ArtifactEvent, DeadLetter, ModelscreenCloudEventData
 from modelscreen.schemas.findings import Finding
+from modelscreen.schemas.harbor import (
+    ModelSecurityReport,
+    PackageScan,
+    SbomReport,
+    ScanRequest,
+    VulnerabilityReport,
+)
 from modelscreen.schemas.inventory import InventoryRecord, TensorManifest
 from modelscreen.schemas.policy import ProvenancePolicy
 from modelscreen.schemas.report import ArtifactReport, ScanReport
@@ -24,6 +32,14 @@ MODELS: dict[str, type[BaseModel]] = {
     "inventory-record": InventoryRecord,
     "tensor-manifest": TensorManifest,
     "provenance-policy": ProvenancePolicy,
+    "behaviour-baseline": BehaviourBaseline,
+    "behaviour-evaluation": BehaviourEvaluation,
+    "evaluation-report": EvaluationReport,
+    "harbor-scan-request": ScanRequest,
+    "harbor-package-scan": PackageScan,
+    "harbor-vulnerability-report": VulnerabilityReport,
+    "harbor-sbom-report": SbomReport,
+    "harbor-model-report": ModelSecurityReport,
 }
 
 SCHEMA_DIR = Path(__file__).parent / "json"

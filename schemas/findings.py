@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from modelscreen.schemas.text import ScannedText, raw_hex
 
 
 class Severity(str, Enum):
@@ -48,10 +50,23 @@ class Finding(BaseModel):
 
     rule_id: str = Field(description="Stable identifier of the check or rule, e.g. PICKLE-DANGEROUS-CALL")
     severity: Severity
-    title: str = Field(description="One line: what was found")
-    detail: str = Field(default="", description="Why it matters and what exactly was seen")
-    location: str | None = Field(default=None, description="Where inside the artifact: member, offset, tensor, ...")
-    evidence: str | None = Field(default=None, description="Bounded, escaped excerpt of the offending bytes or text")
+    title: ScannedText = Field(description="One line: what was found")
+    detail: ScannedText = Field(default="", description="Why it matters and what exactly was seen")
+    location: ScannedText | None = Field(default=None,
+                                         description="Where inside the artifact: member, offset, tensor, ...")
+    location_hex: str | None = Field(default=None, description="Hex of the location's original bytes, present "
+                                     "only when they are not valid UTF-8 (location then shows \\uXXXX escapes)")
+    evidence: ScannedText | None = Field(default=None,
+                                         description="Bounded, escaped excerpt of the offending bytes or text")
     analyzer: str | None = Field(default=None, description="Which analyzer produced it")
     remediation: str | None = Field(default=None, description="What to do about it")
     references: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_raw_location(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("location"), str) and not data.get("location_hex"):
+            raw = raw_hex(data["location"])
+            if raw:
+                data = {**data, "location_hex": raw}
+        return data

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from modelscreen.schemas.behaviour import BehaviourEvaluation
 from modelscreen.schemas.findings import Verdict
 
 INVENTORY_VERSION = "1"
@@ -58,6 +59,11 @@ class ArtifactIdentity(BaseModel):
             return self.uri or ""
         store = f"{self.store}/{self.store_name}" if self.store_name else self.store
         return f"{store}:{self.name}"
+
+    @property
+    def baseline_key(self) -> str:
+        """The identity without its version: what a behaviour baseline belongs to."""
+        return self.model_copy(update={"version": None}).key
 
     @property
     def display_name(self) -> str:
@@ -191,6 +197,8 @@ class InventoryRecord(BaseModel):
     model_card: dict[str, Any] | None = Field(default=None,
                                               description="CycloneDX modelCard fragment (modelParameters, ...)")
     manifest: bool = Field(default=False, description="A tensor digest manifest is stored for these bytes")
+    behaviour: BehaviourEvaluation | None = Field(default=None,
+                                                  description="Latest behaviour evaluation of these bytes")
 
     def identity_obj(self) -> ArtifactIdentity:
         return ArtifactIdentity(store=self.store, store_name=self.store_name, name=self.name, version=self.version,

@@ -30,6 +30,9 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
     "HF-PIN-MISSING-FILE": Severity.medium,
     "HF-PIN-EXTRA-FILE": Severity.medium,
     "MODEL-TENSOR-DRIFT": Severity.info,
+    "BEHAVIOUR-DRIFT": Severity.high,
+    "BEHAVIOUR-TRIGGER-SENSITIVE": Severity.high,
+    "BEHAVIOUR-EVALUATION-ERROR": Severity.medium,
 }
 
 # Formats whose loaders run pickle (directly or inside a container): `pickle-based` in a format list.
@@ -56,6 +59,27 @@ class SigningTrust(BaseModel):
     trust_config: str | None = Field(default=None, description="Sigstore keyless: ClientTrustConfig or trusted root JSON file (not fetched)")
 
 
+class BehaviourThresholds(BaseModel):
+    """Where behaviour drift becomes a BEHAVIOUR-DRIFT finding, and what the trigger sweep calls a trigger.
+    In a rule, only the fields it sets override the inherited ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_label_change_share: float = Field(0.05, ge=0, le=1,
+                                          description="Classifier: share of probes whose top label may change")
+    max_probability_shift: float = Field(0.25, ge=0, le=1,
+                                         description="Classifier: largest allowed change of a class probability")
+    min_cosine: float = Field(0.98, ge=-1, le=1, description="Embedding: lowest allowed cosine similarity per probe")
+    max_kl: float = Field(0.1, ge=0, description="LM: largest allowed next-token KL divergence (nats, top-k)")
+    min_topk_overlap: float = Field(0.8, ge=0, le=1, description="LM: lowest allowed top-k next-token overlap")
+    min_greedy_agreement: float = Field(0.9, ge=0, le=1,
+                                        description="LM: lowest allowed greedy-continuation agreement")
+    trigger_min_flip_share: float = Field(0.8, gt=0, le=1,
+                                          description="Trigger sweep: share of probes a candidate must flip to one target")
+    trigger_min_margin: float = Field(0.5, gt=0, le=1,
+                                      description="Trigger sweep: how far above the random controls' 90th percentile")
+
+
 class Requirements(BaseModel):
     """What an artifact must satisfy. Unset (null) fields inherit from `defaults` / earlier rules."""
 
@@ -76,6 +100,10 @@ class Requirements(BaseModel):
     signing: SigningTrust | None = Field(
         default=None, description="Trust used to verify a signature bundle found next to the artifact "
                                   "(`<artifact>.sig`, or `model.sig` in its directory); replaces inherited trust")
+    require_behaviour_baseline: bool | None = Field(
+        default=None, description="`inventory approve` needs a behaviour baseline of the name and a passing "
+                                  "evaluation of these bytes (or these bytes being the baseline's)")
+    behaviour: BehaviourThresholds | None = Field(default=None, description="Behaviour drift and trigger thresholds")
     severities: dict[str, Severity] = Field(default_factory=dict,
                                             description="Severity per provenance finding rule id")
 
@@ -117,6 +145,8 @@ class EffectiveRequirements(BaseModel):
     denied_formats: list[str] = Field(default_factory=list)
     allowed_signers: list[str] | None = None
     signing: SigningTrust | None = None
+    require_behaviour_baseline: bool = False
+    behaviour: BehaviourThresholds = Field(default_factory=BehaviourThresholds)
     severities: dict[str, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
     matched_rules: list[int] = Field(default_factory=list, description="Indices of the rules applied, in order")
 
@@ -153,10 +183,12 @@ class ProvenancePolicy(BaseModel):
         layers += [(i, r) for i, r in enumerate(self.rules) if r.matches(store, store_name, name)]
         for index, layer in layers:
             for field in ("require_signature", "require_approval", "allowed_formats", "denied_formats",
-                          "allowed_signers", "signing"):
+                          "allowed_signers", "signing", "require_behaviour_baseline"):
                 value = getattr(layer, field)
                 if value is not None:
                     setattr(eff, field, list(value) if isinstance(value, list) else value)
+            if layer.behaviour is not None:
+                eff.behaviour = eff.behaviour.model_copy(update=layer.behaviour.model_dump(exclude_unset=True))
             eff.severities.update(layer.severities)
             if index is not None:
                 eff.matched_rules.append(index)

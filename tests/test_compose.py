@@ -169,7 +169,9 @@ def test_env_example_covers_required_variables(compose):
 def test_dockerfile_runs_modelscreen_as_non_root():
     dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
-    assert "pip install ." in dockerfile
+    # The image installs the built wheel and keeps no source tree or data-directory overrides.
+    assert "pip wheel" in dockerfile and "modelscreen-*.whl" in dockerfile
+    assert "MODELSCREEN_RULES_DIR" not in dockerfile and "MODELSCREEN_TEMPLATES_DIR" not in dockerfile
     user = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
     assert user and user[-1].split(":")[0] not in {"root", "0"}
     assert re.search(r'^ENTRYPOINT \["modelscreen"\]', dockerfile, re.M)

@@ -5,13 +5,26 @@ import asyncio
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import faust
+from aiokafka.errors import KafkaError
+from faust.types import TopicT
 
 from modelscreen import __version__, topics
+from modelscreen.agents import alert, evaluate, index, normalise, rules, scan
+from modelscreen.agents.batching import retry_forever
+from modelscreen.engine.yara.loader import default_ruleset
+from modelscreen.logs import LOGGING_CONFIG
+from modelscreen.metrics import CONSUMER_LAG
 from modelscreen.pipeline.cache import ScanCache
-from modelscreen.settings import Settings
+from modelscreen.settings import Settings, apply_engine_settings
+
+if TYPE_CHECKING:
+    from elasticsearch import AsyncElasticsearch
+
+    from modelscreen.provenance import ProvenanceChecker
+    from modelscreen.sinks.elasticsearch import FindingsWriter
 
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # dead letters carry the original message, base64-encoded
@@ -26,15 +39,15 @@ class Runtime:
 
     settings: Settings
     app: faust.App
-    topics: dict[str, Any] = field(default_factory=dict)
+    topics: dict[str, TopicT] = field(default_factory=dict)
     scan_cache: ScanCache = field(default_factory=ScanCache)
     # scans, one at a time: the engine is not safe to run in several threads of a process at once
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=16))
-    es: Any = None
-    writer: Any = None
+    es: AsyncElasticsearch | None = None
+    writer: FindingsWriter | None = None  # opened by the index agent on first use
     ruleset_version: str | None = None
-    provenance: Any = None  # modelscreen.provenance.ProvenanceChecker, opened on first use
+    provenance: ProvenanceChecker | None = None  # opened by the scan agent on first use
 
     @property
     def observer(self) -> dict[str, str]:
@@ -52,10 +65,6 @@ class Runtime:
         async def attempt() -> None:
             futs = [await producer.send(names[n], k, v, None, None, None) for n, k, v in messages]
             await asyncio.gather(*futs)
-
-        from aiokafka.errors import KafkaError
-
-        from modelscreen.agents.batching import retry_forever
 
         # A retry may produce some messages twice; every consumer downstream is idempotent.
         await retry_forever("produce", attempt, is_transient=lambda exc: isinstance(exc, KafkaError))
@@ -79,13 +88,18 @@ def credentials(settings: Settings):
     return None
 
 
-def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
-    from modelscreen.agents import alert, index, normalise, rules, scan
-    from modelscreen.logs import LOGGING_CONFIG
+STAGES = ("scan", "evaluate")
 
+
+def create_app(settings: Settings | None = None, *, stage: str = "scan") -> tuple[faust.App, Runtime]:
+    """`scan`: normalise, scan, index, alert, rules. `evaluate`: the behaviour evaluate stage alone, as its own
+    app (consumer group `<app_id>-evaluate`) so heavy evaluations never slow scanning."""
     settings = settings or Settings()
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES)})")
+    apply_engine_settings(settings)
     app = faust.App(
-        settings.app_id,
+        settings.app_id if stage == "scan" else f"{settings.app_id}-{stage}",
         broker=broker_urls(settings),
         broker_credentials=credentials(settings),
         value_serializer="raw",
@@ -110,24 +124,20 @@ def create_app(settings: Settings | None = None) -> tuple[faust.App, Runtime]:
         autodiscover=False,
     )
     rt = Runtime(settings=settings, app=app)
-    from modelscreen.engine.yara.loader import default_ruleset
-
     ruleset, _reason = default_ruleset()
     rt.ruleset_version = ruleset.version if ruleset else None
     for name in (topics.STORE_EVENTS, topics.ARTIFACT_EVENTS, topics.SCAN_RESULTS, topics.ALERTS,
-                 topics.DEAD_LETTER):
+                 topics.DEAD_LETTER, topics.EVALUATIONS):
         rt.topics[name] = app.topic(settings.topic(name), value_type=bytes, key_type=bytes,
                                     partitions=settings.topic_partitions if name != topics.DEAD_LETTER else 1)
-    for stage in (normalise, scan, index, alert, rules):
-        stage.register(app, rt)
+    for agents in ((normalise, scan, index, alert, rules) if stage == "scan" else (evaluate,)):
+        agents.register(app, rt)
     register_lag_gauge(app)
     return app, rt
 
 
 def register_lag_gauge(app: faust.App, every: float = 15.0) -> None:
     """Consumer lag per assigned partition: the end of the partition minus the committed offset."""
-    from modelscreen.metrics import CONSUMER_LAG
-
     @app.timer(every)
     async def consumer_lag() -> None:
         consumer = app.consumer

@@ -1,23 +1,48 @@
 """Rule bundles in the pipeline: build with samples, publish to the compacted topic, validate before use."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from modelscreen.schemas.rules import RuleBundle, RuleSample
 from modelscreen.engine.yara.loader import Ruleset, RulesetError, ruleset_from_bundle
 from modelscreen.engine.yara.matcher import match
+from modelscreen.topics import RULE_BUNDLES
 
 BUNDLE_KEY = b"yara"
 MAX_SAMPLE_BYTES = 2 * 1024 * 1024
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
 
 
+class SamplesError(ValueError):
+    """A samples module that cannot be imported or defines no build_samples()."""
+
+
+def load_samples(path: str | Path) -> ModuleType:
+    """Import a samples module (rules/samples.py) from its file; it must define build_samples()."""
+    path = Path(path)
+    name = f"_modelscreen_rule_samples_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SamplesError(f"cannot import samples from {path}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(mod)
+    except Exception:
+        sys.modules.pop(name, None)
+        raise
+    if not hasattr(mod, "build_samples"):
+        raise SamplesError(f"{path} defines no build_samples()")
+    return mod
+
+
 def with_samples(bundle: RuleBundle, samples_path: Path | None) -> RuleBundle:
     """Attach the samples that rules/samples.py builds (each at most MAX_SAMPLE_BYTES)."""
     if samples_path is None or not samples_path.exists():
         return bundle
-    from modelscreen.rules_cli import load_samples
-
     built = load_samples(samples_path).build_samples()
     return bundle.model_copy(update={"samples": [
         RuleSample(name=s.name, data=s.data, expect=sorted(s.expect)) for s in built if len(s.data) <= MAX_SAMPLE_BYTES
@@ -44,9 +69,7 @@ def validate(bundle: RuleBundle, engine: str | None = None) -> Ruleset:
 
 def publish(settings, bundle: RuleBundle) -> dict:
     """Produce the bundle to the compacted rule-bundles topic (latest bundle wins)."""
-    from kafka import KafkaProducer
-
-    from modelscreen.topics import RULE_BUNDLES
+    from kafka import KafkaProducer  # lazy: the CLI imports this module, only publishing needs Kafka's client
 
     value = bundle.model_dump_json().encode()
     if len(value) > MAX_BUNDLE_BYTES:

@@ -6,17 +6,17 @@
 """
 from __future__ import annotations
 
-import importlib.util
+import json
 import random
 import struct
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import ModuleType
 
 import click
+from rich.console import Console
 
+from modelscreen.schemas.rules import RuleBundle
 from modelscreen.engine.yara.loader import (
     ENGINES,
     RulesetError,
@@ -27,30 +27,14 @@ from modelscreen.engine.yara.loader import (
     parse_rules,
 )
 from modelscreen.engine.yara.matcher import match
+from modelscreen.reporters.tables import RuleTestRow, rules_test_table
+from modelscreen.rule_bundles import SamplesError, load_samples, publish, validate, with_samples
+from modelscreen.settings import load_settings
 
 DEFAULT_RULE_BUDGET_MS = 250.0
 CORPUS_FLOAT_BYTES = 4 * 1024 * 1024
 # engine warnings that make a rule fail `rules test` (the rest are shown)
 SLOW_MARKERS = ("slow", "potentially_slow")
-
-
-def load_samples(path: str | Path) -> ModuleType:
-    """Import a samples module (rules/samples.py) from its file; it must define build_samples()."""
-    path = Path(path)
-    name = f"_modelscreen_rule_samples_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise click.ClickException(f"cannot import samples from {path}")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(mod)
-    except Exception:
-        sys.modules.pop(name, None)
-        raise
-    if not hasattr(mod, "build_samples"):
-        raise click.ClickException(f"{path} defines no build_samples()")
-    return mod
 
 
 def benign_corpus(negatives: list[bytes]) -> bytes:
@@ -73,9 +57,6 @@ def rules() -> None:
               help="Slowest acceptable time for one rule over the benign corpus, per engine.")
 def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float) -> None:
     """Compile with both engines, check metadata, run every rule against its samples, flag slow rules."""
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(width=200, highlight=False)
     root = path or default_rules_dir()
     failures: dict[str, list[str]] = defaultdict(list)  # rule name (or "*") -> reasons
@@ -96,7 +77,7 @@ def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float
     samples_path = samples_path or (root.parent / "samples.py")
     samples = []
     if samples_path.is_file():
-        samples = list(load_samples(samples_path).build_samples())
+        samples = list(_samples(samples_path).build_samples())
     else:
         general.append(f"no samples module at {samples_path}")
 
@@ -152,18 +133,11 @@ def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float
         if not positives.get(r.meta.id):
             failures[r.name].append("no positive sample in the manifest")
 
-    table = Table(title=f"YARA rules in {root} ({len(parsed)} rules, {len(samples)} samples, corpus {len(corpus) >> 10} KiB)")
-    for col in ("id", "rule", "category", "severity", "pos", "yara-x ms", "yara-python ms", "result"):
-        table.add_column(col, no_wrap=col != "result")
-    for r in sorted(parsed, key=lambda r: r.meta.id):
-        reasons = failures.get(r.name, [])
-        t = timings.get(r.name, {})
-        result = "[green]PASS[/]" if not reasons else "[red]FAIL[/] " + "; ".join(sorted(set(reasons)))
-        if not reasons and warned.get(r.name):
-            result += " [yellow](" + "; ".join(warned[r.name]) + ")[/]"
-        table.add_row(r.meta.id, r.name, r.meta.category, r.meta.severity.value, str(positives.get(r.meta.id, 0)),
-                      f"{t.get('yara-x', 0):.1f}", f"{t.get('yara-python', 0):.1f}", result)
-    console.print(table)
+    console.print(rules_test_table(
+        f"YARA rules in {root} ({len(parsed)} rules, {len(samples)} samples, corpus {len(corpus) >> 10} KiB)",
+        [RuleTestRow(r.meta.id, r.name, r.meta.category, r.meta.severity.value, positives.get(r.meta.id, 0),
+                     timings.get(r.name, {}), sorted(set(failures.get(r.name, []))), warned.get(r.name, []))
+         for r in sorted(parsed, key=lambda r: r.meta.id)]))
     stray = {k: v for k, v in failures.items() if k not in by_name}
     for k, v in stray.items():
         general.extend(f"{k}: {reason}" for reason in v)
@@ -179,15 +153,23 @@ def test_cmd(path: Path | None, samples_path: Path | None, rule_budget_ms: float
         raise SystemExit(1)
 
 
-def _build_bundle(path: Path | None, engine: str | None, samples_path: Path | None):
-    from modelscreen.rule_bundles import with_samples
+def _samples(path: Path):
+    try:
+        return load_samples(path)
+    except SamplesError as exc:
+        raise click.ClickException(str(exc)) from None
 
+
+def _build_bundle(path: Path | None, engine: str | None, samples_path: Path | None):
     root = path or default_rules_dir()
     try:
         rs = load_ruleset(root, engine)
     except RulesetError as exc:
         raise click.ClickException("the rules do not load:\n  " + "\n  ".join(exc.problems)) from exc
-    return with_samples(rs.bundle(), samples_path or (root.parent / "samples.py"))
+    try:
+        return with_samples(rs.bundle(), samples_path or (root.parent / "samples.py"))
+    except SamplesError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 _bundle_options = [
@@ -229,12 +211,6 @@ def bundle_cmd(path: Path | None, engine: str | None, samples_path: Path | None,
 def publish_cmd(path: Path | None, engine: str | None, samples_path: Path | None, bundle_file: Path | None,
                 config: Path | None) -> None:
     """Publish a bundle to the compacted rule-bundles topic; running workers validate it and swap it in."""
-    import json
-
-    from modelscreen.schemas.rules import RuleBundle
-    from modelscreen.rule_bundles import publish, validate
-    from modelscreen.settings import load_settings
-
     bundle = (RuleBundle.model_validate_json(bundle_file.read_bytes()) if bundle_file
               else _build_bundle(path, engine, samples_path))
     try:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from modelscreen.engine.yara.loader import configure_default_ruleset
 from modelscreen.schemas import Severity
 
 
@@ -33,7 +34,22 @@ class _YamlFile(PydanticBaseSettingsSource):
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
 
 
-class Settings(BaseSettings):
+class EngineSettings(BaseSettings):
+    """What every command configures the engine with (read cheaply, without the settings file)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore", env_ignore_empty=True)
+
+    rules_dir: Path | None = Field(default=None, description="YARA library (default: the packaged one)")
+    yara_engine: Literal["yara-x", "yara-python"] | None = Field(default=None, description="default: yara-x")
+
+
+def apply_engine_settings(settings: EngineSettings | None = None) -> None:
+    """Point the engine's default ruleset at the configured library and YARA engine."""
+    settings = settings or EngineSettings()
+    configure_default_ruleset(settings.rules_dir, settings.yara_engine)
+
+
+class Settings(EngineSettings):
     model_config = SettingsConfigDict(env_prefix="MODELSCREEN_", extra="ignore", env_ignore_empty=True)
 
     # Kafka
@@ -101,8 +117,18 @@ class Settings(BaseSettings):
     oci_password: SecretStr | None = None
     oci_plain_http: list[str] = Field(default_factory=list,
                                       description="Registry hosts (host:port) reached over http, e.g. a local one")
+    evaluate_enabled: bool = Field(default=False, description="Run the behaviour evaluate stage "
+                                   "(`modelscreen worker --stage evaluate`, its own consumer group)")
+    evaluate_max_seconds: float = Field(default=300.0, gt=0, description="Sandbox wall-clock budget per run")
+    evaluate_max_memory_mb: int = Field(default=2048, ge=64, description="Sandbox address-space limit per run")
     metrics_port: int = 9108
     observer_name: str | None = None
+
+    # Setup and the inventory commands
+    kibana_system_password: SecretStr | None = Field(
+        default=None, description="`pipeline setup` sets the kibana_system user's password to this")
+    inventory_backend: str | None = Field(default=None, description="sqlite (default) or elasticsearch")
+    user: str | None = Field(default=None, description="Who acts in inventory commands (default: the login name)")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

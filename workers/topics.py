@@ -11,6 +11,7 @@ SCAN_RESULTS = "scan-results"
 ALERTS = "alerts"
 DEAD_LETTER = "dead-letter"
 RULE_BUNDLES = "rule-bundles"
+EVALUATIONS = "evaluations"  # behaviour evaluations (BehaviourEvaluation JSON), keyed by sha256
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic(ALERTS), p, {"retention.ms": week}),
         TopicSpec(settings.topic(DEAD_LETTER), 1, {"retention.ms": str(30 * 24 * 3600 * 1000),
                                                    "max.message.bytes": str(8 * 1024 * 1024)}),
+        TopicSpec(settings.topic(EVALUATIONS), p, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
         TopicSpec(settings.topic(RULE_BUNDLES), 1, {"cleanup.policy": "compact",
                                                     "max.message.bytes": str(17 * 1024 * 1024)}),
     ]

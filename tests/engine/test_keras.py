@@ -56,12 +56,20 @@ def test_unsafe_keras_functions():
     assert ("layer dense_1", "critical", "Config calls keras.utils.get_file") in hits
 
 
-def test_custom_object_is_medium():
+def test_registered_custom_object_is_custom_code():
     reports = scan_bytes(mf.keras_zip(mf.keras3_custom_object_config()), "m.keras")
     [(_m, f)] = findings(reports, "KERAS-CUSTOM-OBJECT")
-    assert f.severity.value == "medium" and f.location == "layer my_attention"
+    assert f.severity.value == "low" and f.location == "layer my_attention"
+    assert not findings(reports, "KERAS-MODULE-INJECTION")
+    assert reports[0].verdict.value == "clean"
+
+
+def test_registered_custom_object_from_dangerous_module_is_critical():
+    layer = mf.keras3_layer("Dense", "dense", {"units": 1, "activation": {
+        "module": "tempfile._os", "class_name": "function", "config": "system", "registered_name": "MyPackage>system"}})
+    reports = scan_bytes(mf.keras_zip(mf.keras3_config([layer])), "m.keras")
     [(_m, g)] = findings(reports, "KERAS-MODULE-INJECTION")
-    assert g.severity.value == "high"
+    assert g.severity.value == "critical"
 
 
 def test_tfsmlayer_and_tfoplambda():

@@ -1,6 +1,6 @@
 """The optional C accelerator (_fastwalk.c) walks exactly like the pure-Python loop.
 
-Every pickle here is analysed twice, with MODELSCREEN_PICKLE_PURE=1 and without it; findings (rule, severity,
+Every pickle here is analysed twice, with Walker(accelerated=False) and with the accelerator; findings (rule, severity,
 location, title, detail, evidence) and the PickleResult (end offset, completeness, ops, globals, ...) must be
 identical. Evidence renders call arguments, so it also shows the symbolic values the two paths built.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
-import os
 import pickle
 import struct
 import warnings
@@ -25,7 +24,6 @@ from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, Limits
 from modelscreen.engine.pickle import analyze_pickle, machine
 
-PURE = "MODELSCREEN_PICKLE_PURE"
 needs_ext = pytest.mark.skipif(machine._fastwalk is None,
                                reason="modelscreen.engine.pickle._fastwalk is not built (no C compiler at install time?)")
 
@@ -41,26 +39,23 @@ def test_extension_is_built():
 
 @contextlib.contextmanager
 def _mode(pure: bool):
-    old = os.environ.get(PURE)
-    if pure:
-        os.environ[PURE] = "1"
-    else:
-        os.environ.pop(PURE, None)
+    """For whole-scanner runs: hide the accelerator module so every Walker runs the pure-Python loop."""
+    if not pure:
+        yield
+        return
+    real = machine._fastwalk
+    machine._fastwalk = None
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop(PURE, None)
-        else:
-            os.environ[PURE] = old
+        machine._fastwalk = real
 
 
 def _walk(data: bytes, pure: bool, limits: Limits | None = None, reader: bool = False):
     limits = limits or Limits()
     ctx = ScanContext(path="t", limits=limits, budget=Budget(limits), size=len(data))
     stream = HashingReader(io.BytesIO(data), len(data)) if reader else io.BytesIO(data)
-    with _mode(pure):
-        res = analyze_pickle(stream, ctx, second_opinion=False)
+    res = analyze_pickle(stream, ctx, second_opinion=False, accelerated=not pure)
     findings = [(f.rule_id, f.severity.value, f.location, f.title, f.detail, f.evidence) for f in ctx.findings]
     return ((res.start, res.end, res.complete, res.protocol, res.ops, res.error, res.frame_mismatch,
              res.joblib_arrays, res.nested, res.limit_hit, res.globals, res.persistent_ids, stream.tell()), findings)

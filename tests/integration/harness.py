@@ -57,10 +57,10 @@ class Pipeline:
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
-    def start_worker(self, **env: str) -> subprocess.Popen:
+    def start_worker(self, *args: str, **env: str) -> subprocess.Popen:
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "wb")
         env = {"MODELSCREEN_OBSERVER_NAME": f"worker-{len(self.workers)}", **env}
-        proc = subprocess.Popen([sys.executable, "-m", "modelscreen", "worker"], env={**self.env, **env},
+        proc = subprocess.Popen([sys.executable, "-m", "modelscreen", "worker", *args], env={**self.env, **env},
                                 cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers.append(proc)
         return proc

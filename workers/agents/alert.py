@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import aiohttp
 from pydantic import ValidationError
@@ -12,6 +13,11 @@ from modelscreen import metrics, topics
 from modelscreen.agents.batching import run_batched
 from modelscreen.pipeline.alerting import webhook_payload
 from modelscreen.agents.dead_letters import dead_letter_for
+
+if TYPE_CHECKING:
+    from faust import App
+
+    from modelscreen.app import Runtime
 
 log = logging.getLogger("modelscreen.agents.alert")
 
@@ -34,7 +40,7 @@ async def deliver(session: aiohttp.ClientSession, url: str, payload: dict, attem
     return last
 
 
-def register(app, rt) -> None:
+def register(app: App, rt: Runtime) -> None:
     @app.agent(rt.topics[topics.ALERTS], name="alert")
     async def alert(stream):
         url = rt.settings.alert_webhook_url

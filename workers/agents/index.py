@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -12,15 +13,19 @@ from modelscreen.agents.batching import retry_forever, run_batched
 from modelscreen.pipeline.alerting import alerts_for
 from modelscreen.sinks.elasticsearch import FindingsWriter, PermanentIndexError, TransientIndexError
 from modelscreen.agents.dead_letters import dead_letter_for
+from modelscreen.sinks.es_setup import supports_data_streams
+
+if TYPE_CHECKING:
+    from faust import App
+
+    from modelscreen.app import Runtime
 
 log = logging.getLogger("modelscreen.agents.index")
 
 
-async def writer_for(rt) -> FindingsWriter:
+async def writer_for(rt: Runtime) -> FindingsWriter:
     if rt.writer is None:
         from elasticsearch import AsyncElasticsearch
-
-        from modelscreen.sinks.es_setup import supports_data_streams
 
         sync = rt.settings.elasticsearch_client()
         data_stream = await retry_forever("elasticsearch capabilities",
@@ -40,7 +45,7 @@ async def _in_thread(fn):
     return await asyncio.get_running_loop().run_in_executor(None, fn)
 
 
-def register(app, rt) -> None:
+def register(app: App, rt: Runtime) -> None:
     @app.agent(rt.topics[topics.SCAN_RESULTS], name="index")
     async def index(stream):
         async def handle(batch):

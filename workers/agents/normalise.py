@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from modelscreen import metrics, topics
 from modelscreen.agents.batching import run_batched
 from modelscreen.sources.base import InvalidEvent
 from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.sources.intake import normalise_raw
+
+if TYPE_CHECKING:
+    from faust import App
+
+    from modelscreen.app import Runtime
 
 log = logging.getLogger("modelscreen.agents.normalise")
 
@@ -18,7 +24,7 @@ def artifact_key(event) -> bytes:
     return (event.expected_sha256 or event.uri).encode()
 
 
-def register(app, rt) -> None:
+def register(app: App, rt: Runtime) -> None:
     @app.agent(rt.topics[topics.STORE_EVENTS], name="normalise")
     async def normalise(stream):
         async def handle(batch):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -15,6 +16,12 @@ from modelscreen import topics
 from modelscreen.engine.yara.loader import RulesetError, set_default_ruleset
 from modelscreen.rule_bundles import MAX_BUNDLE_BYTES, validate
 from modelscreen.sources.intake import dead_letter
+from modelscreen.retrohunt import plan
+
+if TYPE_CHECKING:
+    from faust import App
+
+    from modelscreen.app import Runtime
 
 log = logging.getLogger("modelscreen.agents.rules")
 
@@ -41,8 +48,6 @@ async def apply_bundle(rt, value: bytes) -> str | None:
 
 
 async def retrohunt(rt, version: str) -> int:
-    from modelscreen.retrohunt import plan
-
     loop = asyncio.get_running_loop()
     es = rt.settings.elasticsearch_client()
     try:
@@ -55,7 +60,7 @@ async def retrohunt(rt, version: str) -> int:
     return len(events)
 
 
-def register(app, rt) -> None:
+def register(app: App, rt: Runtime) -> None:
     rt.topics[topics.RULE_BUNDLES] = app.topic(rt.settings.topic(topics.RULE_BUNDLES), partitions=1)
 
     @app.task

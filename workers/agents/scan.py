@@ -5,8 +5,12 @@ import asyncio
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from faust import App
 from pydantic import ValidationError
 
 from modelscreen.schemas.events import ArtifactEvent
@@ -18,69 +22,46 @@ from modelscreen.logs import current_event_id
 from modelscreen.sinks.ecs import identity
 from modelscreen.pipeline.deadlines import RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
-from modelscreen.pipeline.scanning import (check_announced, failed, fetch_artifact, from_cache, needs_scan,
-                                           scan_local)
+from modelscreen.pipeline.provenance import (
+    ScanOutcome,
+    cached_evidence,
+    check_group,
+    es_unavailable,
+    open_checker,
+    scan_fetched_copy,
+)
+from modelscreen.pipeline.scanning import check_announced, failed, fetch_artifact, from_cache, needs_scan
+from modelscreen.provenance.pipeline_checks import LocalEvidence
 from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.agents.normalise import artifact_key
 
+if TYPE_CHECKING:
+    from modelscreen.app import Runtime
+
 log = logging.getLogger("modelscreen.agents.scan")
 
-# The scan stage verifies signature bundles found next to artifacts and reports tensor drift
-# (modelscreen.provenance.pipeline_checks); tests key on this name.
-PIPELINE_PROVENANCE_EVIDENCE = True
+
+def _transient_fetch(exc: BaseException) -> bool:
+    return isinstance(exc, FetchError) and exc.transient
 
 
-def _es_unavailable(exc: BaseException) -> bool:
-    from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
-
-    if isinstance(exc, (ConnectionError, ConnectionTimeout)):
-        return True
-    return isinstance(exc, ApiError) and exc.status_code in (408, 429, 500, 502, 503, 504)
-
-
-async def with_provenance(rt, items: list[tuple[ScanResult, object | None]]) -> list[ScanResult]:
-    """Inventory, approvals, pins, policy, signatures and drift for results about one inventory record
-    (`evidence`, pipeline_checks.LocalEvidence from the fetched copy, or None); checked one by one,
-    recorded in one write. An inventory outage delays, never skips."""
+async def with_provenance(rt: Runtime, items: list[tuple[ScanResult, LocalEvidence | None]]) -> list[ScanResult]:
+    """Provenance checks of one group (pipeline.provenance.check_group) in the I/O executor; an inventory
+    outage delays, never skips."""
     loop = asyncio.get_running_loop()
 
     def process() -> list[ScanResult]:
         if rt.provenance is None:
-            from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
-
-            inventory = open_inventory("elasticsearch", settings=rt.settings, index=rt.settings.inventory_index)
-            rt.provenance = ProvenanceChecker(inventory, load_policy(rt.settings.provenance_policy))
-        from modelscreen.provenance.checks import apply_findings
-        from modelscreen.provenance.pipeline_checks import evidence_findings
-
-        todo = []
-        shared: dict[tuple, list] = {}  # one group, same action and evidence: same findings, recorded once
-        for result, evidence in items:
-            if not result.error:
-                key = (result.event.action, id(evidence))
-                if key not in shared:
-                    shared[key] = evidence_findings(result, evidence, inventory=rt.provenance.inventory,
-                                                    policy=rt.provenance.policy)
-                todo.append(apply_findings(result, shared[key]))
-        done = iter(rt.provenance.process_many(todo) if todo else [])
-        return [r if r.error else next(done) for r, _e in items]
+            rt.provenance = open_checker(rt.settings)
+        return check_group(rt.provenance, items)
 
     return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.io_executor, process),
-                               is_transient=_es_unavailable,
+                               is_transient=es_unavailable,
                                on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
 
 
-def _scan_fetched(rt, event: ArtifactEvent, path: Path):
-    """Scan the fetched copy and collect provenance evidence from it (no inventory read here)."""
-    from modelscreen.provenance.pipeline_checks import collect_evidence, pipeline_policy
-
-    policy = pipeline_policy(rt.settings)
-    return scan_local(event, path, ruleset_version=rt.ruleset_version,
-                      inspect=lambda result, local: collect_evidence(result, local, policy=policy,
-                                                                     settings=rt.settings))
-
-
-async def _attempts(rt, what: str, fn, *, executor=None) -> tuple[object | None, str | None, int]:
+async def _attempts(rt: Runtime, what: str, fn: Callable[[], object], *,
+                    executor=None) -> tuple[object | None, str | None, int]:
     """Run fn() in an executor (the I/O one by default) under the event's retry policy (pipeline.deadlines):
     a permanent fetch failure gives up at once, a transient one at the event's deadline, a crash after
     max_attempts. (value, None, attempts), or (None, reason, attempts) when it gave up."""
@@ -92,18 +73,16 @@ async def _attempts(rt, what: str, fn, *, executor=None) -> tuple[object | None,
     return outcome.value, outcome.reason, outcome.attempts
 
 
-async def _scan_or_cached(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
-    """The result; when the event gave up after bounded retries, the dead-letter reason; and the provenance
-    evidence from the fetched copy (pipeline_checks.LocalEvidence; None for cached and failed scans:
-    _add_cached_evidence looks for signature bundles of cached ones)."""
+async def _scan_or_cached(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
+    """A cached scan of the same bytes (its evidence is looked up later, in _add_cached_evidence), or a scan."""
     cached = rt.scan_cache.get(event.expected_sha256, rt.ruleset_version)
     if cached is not None:
         metrics.SCANS.labels(cached.verdict.value, "true").inc()
-        return check_announced(from_cache(event, cached)), None, None
+        return ScanOutcome(check_announced(from_cache(event, cached)))
     return await _scan(rt, event)
 
 
-async def _scan(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, object | None]:
+async def _scan(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
     """Fetch in the I/O executor (many at once: a slow source holds up no other partition), then scan in the
     scan executor (one at a time)."""
     started = time.monotonic()
@@ -111,61 +90,60 @@ async def _scan(rt, event: ArtifactEvent) -> tuple[ScanResult, str | None, objec
         path, reason, attempts = await _attempts(rt, f"fetch {event.uri}",
                                                  lambda: fetch_artifact(event, rt.settings, Path(tmp)))
         if reason is None:
-            done, reason, scans = await _attempts(rt, f"scan {event.uri}", lambda: _scan_fetched(rt, event, path),
-                                                  executor=rt.executor)
+            done, reason, scans = await _attempts(
+                rt, f"scan {event.uri}", lambda: scan_fetched_copy(event, path, rt.settings, rt.ruleset_version),
+                executor=rt.executor)
             attempts += scans - 1
     if reason is not None:
-        return failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason, None
+        return ScanOutcome(failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason)
     result, evidence = done
     metrics.SCAN_SECONDS.observe(time.monotonic() - started)
     metrics.SCANS.labels(result.verdict.value, "false").inc()
     rt.scan_cache.put(result)
-    return check_announced(result.model_copy(update={"attempts": attempts})), None, evidence
+    return ScanOutcome(check_announced(result.model_copy(update={"attempts": attempts})), None, evidence)
 
 
-async def _add_cached_evidence(rt, items: list[list]) -> None:
-    """items: [result, gave_up, evidence, message] of cached scans. A signature bundle next to the artifact is still
-    verified (against the cached sha256, in one executor call for the batch); where its manifest needs the
-    bytes hashed, the artifact is fetched and scanned after all."""
-    from modelscreen.provenance.pipeline_checks import collect_cached_evidence, pipeline_policy
-    from modelscreen.provenance.signatures import BytesNeeded
-
-    if not items:
-        return
-
-    def collect() -> list:
-        policy = pipeline_policy(rt.settings)
-        seen: dict[tuple, object] = {}  # events about the same artifact and bytes: one lookup per batch
-        out = []
-        for item in items:
-            result, ev = item[0], item[0].event
-            key = (ev.uri, result.sha256, ev.action, ev.store, ev.store_name, ev.name)
-            if key not in seen:
-                try:
-                    seen[key] = collect_cached_evidence(result, policy=policy, settings=rt.settings)
-                except BytesNeeded:
-                    seen[key] = None
-            out.append(seen[key])
-        return out
-
+async def _add_cached_evidence(rt: Runtime, outcomes: list[ScanOutcome]) -> list[ScanOutcome]:
+    """Signature bundles of cached scans, verified in one I/O-executor call for the batch; where a bundle's
+    manifest needs the bytes hashed, the artifact is fetched and scanned after all."""
+    cached = [o for o in outcomes if o.result.cached]
+    if not cached:
+        return outcomes
     loop = asyncio.get_running_loop()
-    found = await retry_forever("signature bundles", lambda: loop.run_in_executor(rt.io_executor, collect),
-                                is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient,
-                                on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc())
-    for item, evidence in zip(items, found):
-        if evidence is None:
-            item[:3] = await _scan(rt, item[0].event)
+    found = await retry_forever(
+        "signature bundles",
+        lambda: loop.run_in_executor(rt.io_executor, cached_evidence, [o.result for o in cached], rt.settings),
+        is_transient=_transient_fetch, on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc())
+    evidence = {id(o): e for o, e in zip(cached, found)}
+    out = []
+    for o in outcomes:
+        if id(o) not in evidence:
+            out.append(o)
+        elif evidence[id(o)] is None:
+            out.append(replace(await _scan(rt, o.result.event), message=o.message))
         else:
-            item[2] = evidence
+            out.append(replace(o, evidence=evidence[id(o)]))
+    return out
 
 
-def register(app, rt) -> None:
+async def _outcome(rt: Runtime, event: ArtifactEvent, out: list) -> ScanOutcome | None:
+    """Scan one event; a multi-file event becomes one event per file, back onto this topic (None)."""
+    if not is_multi_file(event):
+        return await _scan_or_cached(rt, event)
+    files, gave_up, attempts = await _attempts(rt, f"list {event.uri}", lambda: expand(event, rt.settings))
+    if gave_up is None:
+        out.extend((topics.ARTIFACT_EVENTS, artifact_key(e), e.model_dump_json().encode()) for e in files)
+        return None
+    return ScanOutcome(failed(event, gave_up, attempts=attempts, ruleset_version=rt.ruleset_version), gave_up)
+
+
+def register(app: App, rt: Runtime) -> None:
     @app.agent(rt.topics[topics.ARTIFACT_EVENTS], name="scan")
     async def scan(stream):
         async def handle(batch):
             out = []
-            scanned = []
-            for ev in batch:  # scans one at a time: CPU-bound, bounded by the scan executor
+            scanned: list[ScanOutcome] = []
+            for ev in batch:  # in order within the partition; partitions run side by side (run_batched)
                 msg = ev.message
                 try:
                     event = ArtifactEvent.model_validate_json(msg.value or b"")
@@ -177,29 +155,19 @@ def register(app, rt) -> None:
                     continue
                 token = current_event_id.set(event.event_id)
                 try:
-                    if is_multi_file(event):  # one event per file, back onto this topic
-                        files, gave_up, attempts = await _attempts(rt, f"list {event.uri}",
-                                                                   lambda: expand(event, rt.settings))
-                        if gave_up is None:
-                            out.extend((topics.ARTIFACT_EVENTS, artifact_key(e), e.model_dump_json().encode())
-                                       for e in files)
-                            continue
-                        result = failed(event, gave_up, attempts=attempts, ruleset_version=rt.ruleset_version)
-                        evidence = None
-                    else:
-                        result, gave_up, evidence = await _scan_or_cached(rt, event)
+                    outcome = await _outcome(rt, event, out)
                 finally:
                     current_event_id.reset(token)
-                scanned.append([result, gave_up, evidence, msg])
-            await _add_cached_evidence(rt, [item for item in scanned if item[0].cached])
-            for result, gave_up, _evidence, msg in scanned:
-                if gave_up:
-                    out.append(dead_letter_for(msg, gave_up, "fetch", attempts=result.attempts))
+                if outcome is not None:
+                    scanned.append(replace(outcome, message=msg))
+            scanned = await _add_cached_evidence(rt, scanned)
+            out.extend(dead_letter_for(o.message, o.gave_up, "fetch", attempts=o.result.attempts)
+                       for o in scanned if o.gave_up)
             # Provenance is inventory I/O: groups run side by side; events about the same inventory record
             # form one group (checked in order, recorded in one write) instead of overwriting each other.
             groups: dict[tuple[str, str | None], list] = {}
-            for r, _gave_up, e, _msg in scanned:
-                groups.setdefault((identity(r.event), r.sha256), []).append((r, e))
+            for o in scanned:
+                groups.setdefault((identity(o.result.event), o.result.sha256), []).append((o.result, o.evidence))
 
             checked = [r for done in await asyncio.gather(*(with_provenance(rt, g) for g in groups.values()))
                        for r in done]

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from modelscreen.gateway.settings import load_gateway_settings
+from modelscreen.logs import configure
+from modelscreen.topics import STORE_EVENTS
+
 
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default: the gateway_host setting, 127.0.0.1).")
@@ -21,11 +25,9 @@ def gateway(host: str | None, port: int | None, config: Path | None, loglevel: s
     """
     import asyncio
 
+    # lazy: aiohttp, for this command only
     from modelscreen.gateway.server import GatewayProducer, create_app
     from modelscreen.gateway.serving import serve
-    from modelscreen.gateway.settings import load_gateway_settings
-    from modelscreen.logs import configure
-    from modelscreen.topics import STORE_EVENTS
 
     configure(loglevel)
     settings = load_gateway_settings(config)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from modelscreen.kibana import DETECTION_RULES_FILE, KibanaError, KibanaSettings, SAVED_OBJECTS_FILE
+
 EXIT_OK, EXIT_IMPORT_ERRORS, EXIT_UNREACHABLE = 0, 1, 2
 
 config_option = click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -36,8 +38,6 @@ def setup(config: Path | None, url: str | None, space: str | None, skip_rules: b
     Prints what Kibana reported as JSON. Exit status: 0 everything imported, 1 Kibana reported errors
     for some objects or rules, 2 Kibana could not be reached or refused the request.
     """
-    from modelscreen.kibana import (DETECTION_RULES_FILE, SAVED_OBJECTS_FILE, KibanaError, KibanaSettings)
-
     if config is not None:
         import os
 

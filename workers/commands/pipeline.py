@@ -7,13 +7,21 @@ from pathlib import Path
 
 import click
 
+from modelscreen import metrics
+from modelscreen.dlq import Replay
+from modelscreen.engine.yara.loader import default_ruleset
+from modelscreen.logs import configure
+from modelscreen.provenance.es_inventory import install_template
+from modelscreen.retrohunt import plan
+from modelscreen.settings import load_settings
+from modelscreen.sinks.es_setup import install, set_kibana_system_password
+from modelscreen.topics import ARTIFACT_EVENTS, STORE_EVENTS, create_topics
+
 config_option = click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                              help="YAML settings file (environment variables MODELSCREEN_* win over it).")
 
 
 def _settings(config: Path | None):
-    from modelscreen.settings import load_settings
-
     return load_settings(config)
 
 
@@ -26,23 +34,16 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
     settings = _settings(config)
     out: dict = {}
     if not skip_kafka:
-        from modelscreen.topics import create_topics
-
         out["topics"] = create_topics(settings)
     if not skip_elasticsearch:
-        import os
-
-        from modelscreen.sinks.es_setup import install, set_kibana_system_password
-
         es = settings.elasticsearch_client()
         try:
-            kibana_password = os.environ.get("MODELSCREEN_KIBANA_SYSTEM_PASSWORD")
+            kibana_password = settings.secret("kibana_system_password")
             if kibana_password:
                 set_kibana_system_password(es, kibana_password)
                 out["kibana_system_password"] = "set"
             out["elasticsearch"] = install(es, findings_target=settings.findings_data_stream,
                                            artifacts_index=settings.artifacts_index)
-            from modelscreen.provenance.es_inventory import install_template
 
             install_template(es, settings.inventory_index)
             out["elasticsearch"]["inventory"] = settings.inventory_index
@@ -54,16 +55,18 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
 @click.command()
 @config_option
 @click.option("--loglevel", default="info", show_default=True)
-def worker(config: Path | None, loglevel: str) -> None:
-    """Run the stream workers (normalise, scan, index, alert). Scale by starting more of them."""
-    from modelscreen import metrics
-    from modelscreen.agents.shutdown import BoundedWorker
-    from modelscreen.app import create_app
-    from modelscreen.logs import configure
+@click.option("--stage", type=click.Choice(["scan", "evaluate"]), default="scan", show_default=True,
+              help="scan: the scanning stages; evaluate: behaviour evaluations (needs evaluate_enabled).")
+def worker(config: Path | None, loglevel: str, stage: str) -> None:
+    """Run the stream workers (normalise, scan, index, alert; or the evaluate stage). Scale by starting more."""
+    from modelscreen.agents.shutdown import BoundedWorker  # lazy: Faust, needed by this command only
+    from modelscreen.app import create_app  # lazy: Faust and every agent, needed by this command only
 
     configure(loglevel)
     settings = _settings(config)
-    app, _rt = create_app(settings)
+    if stage == "evaluate" and not settings.evaluate_enabled:
+        raise click.ClickException("the evaluate stage is off: set evaluate_enabled (MODELSCREEN_EVALUATE_ENABLED=1)")
+    app, _rt = create_app(settings, stage=stage)
     try:
         metrics.serve(settings.metrics_port)
     except OSError as exc:
@@ -79,8 +82,6 @@ def worker(config: Path | None, loglevel: str) -> None:
 def send(config: Path | None, files: tuple[Path, ...], headers: tuple[str, ...]) -> None:
     """Produce raw store events (files, or JSON lines on standard input) to the store-events topic."""
     from kafka import KafkaProducer
-
-    from modelscreen.topics import STORE_EVENTS
 
     settings = _settings(config)
     values = [f.read_bytes() for f in files] or [line.encode() for line in sys.stdin if line.strip()]
@@ -112,8 +113,6 @@ def dlq_replay(config: Path | None, stage: str | None, limit: int | None, dry_ru
     replayed at most once per run. One JSON line per dead letter on stdout; a summary on stderr.
     `--dry-run` only lists.
     """
-    from modelscreen.dlq import Replay
-
     settings = _settings(config)
     run = Replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout)
     for line in run.run():
@@ -134,10 +133,6 @@ def retrohunt(config: Path | None, ruleset_version: str | None, store: str | Non
               verdict: str | None, include_current: bool, dry_run: bool) -> None:
     """Queue artifacts scanned with an older ruleset for a new scan (runs by itself after `rules publish`)."""
     from kafka import KafkaProducer
-
-    from modelscreen.engine.yara.loader import default_ruleset
-    from modelscreen.retrohunt import plan
-    from modelscreen.topics import ARTIFACT_EVENTS
 
     settings = _settings(config)
     if not ruleset_version:

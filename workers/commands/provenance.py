@@ -3,22 +3,44 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
+from modelscreen.provenance import (
+    ApprovalRefused,
+    InventoryError,
+    PolicyError,
+    default_backend,
+    load_policy,
+    open_inventory,
+)
+from modelscreen.provenance.behaviour_gate import behaviour_refusal
+from modelscreen.provenance.bom import export_cyclonedx
+from modelscreen.provenance.hf import (
+    HubClient,
+    HubError,
+    check_file,
+    file_sha256,
+    parse_repo_ref,
+    pin_repo,
+    verify_directory,
+)
+from modelscreen.provenance.lineage import lineage_from_file
+from modelscreen.provenance.signatures import SignatureUsageError, verify_model
+from modelscreen.provenance.tensors import diff_paths
+from modelscreen.reporters.base import output_format
+from modelscreen.reporters.tables import findings_text, inventory_table, tensor_diff_table
+from modelscreen.schemas.inventory import ArtifactIdentity
+from modelscreen.settings import Settings, load_settings
+
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
-
-
-def _fmt(fmt: str | None) -> str:
-    return fmt or ("table" if sys.stdout.isatty() else "json")
 
 
 def _whoami() -> str:
     try:
-        return os.environ.get("MODELSCREEN_USER") or getpass.getuser()
+        return Settings().user or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
 
@@ -36,12 +58,8 @@ def backend_options(f):
 
 
 def _open(backend: str | None, db: Path | None, config: Path | None, index: str | None):
-    from modelscreen.provenance import open_inventory
-
     settings = None
-    if (backend or os.environ.get("MODELSCREEN_INVENTORY_BACKEND", "")).lower() == "elasticsearch":
-        from modelscreen.settings import load_settings
-
+    if (backend or default_backend()).lower() == "elasticsearch":
         settings = load_settings(config)
     try:
         return open_inventory(backend, db=db, settings=settings, index=index, refresh_on_write=True)
@@ -50,8 +68,6 @@ def _open(backend: str | None, db: Path | None, config: Path | None, index: str 
 
 
 def _identity(text: str):
-    from modelscreen.schemas.inventory import ArtifactIdentity
-
     try:
         return ArtifactIdentity.parse(text)
     except ValueError as exc:
@@ -69,26 +85,6 @@ def _sha(positional: str | None, option: str | None, *, required: bool = True) -
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise click.BadParameter(f"not a sha256: {value}", param_hint="SHA256")
     return value
-
-
-def _row(rec) -> list[str]:
-    return [rec.identity, (rec.sha256 or next(iter(rec.digests.values()), "-"))[:16], rec.format or "-",
-            rec.verdict.value if rec.verdict else "-", rec.approval.value, "yes" if rec.pinned else "",
-            rec.signature.status.value if rec.signature else "-",
-            rec.last_seen.strftime("%Y-%m-%d %H:%M") if rec.last_seen else "-"]
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines) + "\n"
-
-
-def _dump(records, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps([r.model_dump(mode="json", exclude_none=True) for r in records], indent=2) + "\n"
-    return _table([_row(r) for r in records],
-                  ["IDENTITY", "SHA256", "FORMAT", "VERDICT", "APPROVAL", "PINNED", "SIGNATURE", "LAST SEEN"])
 
 
 @click.group()
@@ -112,7 +108,10 @@ def inventory_list(backend, db, config, index, store, name, sha256, pinned, appr
             inv.refresh()
         records = inv.search(store=store, name=name, sha256=sha256.lower() if sha256 else None,
                              pinned=True if pinned else None, approval=approval, limit=limit)
-    click.echo(_dump(records, _fmt(fmt)), nl=False)
+    if output_format(fmt) == "json":
+        click.echo(json.dumps([r.model_dump(mode="json", exclude_none=True) for r in records], indent=2))
+    else:
+        click.echo(inventory_table(records), nl=False)
 
 
 @inventory.command("show")
@@ -139,7 +138,7 @@ def inventory_show(backend, db, config, index, identity, sha256, fmt) -> None:
     if fmt == "json":
         click.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
-        click.echo(_dump(records, "table"), nl=False)
+        click.echo(inventory_table(records), nl=False)
         for r in records:
             for a in r.approvals:
                 click.echo(f"  {a.at:%Y-%m-%d %H:%M} {a.status.value:<8} by {a.by}"
@@ -149,8 +148,6 @@ def inventory_show(backend, db, config, index, identity, sha256, fmt) -> None:
 def _annotation(base_model, datasets, model_config):
     base, ds = base_model, list(datasets)
     if model_config is not None:
-        from modelscreen.provenance.lineage import lineage_from_file
-
         found_base, found_ds = lineage_from_file(model_config)
         base = base or found_base
         ds += [d for d in found_ds if d not in ds]
@@ -169,14 +166,23 @@ def _annotation(base_model, datasets, model_config):
 @click.option("--dataset", "datasets", multiple=True, help="Record a training dataset (repeatable).")
 @click.option("--model-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="config.json or README.md (model card) to read base_model and datasets from.")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Provenance policy (default: $MODELSCREEN_PROVENANCE_POLICY); may require a behaviour baseline.")
 def inventory_approve(backend, db, config, index, identity, sha256, sha_opt, by, reason, force, base_model,
-                      datasets, model_config) -> None:
-    """Approve the bytes SHA256 for IDENTITY. Exit 1 when refused (latest verdict malicious, no --force)."""
-    from modelscreen.provenance import ApprovalRefused
-
+                      datasets, model_config, policy) -> None:
+    """Approve the bytes SHA256 for IDENTITY. Exit 1 when refused (latest verdict malicious, no --force; or
+    the policy's behaviour gate not met)."""
     ident, sha = _identity(identity), _sha(sha256, sha_opt)
     base, ds = _annotation(base_model, datasets, model_config)
+    try:
+        requirements = load_policy(policy).for_artifact(ident.store, ident.store_name, ident.name or ident.uri or "")
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
     with _open(backend, db, config, index) as inv:
+        refusal = behaviour_refusal(inv, ident, sha, requirements)
+        if refusal:
+            click.echo(f"refused: {refusal}", err=True)
+            sys.exit(EXIT_FAILED)
         try:
             rec = inv.approve(ident, sha, by=by or _whoami(), reason=reason, force=force)
         except ApprovalRefused as exc:
@@ -197,8 +203,6 @@ def inventory_approve(backend, db, config, index, identity, sha256, sha_opt, by,
 @click.option("--reason", required=True, help="Why the approval is revoked.")
 def inventory_revoke(backend, db, config, index, identity, sha256, sha_opt, by, reason) -> None:
     """Revoke the approval of IDENTITY (or of its bytes SHA256)."""
-    from modelscreen.provenance import InventoryError
-
     ident, sha = _identity(identity), _sha(sha256, sha_opt, required=False)
     with _open(backend, db, config, index) as inv:
         try:
@@ -224,13 +228,9 @@ def inventory_revoke(backend, db, config, index, identity, sha256, sha_opt, by, 
 def inventory_pin(backend, db, config, index, identity, sha256, sha_opt, by, reason, force, remove, hf,
                   endpoint) -> None:
     """Pin IDENTITY to the bytes SHA256: other bytes under it are then a critical finding."""
-    from modelscreen.provenance import ApprovalRefused
-
     with _open(backend, db, config, index) as inv:
         try:
             if hf:
-                from modelscreen.provenance.hf import HubClient, HubError, parse_repo_ref, pin_repo
-
                 try:
                     repo, commit = parse_repo_ref(identity)
                     recs = pin_repo(inv, repo, commit, client=HubClient(endpoint), by=by or _whoami(),
@@ -262,8 +262,6 @@ def inventory_pin(backend, db, config, index, identity, sha256, sha_opt, by, rea
 @click.option("--name", help="Only these names (* wildcards).")
 def inventory_export(backend, db, config, index, fmt, output, store, name) -> None:
     """Export the inventory as a CycloneDX 1.6 ML-BOM (JSON)."""
-    from modelscreen.provenance.bom import export_cyclonedx
-
     with _open(backend, db, config, index) as inv:
         if hasattr(inv, "refresh"):
             inv.refresh()
@@ -273,15 +271,6 @@ def inventory_export(backend, db, config, index, fmt, output, store, name) -> No
         output.write_text(text)
     else:
         click.echo(text, nl=False)
-
-
-def _render_findings(findings, header: str) -> str:
-    lines = [header]
-    for f in findings:
-        lines.append(f"  {f.severity.value.upper():<8} {f.rule_id:<28} {f.title}")
-        if f.detail:
-            lines.append(f"           {f.detail}")
-    return "\n".join(lines) + "\n"
 
 
 @click.command()
@@ -314,7 +303,7 @@ def verify(path, signature, public_key, certificate, chain, sigstore_identity, s
 
     Exit status: 0 verified, 1 verification failed (the reasons are findings), 2 usage or errors.
     """
-    fmt = _fmt(fmt)
+    fmt = output_format(fmt)
     if hf_ref:
         if signature or public_key or certificate or chain or sigstore_identity:
             raise click.UsageError("--hf checks digests against the Hub: do not combine it with signature options")
@@ -322,7 +311,6 @@ def verify(path, signature, public_key, certificate, chain, sigstore_identity, s
         return
     if signature is None:
         raise click.UsageError("--signature is required (or --hf REPO@COMMIT)")
-    from modelscreen.provenance.signatures import SignatureUsageError, verify_model
 
     try:
         check = verify_model(path, signature, public_key=public_key, certificate=certificate, chain=chain,
@@ -337,15 +325,13 @@ def verify(path, signature, public_key, certificate, chain, sigstore_identity, s
         click.echo(json.dumps(check.to_json(), indent=2))
     else:
         state = "VERIFIED" if check.verified else "FAILED"
-        click.echo(_render_findings(check.findings, f"{state}: {path} ({check.method}, signer "
+        click.echo(findings_text(check.findings, f"{state}: {path} ({check.method}, signer "
                                                     f"{check.signer or 'unknown'}, {check.files} signed files)"),
                    nl=False)
     sys.exit(EXIT_OK if check.verified else EXIT_FAILED)
 
 
 def _record_signature(path: Path, check, ident, backend, db, config, index) -> None:
-    from modelscreen.provenance.hf import file_sha256
-
     info = check.info()
     with _open(backend, db, config, index) as inv:
         if path.is_file():
@@ -360,8 +346,6 @@ def _record_signature(path: Path, check, ident, backend, db, config, index) -> N
 
 
 def _verify_hf(path: Path, ref: str, endpoint: str | None, fmt: str) -> None:
-    from modelscreen.provenance.hf import HubClient, HubError, check_file, parse_repo_ref, verify_directory
-
     try:
         repo, revision = parse_repo_ref(ref)
     except ValueError as exc:
@@ -384,7 +368,7 @@ def _verify_hf(path: Path, ref: str, endpoint: str | None, fmt: str) -> None:
                                "findings": [f.model_dump(mode="json", exclude_none=True) for f in findings]},
                               indent=2))
     else:
-        click.echo(_render_findings(findings, f"{'VERIFIED' if not findings else 'FAILED'}: {path} against "
+        click.echo(findings_text(findings, f"{'VERIFIED' if not findings else 'FAILED'}: {path} against "
                                               f"{repo}@{revision}"), nl=False)
     sys.exit(EXIT_OK if not findings else EXIT_FAILED)
 
@@ -398,33 +382,15 @@ def diff(old: Path, new: Path, fmt: str | None) -> None:
 
     Exit status: 0 identical, 1 differences, 2 errors.
     """
-    from modelscreen.provenance.tensors import diff_paths
-
     try:
         diffs = diff_paths(old, new)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    fmt = _fmt(fmt)
+    fmt = output_format(fmt)
     if fmt == "json":
         click.echo(json.dumps({"old": str(old), "new": str(new), "files": [d.to_json() for d in diffs]}, indent=2))
     else:
-        rows = []
-        for d in diffs:
-            if d.status in ("same", "added", "removed", "error") and not d.changes:
-                rows.append([d.path, d.status, "", d.error or ""])
-            if d.metadata_changed:
-                rows.append([d.path, "metadata", "", "__metadata__ differs"])
-            for c in d.changes:
-                if c.kind in ("dtype", "shape"):
-                    what = f"{c.old[c.kind]} -> {c.new[c.kind]}"
-                elif c.kind == "changed":
-                    what = f"sha256 {c.old['sha256'][:12]} -> {c.new['sha256'][:12]}"
-                else:
-                    t = c.new or c.old
-                    what = f"{t['dtype']} {t['shape']}"
-                rows.append([d.path, c.kind, c.name, what])
-        click.echo(_table(rows, ["FILE", "CHANGE", "TENSOR", "DETAIL"]) if rows else "no safetensors files\n",
-                   nl=False)
+        click.echo(tensor_diff_table(diffs), nl=False)
     if any(d.status == "error" for d in diffs):
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FAILED if any(d.status != "same" for d in diffs) else EXIT_OK)

@@ -9,19 +9,28 @@ are not judged early.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from modelscreen.schemas import ArtifactReport, Verdict
 from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.schemas.formats import Format
 from modelscreen.schemas.results import ScanResult
+from modelscreen.schemas.text import printable_text
 from modelscreen.engine import ENGINE_VERSION, Limits
 from modelscreen.engine.scanner import iter_files
-from modelscreen.pipeline.scanning import scan_fetched
+from modelscreen.pipeline.scanning import failed, scan_fetched
 from modelscreen.settings import Settings
 from modelscreen.sinks.sqlite_store import SqliteStore
+from modelscreen.fetch import FetchError
+from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
+from modelscreen.provenance.checks import apply_findings
+from modelscreen.provenance.pipeline_checks import collect_evidence, evidence_findings
 
 log = logging.getLogger("modelscreen.watch")
 
@@ -34,11 +43,14 @@ class FileChange:
 
     def event(self, root: Path) -> ArtifactEvent:
         """The upload event a store would send for this change."""
+        # names that are not UTF-8 keep their bytes in the URI; the event's text shows them escaped
+        name = str(self.path.relative_to(root)) if self.path.is_relative_to(root) else self.path.name
         return ArtifactEvent(
-            action=Action.uploaded, store=StoreKind.local, store_name=str(root), uri=self.path.resolve().as_uri(),
-            name=str(self.path.relative_to(root)) if self.path.is_relative_to(root) else self.path.name,
+            action=Action.uploaded, store=StoreKind.local, store_name=printable_text(str(root)),
+            uri=self.path.resolve().as_uri(), name=printable_text(name),
             size=self.size, time=datetime.fromtimestamp(self.mtime_ns / 1e9, timezone.utc),
-            source_event_id=f"{self.path}:{self.mtime_ns}:{self.size}", raw_type="io.modelscreen.watch")
+            source_event_id=printable_text(f"{self.path}:{self.mtime_ns}:{self.size}"),
+            raw_type="io.modelscreen.watch")
 
 
 def changes(root: Path, store: SqliteStore, settle: float, pending: dict[Path, tuple[int, int, float]]) -> Iterator[FileChange]:
@@ -48,6 +60,8 @@ def changes(root: Path, store: SqliteStore, settle: float, pending: dict[Path, t
         try:
             st = f.stat()
         except OSError:
+            continue
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             continue
         sig = (st.st_mtime_ns, st.st_size)
         if store.watched(str(f)) == sig:
@@ -74,17 +88,10 @@ class Processor:
         self.settings = Settings(fetch_file_roots=[self.root])
         self.checker = None
         if provenance:
-            from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
-
             self.checker = ProvenanceChecker(open_inventory("sqlite", db=store.path),
                                              load_policy(self.settings.provenance_policy))
 
     def __call__(self, change: FileChange) -> ScanResult:
-        from modelscreen.fetch import FetchError
-        from modelscreen.pipeline.scanning import failed
-        from modelscreen.provenance.checks import apply_findings
-        from modelscreen.provenance.pipeline_checks import collect_evidence, evidence_findings
-
         event = change.event(self.root)
         checker = self.checker
         inspect = None if checker is None else (
@@ -102,6 +109,20 @@ class Processor:
         self.store.mark_watched(str(change.path), change.mtime_ns, change.size, result.sha256)
         return result
 
+    def record_failure(self, change: FileChange, exc: Exception) -> ScanResult:
+        """An error verdict for a change that could not be processed, recorded so the next sweep moves on."""
+        event = change.event(self.root)
+        result = failed(event, f"{type(exc).__name__}: {exc}"[:500], attempts=1, ruleset_version=None)
+        report = ArtifactReport(path=os.fspath(change.path), format=Format.unreadable, verdict=Verdict.error,
+                                error=result.error)
+        result = result.model_copy(update={"reports": [report]})
+        try:
+            self.store.record(result.reports, engine_version=ENGINE_VERSION, event_id=event.event_id,
+                              action=event.action.value)
+        finally:
+            self.store.mark_watched(str(change.path), change.mtime_ns, change.size, None)
+        return result
+
 
 def watch(root: Path, store: SqliteStore, *, interval: float = 2.0, settle: float = 2.0, once: bool = False,
           limits: Limits | None = None, on_result: Callable[[FileChange, ScanResult], None] | None = None,
@@ -112,7 +133,11 @@ def watch(root: Path, store: SqliteStore, *, interval: float = 2.0, settle: floa
     scanned = 0
     while True:
         for change in changes(root, store, 0.0 if once else settle, pending):
-            result = process(change)
+            try:
+                result = process(change)
+            except Exception as exc:  # noqa: BLE001 - record this file as an error and go on with the others
+                log.exception("could not process %r", change.path)
+                result = process.record_failure(change, exc)
             scanned += 1
             if on_result:
                 on_result(change, result)

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import BinaryIO, Callable
 
 from modelscreen.schemas import ArtifactReport, Finding, Severity
+from modelscreen.engine.catalog import check_severity, is_yara_id, lookup
 from modelscreen.engine.limits import Budget, LimitExceeded, Limits
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 MAX_EVIDENCE = 160
 
@@ -47,8 +45,8 @@ class ScanContext:
     def add(
         self,
         rule_id: str,
-        severity: Severity | str,
-        title: str,
+        severity: Severity | str | None = None,
+        title: str | None = None,
         detail: str = "",
         location: str | None = None,
         *,
@@ -56,13 +54,26 @@ class ScanContext:
         analyzer: str | None = None,
         remediation: str | None = None,
         references: list[str] | None = None,
+        uncapped: bool = False,
     ) -> Finding | None:
-        if len(self.findings) >= self.limits.max_findings:
+        """Record a finding. `rule_id` must be declared in the rule catalog (or be a YARA rule's id), with
+        one of its declared severities; severity and title default to the catalog's. An undeclared id
+        raises UndeclaredRule, which the scanner turns into ENGINE-ERROR (fail closed). Past
+        `max_findings` a finding is only counted, unless `uncapped` (the scanner's own summary findings)."""
+        if is_yara_id(rule_id):  # declared by the YARA rule's validated metadata
+            if severity is None or title is None:
+                raise ValueError(f"YARA finding {rule_id} needs the rule's severity and title")
+            severity = Severity(severity)
+        else:
+            rule = lookup(rule_id)
+            severity = check_severity(rule, rule.severity if severity is None else Severity(severity))
+            title = rule.title if title is None else title
+        if len(self.findings) >= self.limits.max_findings and not uncapped:
             self.dropped_findings += 1
             return None
         f = Finding(
             rule_id=rule_id,
-            severity=Severity(severity),
+            severity=severity,
             title=title,
             detail=detail,
             location=location,

@@ -20,8 +20,9 @@ OUT_CHUNK = 1024 * 1024
 # The ratio check applies once this much output exists: tiny inputs have meaningless ratios.
 RATIO_FLOOR = 1024 * 1024
 
-KINDS = ("deflate", "zlib", "gzip", "bz2", "xz", "lzma-alone", "zip-lzma", "lz4")
-_MULTI_MAGIC = {"gzip": b"\x1f\x8b", "bz2": b"BZh", "xz": b"\xfd7zXZ\x00", "lz4": b"\x04\x22\x4d\x18"}
+KINDS = ("deflate", "zlib", "gzip", "bz2", "xz", "lzma-alone", "zip-lzma", "lz4", "zstd")
+_MULTI_MAGIC = {"gzip": b"\x1f\x8b", "bz2": b"BZh", "xz": b"\xfd7zXZ\x00", "lz4": b"\x04\x22\x4d\x18",
+                "zstd": b"\x28\xb5\x2f\xfd"}
 
 
 class DecompressError(Exception):
@@ -75,7 +76,30 @@ def _new(kind: str, read: Callable[[int], bytes]):
         import lz4.frame
 
         return lz4.frame.LZ4FrameDecompressor()
+    if kind == "zstd":
+        return _Zstd()
     raise ValueError(f"unknown compression kind {kind!r}")
+
+
+class _Zstd:
+    """Zstandard frames (OCI `tar+zstd` layers) with the lzma decompressor's interface; its errors as ValueError."""
+
+    def __init__(self):
+        try:
+            from compression import zstd  # Python 3.14+
+        except ImportError:
+            from backports import zstd  # the same module for older Pythons (a dependency)
+        self._errors = zstd.ZstdError
+        self._d = zstd.ZstdDecompressor()
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        try:
+            return self._d.decompress(data, max_length)
+        except self._errors as exc:
+            raise ValueError(str(exc)) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._d, name)  # eof, needs_input, unused_data
 
 
 def decompress_stream(

@@ -22,6 +22,8 @@ class Limits(BaseModel):
     max_seconds: float = Field(default=300.0, description="Wall-clock budget per top-level artifact")
     max_pickle_ops: int = Field(default=500_000_000, description="Opcodes walked per pickle stream")
     max_findings: int = Field(default=500, description="Findings kept per artifact (the rest are counted)")
+    max_temp_bytes: int = Field(default=2 * GiB, description="Temporary disk (and spool memory) held at once by "
+                                "decompressed members of one top-level artifact")
 
 
 class LimitExceeded(Exception):
@@ -40,6 +42,19 @@ class Budget:
         self.limits = limits
         self.deadline = time.monotonic() + limits.max_seconds
         self.decompressed = 0
+        self.temp = 0  # bytes held in spools (memory or temporary files) right now
+
+    def temp_room(self) -> int:
+        return max(self.limits.max_temp_bytes - self.temp, 0)
+
+    def add_temp(self, n: int) -> None:
+        if self.temp + n > self.limits.max_temp_bytes:
+            raise LimitExceeded("max_temp_bytes", f"decompressed members would hold more than "
+                                f"{self.limits.max_temp_bytes} bytes of temporary storage at once")
+        self.temp += n
+
+    def release_temp(self, n: int) -> None:
+        self.temp = max(self.temp - n, 0)
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:

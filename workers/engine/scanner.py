@@ -10,17 +10,25 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modelscreen.schemas import ArtifactReport, Severity
+from modelscreen.schemas import ArtifactReport, Severity, Verdict
 from modelscreen import __version__
-from modelscreen.engine.analyzers import analyzer_for
+from modelscreen.engine.analyzers.all import analyzer_for
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.hashing import HashingReader
 from modelscreen.engine.limits import Budget, LimitExceeded, Limits
-from modelscreen.engine.sniff import CODE_EXECUTING, EXPECTED_BY_SUFFIX, HEAD_BYTES, sniff, suffix_of
+from modelscreen.engine.pickle_head import may_run_code, may_start_pickle
+from modelscreen.engine.sniff import EXPECTED_BY_SUFFIX, HEAD_BYTES, sniff, suffix_of
+from modelscreen.schemas.formats import CODE_EXECUTING, MODEL_FORMATS, Format
 from modelscreen.engine.verdict import verdict_for, worst_verdict
+from modelscreen.engine.yara.hook import scan_with_rules
+from modelscreen.schemas.inventory import TensorDigest, TensorManifest
 
 ENGINE_VERSION = __version__
 SPOOL_MEMORY = 8 * 1024 * 1024
+# Sniffed formats that say nothing about what the bytes are
+UNDETERMINED = frozenset({Format.unknown, Format.binary})
+TEXTUAL = frozenset({Format.text, Format.json, Format.yaml})
+ARCHIVES = frozenset({Format.zip, Format.tar, Format.sevenzip, Format.gzip, Format.bz2, Format.xz, Format.lz4})
 
 
 def _size_of(stream: BinaryIO) -> int | None:
@@ -60,18 +68,38 @@ def _check_name(ctx: ScanContext, fmt: str) -> None:
     if not suffix or suffix not in EXPECTED_BY_SUFFIX:
         return
     expected = EXPECTED_BY_SUFFIX[suffix]
-    if fmt in expected or fmt in ("empty",):
+    if fmt in expected or fmt == Format.empty:
         return
-    hides_code = fmt in CODE_EXECUTING or fmt in ("elf", "pe", "macho")
+    hides_code = fmt in CODE_EXECUTING or fmt in (Format.elf, Format.pe, Format.macho)
+    # a model or archive name over content that is no binary format at all: a broken or swapped file
+    not_a_model = fmt in UNDETERMINED | TEXTUAL and bool(expected & (MODEL_FORMATS | ARCHIVES))
     ctx.add(
         "FORMAT-EXTENSION-MISMATCH",
-        Severity.medium if hides_code else Severity.low,
+        Severity.medium if hides_code or not_a_model else Severity.low,
         f"Content is {fmt} but the name says {suffix}",
         f"the file name suggests {', '.join(sorted(expected))}, the content is {fmt}; a loader that trusts "
         "the content (or a person who trusts the name) will be misled",
         ctx.name,
         analyzer="sniff",
     )
+
+
+def _may_be_unpickled(ctx: ScanContext, fmt: Format, head: bytes) -> bool:
+    """Content the sniffer did not type as a pickle, that a loader may still unpickle: undetermined bytes on
+    which an unpickler reaches an import or a call, or text under a pickle's name (torch.load / pickle.load
+    by name) that starts with an opcode."""
+    if fmt in UNDETERMINED and may_run_code(head):
+        return True
+    return fmt in UNDETERMINED | TEXTUAL and Format.pickle in EXPECTED_BY_SUFFIX.get(suffix_of(ctx.name), ()) \
+        and may_start_pickle(head)
+
+
+def _check_empty(ctx: ScanContext) -> None:
+    expected = EXPECTED_BY_SUFFIX.get(suffix_of(ctx.name), set())
+    if expected & MODEL_FORMATS:
+        ctx.add("MODEL-FILE-EMPTY", Severity.medium, "Empty file with a model file name",
+                f"the name says {suffix_of(ctx.name)} but the file has no bytes: a failed or truncated upload, "
+                "or a placeholder where a model was expected", ctx.name, analyzer="sniff")
 
 
 def scan_stream(
@@ -101,7 +129,8 @@ def scan_stream(
                       tensor_digests=tensor_digests)
     ctx.member_scanner = lambda s, p, **kw: scan_stream(s, p, limits=limits, **kw)
     error: str | None = None
-    fmt = "unknown"
+    fmt = Format.unknown
+    head = b""
     try:
         head = reader.read(HEAD_BYTES)
         tail = b""
@@ -115,16 +144,19 @@ def scan_stream(
         if analyze is not None:
             reader.seek(0)
             analyze(reader, ctx)
+        if fmt == Format.empty:
+            _check_empty(ctx)
+        elif "format" not in ctx.notes and _may_be_unpickled(ctx, fmt, head):
+            reader.seek(0)
+            analyzer_for(Format.pickle)(reader, ctx)
     except LimitExceeded as exc:
         ctx.limit_finding(exc)
     except Exception as exc:  # a parser crash is an error verdict with the reason, never clean
         error = f"{type(exc).__name__}: {exc}"[:500]
-        ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine")
+        ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine", uncapped=True)
     # --- YARA rules (workers/engine/yara/hook.py): bounded reads of the raw stream, never through the
     # hashing reader; never raises. ---
     if not truncated and size and size <= limits.max_file_bytes:
-        from modelscreen.engine.yara.hook import scan_with_rules
-
         scan_with_rules(ctx, lambda off, n: _peek(stream, off, n), size, ctx.notes.get("format", fmt))
     # --- end YARA rules ---
     try:
@@ -134,7 +166,7 @@ def scan_stream(
         error = error or f"read failed: {exc}"
     if ctx.dropped_findings:
         ctx.add("FINDINGS-TRUNCATED", Severity.info, f"{ctx.dropped_findings} more findings not listed",
-                analyzer="engine")
+                analyzer="engine", uncapped=True)
     fmt = ctx.notes.get("format", fmt)
     verdict = verdict_for(ctx.findings, error)
     if ctx.members:
@@ -161,8 +193,6 @@ def _tensor_manifest(found: dict | None, reader: HashingReader, sha256: str | No
         return None
     from pydantic import ValidationError
 
-    from modelscreen.schemas.inventory import TensorDigest, TensorManifest
-
     try:
         tensors = [TensorDigest(name=name, dtype=dtype, shape=shape, begin=b, end=e, sha256=digest)
                    for (name, dtype, shape, b, e), digest in zip(found["tensors"], reader.region_digests())]
@@ -186,31 +216,40 @@ def scan_bytes(data: bytes, path: str = "<bytes>", **kw) -> list[ArtifactReport]
 
 
 def scan_path(path: str | os.PathLike, *, limits: Limits | None = None) -> list[ArtifactReport]:
-    """Scan one file. Directories: use `scan_paths`."""
+    """Scan one file. Directories: use `scan_paths` (a directory given here, or one that cannot be listed,
+    is an error artifact). Never raises: whatever goes wrong is this artifact's error verdict."""
     p = Path(path)
-    display = str(path)
+    display = os.fspath(path)
     try:
         st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
+            with os.scandir(p):  # raises the reason it cannot be listed, if any
+                pass
+            raise OSError(f"is a directory: {display}")
         if not stat.S_ISREG(st.st_mode):
             raise OSError(f"not a regular file: {display}")
         with open(p, "rb", buffering=0) as fh:
             return scan_stream(fh, display, name=p.name, size=st.st_size, limits=limits)
-    except OSError as exc:
-        from modelscreen.schemas import Verdict
-
-        return [ArtifactReport(path=display, format="unreadable", verdict=Verdict.error,
-                               error=f"{type(exc).__name__}: {exc}")]
+    except Exception as exc:  # noqa: BLE001 - one artifact's failure must not lose the others' reports
+        return [ArtifactReport(path=display, format=Format.unreadable, verdict=Verdict.error,
+                               error=f"{type(exc).__name__}: {exc}"[:500])]
 
 
 def iter_files(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
-    """Regular files under the given paths, recursively, sorted; symlinked directories are not followed."""
+    """Regular files under the given paths, recursively, sorted; symlinked directories are not followed.
+    A directory that cannot be listed is yielded itself, so the scan reports it as an error artifact."""
     for raw in paths:
         p = Path(raw)
         if p.is_dir() and not p.is_symlink():
-            for root, dirs, files in os.walk(p):
+            unreadable: list[OSError] = []
+            for root, dirs, files in os.walk(p, onerror=unreadable.append):
                 dirs.sort()
                 for f in sorted(files):
                     yield Path(root) / f
+                while unreadable:
+                    yield Path(unreadable.pop().filename)
+            while unreadable:
+                yield Path(unreadable.pop().filename)
         else:
             yield p
 

@@ -1,10 +1,14 @@
 """Identify a format from its content (magic bytes and structure), never from the name alone."""
 from __future__ import annotations
 
+import io
 import json
-import pickletools
 import re
 import struct
+import tokenize
+
+from modelscreen.engine.pickle_head import looks_like_pickle
+from modelscreen.schemas.formats import CODE_EXECUTING, Format
 
 HEAD_BYTES = 64 * 1024
 
@@ -12,53 +16,26 @@ TORCH_LEGACY_MAGIC_PICKLE = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
 ZIP_EOCD = b"PK\x05\x06"
 ZIP64_EOCD_LOCATOR = b"PK\x06\x07"
 
-# Opcodes a real pickle stream can begin with (protocol 0-5).
-_PICKLE_FIRST = set(b"(c}])NILFSVXTUKMJGi\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x94\x95\x93\x81\x80GBCdlt.")
-
 # File-name suffix -> formats whose content is expected under it.
-EXPECTED_BY_SUFFIX: dict[str, set[str]] = {
-    ".pkl": {"pickle", "joblib", "zlib", "gzip", "bz2", "xz", "lzma", "lz4"},  # joblib.dump(compress=...) ".pickle": {"pickle"}, ".p": {"pickle"},
+EXPECTED_BY_SUFFIX: dict[str, set[Format]] = {
+    # joblib.dump(compress=...) writes compressed pickles under .pkl/.joblib
+    ".pkl": {Format.pickle, Format.joblib, Format.zlib, Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.lz4}, ".pickle": {Format.pickle}, ".p": {Format.pickle},
     # "zip": a PyTorch zip sniffs as zip; the zip analyzer refines it to pytorch-zip after the name check
-    ".pt": {"pytorch-zip", "pytorch-legacy", "pickle", "zip"}, ".pth": {"pytorch-zip", "pytorch-legacy", "pickle", "zip"},
-    ".bin": {"pytorch-zip", "pytorch-legacy", "pickle", "unknown", "binary", "zip"},
-    ".ckpt": {"pytorch-zip", "pytorch-legacy", "pickle", "zip"},
-    ".joblib": {"pickle", "joblib", "zlib", "gzip", "bz2", "xz", "lzma", "lz4"},
-    ".npy": {"numpy"}, ".npz": {"numpy-npz", "zip"},
-    ".safetensors": {"safetensors"}, ".gguf": {"gguf"},
-    ".zip": {"zip", "pytorch-zip", "numpy-npz", "keras"}, ".keras": {"keras", "zip"},
-    ".tar": {"tar", "pytorch-legacy"}, ".gz": {"gzip"}, ".tgz": {"gzip"}, ".bz2": {"bz2"},
-    ".xz": {"xz"}, ".7z": {"7z"}, ".lz4": {"lz4"},
-    ".json": {"json"}, ".yaml": {"yaml", "text", "json"}, ".yml": {"yaml", "text", "json"},
-    ".txt": {"text", "json", "yaml"}, ".md": {"text", "yaml"}, ".py": {"text", "yaml"},
-    ".h5": {"hdf5"}, ".hdf5": {"hdf5"}, ".onnx": {"onnx", "binary", "unknown"},
-    ".pb": {"tf-savedmodel", "onnx", "unknown", "text"}, ".jinja": {"text"}, ".j2": {"text"},
-    ".png": {"png"}, ".jpg": {"jpeg"}, ".jpeg": {"jpeg"},
+    ".pt": {Format.pytorch_zip, Format.pytorch_legacy, Format.pickle, Format.zip}, ".pth": {Format.pytorch_zip, Format.pytorch_legacy, Format.pickle, Format.zip},
+    ".bin": {Format.pytorch_zip, Format.pytorch_legacy, Format.pickle, Format.unknown, Format.binary, Format.zip},
+    ".ckpt": {Format.pytorch_zip, Format.pytorch_legacy, Format.pickle, Format.zip},
+    ".joblib": {Format.pickle, Format.joblib, Format.zlib, Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.lz4},
+    ".npy": {Format.numpy}, ".npz": {Format.numpy_npz, Format.zip},
+    ".safetensors": {Format.safetensors}, ".gguf": {Format.gguf},
+    ".zip": {Format.zip, Format.pytorch_zip, Format.numpy_npz, Format.keras}, ".keras": {Format.keras, Format.zip},
+    ".tar": {Format.tar, Format.pytorch_legacy}, ".gz": {Format.gzip}, ".tgz": {Format.gzip}, ".bz2": {Format.bz2},
+    ".xz": {Format.xz}, ".7z": {Format.sevenzip}, ".lz4": {Format.lz4}, ".zst": {Format.zstd},
+    ".json": {Format.json}, ".yaml": {Format.yaml, Format.text, Format.json}, ".yml": {Format.yaml, Format.text, Format.json},
+    ".txt": {Format.text, Format.json, Format.yaml}, ".md": {Format.text, Format.yaml}, ".py": {Format.text, Format.yaml},
+    ".h5": {Format.hdf5}, ".hdf5": {Format.hdf5}, ".onnx": {Format.onnx, Format.binary, Format.unknown},
+    ".pb": {Format.tf_savedmodel, Format.onnx, Format.unknown, Format.text}, ".jinja": {Format.text}, ".j2": {Format.text},
+    ".png": {Format.png}, ".jpg": {Format.jpeg}, ".jpeg": {Format.jpeg},
 }
-
-# Formats that execute code when a loader opens them.
-CODE_EXECUTING = {"pickle", "pytorch-zip", "pytorch-legacy", "joblib", "numpy-object"}
-
-
-def _looks_like_pickle(head: bytes) -> bool:
-    """Protocol 2+ starts with PROTO; protocol 0/1 must parse as opcodes."""
-    if not head:
-        return False
-    if head[0] == 0x80:
-        return len(head) > 1 and head[1] <= 5
-    if head[0] not in _PICKLE_FIRST:
-        return False
-    # Protocol 0/1: the opcodes must parse up to STOP, or for 16 opcodes when only the head is at hand.
-    ops = 0
-    try:
-        for op, _arg, _pos in pickletools.genops(head):
-            ops += 1
-            if op.name == "STOP":
-                return ops >= 2
-            if ops >= 16 and len(head) >= HEAD_BYTES:
-                return True
-    except Exception:
-        return False
-    return False
 
 
 def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
@@ -183,12 +160,33 @@ def _looks_like_onnx(head: bytes, size: int) -> bool:
     return True
 
 
-def _text_kind(head: bytes) -> str | None:
+def source_encoding(data: bytes) -> str | None:
+    """The encoding a PEP 263 coding line (first two lines) declares, when the data decodes with it."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data[:4096]).readline)
+    except SyntaxError:
+        return None
+    if encoding in ("utf-8", "utf-8-sig"):
+        return None
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if exc.start < len(data) - 8:  # a multi-byte char cut by the head boundary is fine
+            return None
+    except LookupError:
+        return None
+    return encoding
+
+
+def _text_kind(head: bytes) -> Format | None:
     if b"\x00" in head:
         return None
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
+        declared = source_encoding(head)
+        if declared:  # PEP 263: Python source in the encoding its coding line declares
+            return Format.text
         if len(head) < HEAD_BYTES or exc.start < len(head) - 4:  # only a char cut by the head boundary is fine
             return None
         text = head[: exc.start].decode("utf-8")
@@ -196,73 +194,75 @@ def _text_kind(head: bytes) -> str | None:
     if stripped[:1] in ("{", "["):
         try:
             json.loads(text)
-            return "json"
+            return Format.json
         except ValueError:
-            return "json" if len(head) >= HEAD_BYTES else "text"
+            return Format.json if len(head) >= HEAD_BYTES else Format.text
     if _looks_like_yaml(text, len(head) >= HEAD_BYTES):
-        return "yaml"
-    return "text"
+        return Format.yaml
+    return Format.text
 
 
-def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> str:
+def sniff(head: bytes, tail: bytes = b"", size: int | None = None) -> Format:
     """Return the format name for an artifact given its first bytes and last bytes."""
     if size == 0 or not head:
-        return "empty"
+        return Format.empty
     if not tail and size is not None and len(head) >= size:
         tail = head  # a small file: its head is also its tail
     if head.startswith(TORCH_LEGACY_MAGIC_PICKLE):
-        return "pytorch-legacy"
+        return Format.pytorch_legacy
     if head.startswith(b"PK\x03\x04") or head.startswith(ZIP_EOCD):
-        return "zip"
+        return Format.zip
     if head.startswith(b"\x93NUMPY"):
-        return "numpy"
+        return Format.numpy
     if head.startswith(b"GGUF"):
-        return "gguf"
+        return Format.gguf
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return "hdf5"
+        return Format.hdf5
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "7z"
+        return Format.sevenzip
     if head.startswith(b"\x1f\x8b"):
-        return "gzip"
+        return Format.gzip
     if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
-        return "bz2"
+        return Format.bz2
     if head.startswith(b"\xfd7zXZ\x00"):
-        return "xz"
+        return Format.xz
     if head.startswith(b"\x04\x22\x4d\x18"):
-        return "lz4"
+        return Format.lz4
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return Format.zstd
     if len(head) > 262 and head[257:262] == b"ustar":
-        return "tar"
+        return Format.tar
     if head.startswith(b"\x7fELF"):
-        return "elf"
+        return Format.elf
     if head.startswith(b"MZ"):
-        return "pe"
+        return Format.pe
     if head[:4] in (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"):
-        return "macho"
+        return Format.macho
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
+        return Format.png
     if _looks_like_safetensors(head, size):
-        return "safetensors"
+        return Format.safetensors
     if head.startswith(b"ZF0x"):
-        return "zlib"  # joblib < 0.10: "ZF" + hex length + zlib data
-    if _looks_like_pickle(head):
+        return Format.zlib  # joblib < 0.10: "ZF" + hex length + zlib data
+    if looks_like_pickle(head, cut=size is None or len(head) < size):
         if _ends_with_eocd(tail):
-            return "zip"  # a pickle with a zip appended (polyglot): the zip analyzer scans both parts
-        return "pickle"
+            return Format.zip  # a pickle with a zip appended (polyglot): the zip analyzer scans both parts
+        return Format.pickle
     if head[:3] == b"\x5d\x00\x00" and len(head) >= 13:
-        return "lzma"  # legacy .lzma (joblib compress="lzma"): props byte 0x5d, dictionary size, size
+        return Format.lzma  # legacy .lzma (joblib compress="lzma"): props byte 0x5d, dictionary size, size
     if len(head) >= 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA) and (head[0] * 256 + head[1]) % 31 == 0:
-        return "zlib"
+        return Format.zlib
     if head[0] == 0x08 and size is not None:
-        proto = ("tf-savedmodel" if _looks_like_savedmodel(head, size)
-                 else "onnx" if _looks_like_onnx(head, size) else None)
+        proto = (Format.tf_savedmodel if _looks_like_savedmodel(head, size)
+                 else Format.onnx if _looks_like_onnx(head, size) else None)
         if proto:
-            return "zip" if _ends_with_eocd(tail) else proto  # a zip appended (polyglot): scan both parts
+            return Format.zip if _ends_with_eocd(tail) else proto  # a zip appended (polyglot): scan both parts
     if ZIP_EOCD in tail or ZIP64_EOCD_LOCATOR in tail:
-        return "zip"  # data prepended to a zip: loaders still open it
+        return Format.zip  # data prepended to a zip: loaders still open it
     kind = _text_kind(head)
     if kind:
         return kind
-    return "unknown"
+    return Format.unknown
 
 
 def suffix_of(name: str) -> str:

@@ -148,9 +148,10 @@ class _Walker:
                 return _UNKNOWN if any(i is _UNKNOWN for i in items) else items
             if isinstance(node, nodes.Concat):
                 parts = [self.fold(n, d) for n in node.nodes]
-                if any(p is _UNKNOWN for p in parts):
+                if any(p is _UNKNOWN for p in parts) or not all(_scalar(p) for p in parts) \
+                        or sum(_text_len(p) for p in parts) > MAX_FOLD:
                     return _UNKNOWN
-                return _bound("".join(str(p) for p in parts))
+                return "".join(str(p) for p in parts)
             if isinstance(node, nodes.Neg):
                 v = self.fold(node.node, d)
                 return -v if isinstance(v, (int, float)) and not isinstance(v, bool) else _UNKNOWN
@@ -180,12 +181,15 @@ class _Walker:
                 kwargs = {k.key: self.fold(k.value, d) for k in node.kwargs}
                 if any(a is _UNKNOWN for a in args) or any(v is _UNKNOWN for v in kwargs.values()):
                     return _UNKNOWN
-                if node.node.attr == "format" and not _plain_format(base):
+                if node.node.attr == "format" and not (_plain_format(base) and _format_fits(base, args, kwargs)):
+                    return _UNKNOWN
+                if node.node.attr == "replace" and not _replace_fits(base, args):
                     return _UNKNOWN
                 if not all(_scalar(a) for a in [*args, *kwargs.values()]) and node.node.attr != "join":
                     return _UNKNOWN
                 if node.node.attr == "join" and not (len(args) == 1 and isinstance(args[0], list)
-                                                     and all(_scalar(x) for x in args[0])):
+                                                     and all(_scalar(x) for x in args[0])
+                                                     and _join_fits(base, args[0])):
                     return _UNKNOWN
                 return _bound(getattr(base, node.node.attr)(*args, **kwargs))
         except (TypeError, ValueError, IndexError, KeyError, OverflowError, AttributeError, ZeroDivisionError):
@@ -198,7 +202,7 @@ class _Walker:
             return _UNKNOWN
         if isinstance(node, nodes.Add):
             if isinstance(left, str) and isinstance(right, str):
-                return _bound(left + right)
+                return left + right if len(left) + len(right) <= MAX_FOLD else _UNKNOWN
             if _num(left) and _num(right):
                 return left + right
         elif isinstance(node, nodes.Mul):
@@ -212,8 +216,8 @@ class _Walker:
         elif isinstance(node, nodes.Mod):
             if isinstance(left, str) and ("%" in left):
                 args = tuple(right) if isinstance(right, list) else (right,)
-                if all(_scalar(a) for a in args):
-                    return _bound(left % args)
+                if all(_scalar(a) for a in args) and _percent_fits(left, args):
+                    return left % args
         elif isinstance(node, nodes.Sub) and _num(left) and _num(right):
             return left - right
         elif isinstance(node, nodes.Pow) and _num(left) and _num(right):
@@ -228,14 +232,16 @@ class _Walker:
         if base is _UNKNOWN or any(a is _UNKNOWN for a in args) or node.dyn_args or node.dyn_kwargs:
             return _UNKNOWN
         name = node.name
-        if name == "format" and isinstance(base, str) and all(_scalar(a) for a in args):
-            return _bound(base % tuple(args))
+        if name == "format" and isinstance(base, str) and all(_scalar(a) for a in args) \
+                and _percent_fits(base, tuple(args)):
+            return base % tuple(args)
         if name == "join" and isinstance(base, (list, str)):
             sep = args[0] if args else ""
-            if isinstance(sep, str) and all(_scalar(x) for x in base):
-                return _bound(sep.join(str(x) for x in base))
-        if name == "replace" and isinstance(base, str) and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
-            return _bound(base.replace(args[0], args[1]))
+            if isinstance(sep, str) and all(_scalar(x) for x in base) and _join_fits(sep, base):
+                return sep.join(str(x) for x in base)
+        if name == "replace" and isinstance(base, str) and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]) \
+                and _replace_fits(base, args):
+            return base.replace(args[0], args[1])
         if name in ("lower", "upper", "capitalize", "title") and isinstance(base, str):
             return getattr(base, name)()
         if name == "trim" and isinstance(base, str):
@@ -426,6 +432,64 @@ def _bound(s):
     if isinstance(s, str) and len(s) > MAX_FOLD:
         return _UNKNOWN
     return s
+
+
+# Size of a result, estimated from its inputs before it is built: the folder never builds a string longer
+# than MAX_FOLD (widths, precisions, repeated fields and replacements are attacker-chosen).
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
+_NUMBER = re.compile(r"\d+")
+_NUMBER_TEXT = 400  # longest text of a folded number (floats are bounded, ints by the ** limit)
+
+
+def _text_len(v) -> int:
+    return len(v) if isinstance(v, str) else _NUMBER_TEXT
+
+
+def _percent_fits(fmt: str, args: tuple) -> bool:
+    widest_arg = max((_text_len(a) for a in args), default=0)
+    total = len(fmt)
+    for m in _PERCENT_SPEC.finditer(fmt):
+        width, precision = m.group(1), m.group(2)
+        if "*" in (width, precision):
+            return False
+        total += max(int(width or 0), int(precision or 0)) + widest_arg
+        if total > MAX_FOLD:
+            return False
+    return True
+
+
+def _format_fits(fmt: str, args: list, kwargs: dict) -> bool:
+    widest_arg = max((_text_len(a) for a in [*args, *kwargs.values()]), default=0)
+    total = len(fmt)
+    try:
+        for _lit, field, spec, _conv in string.Formatter().parse(fmt):
+            if field is None:
+                continue
+            total += max((int(n) for n in _NUMBER.findall(spec or "")), default=0) + widest_arg
+            if total > MAX_FOLD:
+                return False
+    except ValueError:
+        return True  # str.format raises on it: nothing is built
+    return True
+
+
+def _replace_fits(base: str, args: list) -> bool:
+    old, new = args[0], args[1]
+    if not isinstance(old, str) or not isinstance(new, str):
+        return False
+    count = len(base) + 1 if not old else base.count(old)
+    if len(args) > 2 and _int(args[2]) and args[2] >= 0:
+        count = min(count, args[2])
+    return len(base) + count * max(len(new) - len(old), 0) <= MAX_FOLD
+
+
+def _join_fits(sep: str, items) -> bool:
+    total = len(sep) * max(len(items) - 1, 0)
+    for x in items:
+        total += _text_len(x)
+        if total > MAX_FOLD:
+            return False
+    return total <= MAX_FOLD
 
 
 def _plain_format(fmt: str) -> bool:

@@ -2,10 +2,25 @@
 One module per scheme (or family)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from modelscreen.fetch import hf, http, local, oci, repository, s3
 from modelscreen.fetch.base import FetchError, FetchLimits
 from modelscreen.settings import Settings
+
+# (uri, dest, limits, settings) -> the local copy; raises FetchError (transient= says whether to retry)
+Fetcher = Callable[[str, Path, FetchLimits, Settings], Path]
+FETCHERS: dict[str, Fetcher] = {
+    "file": local.fetch,
+    "http": http.fetch,
+    "https": http.fetch,
+    "s3": s3.fetch,
+    "hf": hf.fetch,
+    "oci": oci.fetch,
+    "artifactory": repository.fetch,
+    "nexus": repository.fetch,
+}
 
 
 def fetch_limits(settings: Settings | None, *, max_bytes: int | None = None) -> FetchLimits:
@@ -18,33 +33,11 @@ def fetch_limits(settings: Settings | None, *, max_bytes: int | None = None) -> 
 
 def fetch_to_file(uri: str, dest: Path, settings: Settings) -> Path:
     """Copy the artifact at `uri` to `dest` (or return the local path for file://). Raises FetchError."""
-    limits = fetch_limits(settings)
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
-    if scheme == "file":
-        from modelscreen.fetch.local import resolve
-
-        return resolve(uri, limits, roots=settings.fetch_file_roots)
-    if scheme in ("http", "https"):
-        from modelscreen.fetch.http import download
-
-        return download(uri, dest, limits)
-    if scheme == "s3":
-        from modelscreen.fetch.s3 import download as s3_download
-
-        return s3_download(uri, dest, limits, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
-    if scheme == "hf":
-        from modelscreen.fetch.hf import fetch
-
-        return fetch(uri, dest, limits, settings)
-    if scheme == "oci":
-        from modelscreen.fetch.oci import fetch as fetch_from_registry
-
-        return fetch_from_registry(uri, dest, limits, settings)
-    if scheme in ("artifactory", "nexus"):
-        from modelscreen.fetch.repository import fetch as fetch_from_repository
-
-        return fetch_from_repository(uri, dest, limits, settings)
-    raise FetchError(f"no fetcher for {scheme or 'this'} URI", transient=False)
+    fetcher = FETCHERS.get(scheme)
+    if fetcher is None:
+        raise FetchError(f"no fetcher for {scheme or 'this'} URI", transient=False)
+    return fetcher(uri, dest, fetch_limits(settings), settings)
 
 
-__all__ = ["FetchError", "FetchLimits", "fetch_to_file"]
+__all__ = ["FETCHERS", "FetchError", "FetchLimits", "Fetcher", "fetch_to_file"]

@@ -42,3 +42,8 @@ def download(uri: str, dest: Path, limits: FetchLimits, *, retries: int = RETRIE
         time.sleep(min(2**attempt * 0.5, 5))
     assert last is not None
     raise last
+
+
+def fetch(uri: str, dest: Path, limits: FetchLimits, settings) -> Path:
+    """The fetcher signature (fetch.FETCHERS)."""
+    return download(uri, dest, limits)

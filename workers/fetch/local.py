@@ -1,9 +1,10 @@
 """file:// URIs: the file is scanned where it lies."""
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
 from modelscreen.fetch.base import FetchError, FetchLimits
 
@@ -12,7 +13,7 @@ def resolve(uri: str, limits: FetchLimits, *, roots: list[Path]) -> Path:
     parsed = urlparse(uri)
     if parsed.netloc not in ("", "localhost"):
         raise FetchError(f"file URI names another host: {parsed.netloc}", transient=False)
-    path = Path(unquote(parsed.path))
+    path = Path(os.fsdecode(unquote_to_bytes(parsed.path)))  # names that are not UTF-8 too
     real = path.resolve()
     if not any(real.is_relative_to(Path(r).resolve()) for r in roots):
         raise FetchError(f"{path} is outside the directories file:// URIs may name (fetch_file_roots)",
@@ -28,3 +29,8 @@ def resolve(uri: str, limits: FetchLimits, *, roots: list[Path]) -> Path:
     if st.st_size > limits.max_bytes:
         raise FetchError(f"artifact larger than the fetch limit of {limits.max_bytes} bytes", transient=False)
     return path
+
+
+def fetch(uri: str, dest: Path, limits: FetchLimits, settings) -> Path:
+    """The fetcher signature (fetch.FETCHERS): file:// is read in place, inside settings.fetch_file_roots."""
+    return resolve(uri, limits, roots=settings.fetch_file_roots)

@@ -11,6 +11,7 @@ only, never along a redirect (blob downloads are often redirected to object stor
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -70,10 +71,22 @@ class _NoRedirectAuth(urllib.request.HTTPRedirectHandler):
 
 class Registry:
     def __init__(self, host: str, *, username: str | None = None, password: str | None = None,
-                 plain_http: bool = False, timeout: float = 60.0):
+                 plain_http: bool = False, timeout: float = 60.0, authorization: str | None = None):
+        """`authorization`: a ready Authorization header value (what Harbor hands a scanner: `Basic <robot
+        credentials>`, answering challenges like a username and password, or `Bearer <token>`, sent as is)."""
         self.base = f"{'http' if plain_http else 'https'}://{host}"
         self.username, self.password, self.timeout = username, password, timeout
         self.auth: str | None = None
+        scheme, _, value = (authorization or "").strip().partition(" ")
+        if scheme.lower() == "basic" and value:
+            try:
+                self.username, _, self.password = base64.b64decode(value, validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise FetchError("the registry authorization is not valid Basic credentials", transient=False) from None
+        elif scheme.lower() == "bearer" and value:
+            self.auth = f"Bearer {value.strip()}"
+        elif authorization:
+            raise FetchError("the registry authorization must be Basic or Bearer", transient=False)
         self.opener = urllib.request.build_opener(_NoRedirectAuth)
 
     def _open(self, path: str, accept: str | None = None):

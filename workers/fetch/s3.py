@@ -47,3 +47,8 @@ def download(uri: str, dest: Path, limits: FetchLimits, *, endpoint_url: str | N
         raise FetchError(f"S3 {code} for {uri}", transient=code in _TRANSIENT_CODES) from exc
     except (EndpointConnectionError, BotoCoreError) as exc:
         raise FetchError(f"cannot reach S3 for {uri}: {exc}", transient=True) from exc
+
+
+def fetch(uri: str, dest: Path, limits: FetchLimits, settings) -> Path:
+    """The fetcher signature (fetch.FETCHERS): the endpoint and region come from the settings."""
+    return download(uri, dest, limits, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)

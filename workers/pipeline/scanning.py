@@ -80,6 +80,9 @@ def scan_local(event: ArtifactEvent, path: Path, *, limits: Limits | None = None
     with open(path, "rb", buffering=0) as fh:
         reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits,
                               tensor_digests=inspect is not None)
+    if event.artifact_type is not None:
+        for report in reports:
+            report.artifact_type = event.artifact_type
     top = reports[0]
     result = ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
                         reports=reports, engine_version=ENGINE_VERSION,

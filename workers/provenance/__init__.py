@@ -31,22 +31,15 @@ from modelscreen.provenance.inventory import (
     identity_for_event,
 )
 from modelscreen.provenance.policy import PolicyError, load_policy, parse_policy
+from modelscreen.provenance.signatures import verify_model
+from modelscreen.provenance.tensors import tensor_manifest
 
 
 def store_baseline(inventory: Inventory, path: str | Path):
     """Build the tensor manifest of a safetensors file and keep it in the inventory under its sha256."""
-    from modelscreen.provenance.tensors import tensor_manifest
-
     manifest = tensor_manifest(path)
     inventory.store_manifest(manifest)
     return manifest
-
-
-def verify_model(*args, **kwargs):
-    """See modelscreen.provenance.signatures.verify_model (imported lazily: model-signing is heavy)."""
-    from modelscreen.provenance.signatures import verify_model as impl
-
-    return impl(*args, **kwargs)
 
 
 __all__ = [

@@ -5,13 +5,17 @@ import os
 from pathlib import Path
 
 from modelscreen.provenance.inventory import Inventory
+from modelscreen.provenance.es_inventory import ElasticsearchInventory
+from modelscreen.provenance.sqlite_inventory import SqliteInventory
+from modelscreen.settings import Settings
 
 BACKEND_ENV = "MODELSCREEN_INVENTORY_BACKEND"
 BACKENDS = ("sqlite", "elasticsearch")
 
 
-def default_backend() -> str:
-    value = (os.environ.get(BACKEND_ENV) or "sqlite").strip().lower()
+def default_backend(settings: Settings | None = None) -> str:
+    """settings.inventory_backend (MODELSCREEN_INVENTORY_BACKEND), sqlite when unset or unknown."""
+    value = ((settings or Settings()).inventory_backend or "sqlite").strip().lower()
     return value if value in BACKENDS else "sqlite"
 
 
@@ -22,13 +26,8 @@ def open_inventory(backend: str | None = None, *, db: str | os.PathLike | None =
     `refresh_on_write` makes every write visible to searches at once, for interactive use)."""
     backend = (backend or default_backend()).lower()
     if backend == "sqlite":
-        from modelscreen.provenance.sqlite_inventory import SqliteInventory
-
         return SqliteInventory(Path(db) if db else None)
     if backend == "elasticsearch":
-        from modelscreen.provenance.es_inventory import ElasticsearchInventory
-        from modelscreen.settings import Settings
-
         return ElasticsearchInventory.from_settings(settings or Settings(), index=index,
                                                     refresh_on_write=refresh_on_write)
     raise ValueError(f"unknown inventory backend {backend!r} (sqlite or elasticsearch)")

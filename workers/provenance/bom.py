@@ -14,6 +14,7 @@ from typing import Any
 
 from modelscreen.schemas.inventory import InventoryRecord
 from modelscreen import __version__
+from modelscreen.provenance.inventory import hf_purl
 
 _HF_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
@@ -31,8 +32,6 @@ def _purl(text: str | None):
 
 def _base_model_purl(name: str) -> str | None:
     """A base model named like a Hub repo (org/name, optionally @revision) gets a Hugging Face purl."""
-    from modelscreen.provenance.inventory import hf_purl
-
     repo, _, rev = name.partition("@")
     if repo.count("/") == 1 and set(repo) <= _HF_NAME_OK and not repo.startswith(("/", ".")):
         return hf_purl(repo, rev or None)
@@ -63,6 +62,23 @@ def _props(rec: InventoryRecord) -> list[tuple[str, str]]:
     for k, v in sorted(rec.digests.items()):
         props.append((f"modelscreen:digest:{k}", v))
     return props
+
+
+def behaviour_analysis(rec: InventoryRecord) -> dict[str, Any]:
+    """The latest behaviour evaluation as modelCard quantitativeAnalysis performance metrics."""
+    ev = rec.behaviour
+    metrics = []
+    if ev.metrics is not None:
+        for key, value in ev.metrics.model_dump(exclude_none=True, exclude={"moved", "kind", "probes"}).items():
+            metrics.append({"type": f"behaviour:{key}", "value": f"{value:.6g}",
+                            "slice": f"probe suite {ev.probe_suite_sha256} ({ev.metrics.probes} probes)"})
+    if ev.trigger_sweep is not None:
+        metrics.append({"type": "behaviour:trigger-hits", "value": str(len(ev.trigger_sweep.hits)),
+                        "slice": f"{ev.trigger_sweep.candidates} candidates"})
+    metrics.append({"type": "behaviour:passed", "value": "true" if ev.passed else "false",
+                    "slice": f"baseline {ev.baseline or '-'} on {ev.runtime.name} {ev.runtime.version}, "
+                             f"{ev.evaluated_at.isoformat()}"})
+    return {"performanceMetrics": metrics}
 
 
 def build_bom(records: Iterable[InventoryRecord], *, serial_number: str | None = None) -> dict[str, Any]:
@@ -118,6 +134,8 @@ def build_bom(records: Iterable[InventoryRecord], *, serial_number: str | None =
                 listed.append({"ref": datasets[ds].bom_ref.value})
             params["datasets"] = listed
             card["modelParameters"] = params
+        if rec.behaviour is not None:
+            card["quantitativeAnalysis"] = behaviour_analysis(rec)
         if card:
             cards[ref] = card
     for ds in datasets.values():

@@ -1,17 +1,20 @@
 """Inventory in Elasticsearch (pipeline mode): index `modelscreen-inventory`.
 
-One document per record (doc_type `record`, id = record id) and one per tensor manifest
-(doc_type `tensor-manifest`, id = `manifest-<sha256>`). Writes use optimistic concurrency
+One document per record (doc_type `record`, id = record id), one per tensor manifest
+(doc_type `tensor-manifest`, id = `manifest-<sha256>`) and one per behaviour baseline (doc_type
+`behaviour-baseline`, id = `baseline-<sha256 of the name>`; outputs kept in _source, not indexed). Writes use optimistic concurrency
 (if_seq_no / if_primary_term, op_type=create for new records). Uses the synchronous client:
 call from a worker thread in async code.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from modelscreen.schemas.behaviour import BehaviourBaseline
 from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
 from modelscreen.assets import templates_dir
 from modelscreen.provenance.inventory import Inventory
@@ -137,6 +140,23 @@ class ElasticsearchInventory(Inventory):
         src = dict(res["_source"])
         src.pop("doc_type", None)
         return TensorManifest.model_validate(src)
+
+    @staticmethod
+    def _baseline_id(name: str) -> str:
+        return "baseline-" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def put_baseline(self, baseline: BehaviourBaseline) -> None:
+        self.es.index(index=self.index, id=self._baseline_id(baseline.name),
+                      document={"doc_type": "behaviour-baseline", **baseline.model_dump(mode="json")},
+                      refresh="wait_for")
+
+    def get_baseline(self, name: str) -> BehaviourBaseline | None:
+        res = self._es_404.get(index=self.index, id=self._baseline_id(name))
+        if not res.get("found"):
+            return None
+        src = dict(res["_source"])
+        src.pop("doc_type", None)
+        return BehaviourBaseline.model_validate(src)
 
     def refresh(self) -> None:
         self.es.indices.refresh(index=self.index)

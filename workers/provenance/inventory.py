@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from modelscreen.schemas import Verdict
+from modelscreen.schemas.behaviour import BehaviourBaseline, BehaviourEvaluation
 from modelscreen.schemas.events import Action, ArtifactEvent
 from modelscreen.schemas.inventory import (
     Approval,
@@ -124,6 +125,14 @@ class Inventory(abc.ABC):
     @abc.abstractmethod
     def get_manifest(self, sha256: str) -> TensorManifest | None:
         """The tensor manifest of these bytes, if one was stored."""
+
+    @abc.abstractmethod
+    def put_baseline(self, baseline: BehaviourBaseline) -> None:
+        """Store a behaviour baseline under its name (replacing the previous one)."""
+
+    @abc.abstractmethod
+    def get_baseline(self, name: str) -> BehaviourBaseline | None:
+        """The behaviour baseline of this name (see ArtifactIdentity.baseline_key), if one was recorded."""
 
     def close(self) -> None:  # pragma: no cover - backends override when they hold resources
         pass
@@ -344,6 +353,14 @@ class Inventory(abc.ABC):
                 rec.format = fmt
 
         return self.update(identity, sha256, change, digests=digests)
+
+    def set_behaviour(self, identity: ArtifactIdentity, sha256: str, evaluation: BehaviourEvaluation
+                      ) -> InventoryRecord:
+        """Keep the latest behaviour evaluation of these bytes on their record."""
+        def change(rec: InventoryRecord) -> None:
+            rec.behaviour = evaluation
+
+        return self.update(identity, _check_sha(sha256), change)
 
     def store_manifest(self, manifest: TensorManifest) -> None:
         """Keep a tensor manifest as the baseline of its bytes, and mark the records of those bytes."""

@@ -24,6 +24,10 @@ Where a bundle is looked for:
                              artifact's file is compared, the other signed files are checked for being there)
   s3://bucket/<key>          the object `<key>.sig` (at most SIGNATURE_MAX_BYTES; a missing object is
                              no signature)
+  oci://host/repo@<manifest>/<layer>   a `model.sig` layer of the same model package: a directory
+                             signature over the package's files (this layer's file is compared, the
+                             others are checked for being in the package); not for scans reused from
+                             the cache
 A non-LFS file of a Hub repository (hf://...@<commit>/<path>) is also checked against its git blob sha1
 (HF-PIN-DIGEST-MISMATCH); LFS files carry a sha256, which the scan stage compares itself.
 """
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,6 +50,15 @@ from modelscreen.fetch import fetch_limits
 from modelscreen.fetch.base import FetchError
 from modelscreen.provenance.checks import _finding, requirements_for
 from modelscreen.provenance.inventory import Inventory, identity_for_event
+from modelscreen.fetch.local import resolve
+from modelscreen.fetch.oci import parse as parse_oci
+from modelscreen.fetch.oci import registry_for
+from modelscreen.fetch.oci_models import classify
+from modelscreen.fetch.s3 import download, parse
+from modelscreen.provenance.hf import HubFile, check_file
+from modelscreen.provenance.policy import POLICY_ENV, load_policy
+from modelscreen.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
+from modelscreen.provenance.tensors import ManifestError, diff_manifests, tensor_manifest
 
 log = logging.getLogger("modelscreen.provenance.pipeline")
 
@@ -70,16 +84,12 @@ class LocalEvidence:
 
 @lru_cache(maxsize=8)
 def _policy_at(path: str, mtime_ns: int) -> ProvenancePolicy:
-    from modelscreen.provenance.policy import load_policy
-
     return load_policy(path)
 
 
 def pipeline_policy(settings) -> ProvenancePolicy:
     """The policy the worker is configured with (settings.provenance_policy, else the environment), re-read
     when the file changes."""
-    from modelscreen.provenance.policy import POLICY_ENV, load_policy
-
     path = getattr(settings, "provenance_policy", None) or os.environ.get(POLICY_ENV)
     if not path:
         return load_policy(None)
@@ -104,8 +114,6 @@ def _unreadable(req: EffectiveRequirements, where: str, reason: str) -> Finding:
 def _local_bundle(local_path: Path, settings, req: EffectiveRequirements, ev: LocalEvidence
                   ) -> tuple[Path, Path, str | None] | None:
     """(model path, bundle path, `only`) for a file:// artifact, or None when there is no bundle."""
-    from modelscreen.fetch.local import resolve
-
     limits = fetch_limits(settings, max_bytes=SIGNATURE_MAX_BYTES)
     roots = list(getattr(settings, "fetch_file_roots", None) or [local_path.parent])
     candidates = [(local_path.with_name(local_path.name + SIBLING_SUFFIX), local_path, None)]
@@ -139,8 +147,6 @@ def _directories_up(path: Path, roots: list[Path]) -> list[Path]:
 
 
 def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: LocalEvidence) -> Path | None:
-    from modelscreen.fetch.s3 import download, parse
-
     bucket, key, _version = parse(uri)
     sig_uri = f"s3://{bucket}/{key}{SIBLING_SUFFIX}"
     limits = fetch_limits(settings, max_bytes=SIGNATURE_MAX_BYTES)
@@ -162,8 +168,6 @@ def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: Lo
 
 def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequirements, ev: LocalEvidence,
             sha256: str | None = None) -> None:
-    from modelscreen.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
-
     trust = req.signing
     if trust is None:
         log.warning("signature bundle %s found, but the policy configures no signing trust for it: not verified",
@@ -201,6 +205,59 @@ def _signature_evidence(uri: str, local_path: Path | None, req: EffectiveRequire
             bundle = _s3_bundle(uri, Path(tmp), settings, req, ev)
             if bundle is not None:
                 _verify(local_path or Path(tmp, "not-fetched"), bundle, None, req, ev, sha256=sha256)
+    elif scheme == "oci" and local_path is not None and req.signing is not None:  # else nothing to verify with
+        with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:
+            found = _oci_bundle(uri, local_path, Path(tmp), settings, req, ev)
+            if found:
+                _verify(*found, req, ev, sha256=sha256)
+
+
+def _oci_bundle(uri: str, local_path: Path, tmp: Path, settings, req: EffectiveRequirements, ev: LocalEvidence
+                ) -> tuple[Path, Path, str] | None:
+    """For a layer of an OCI model package that ships a `model.sig` layer: (a directory standing for the
+    package: this file at its name, the other files as empty placeholders, so the signed set can be checked
+    for being there; the bundle; this file's name), or None."""
+    ref = parse_oci(uri)
+    if ref.blob is None:
+        return None
+    registry = registry_for(ref.host, settings)
+    manifest, media_type = registry.manifest(ref.repository, ref.manifest)
+    files = classify(manifest, media_type).files
+    bundle = next((f for f in files if f.name == DIRECTORY_BUNDLE), None)
+    own = next((f for f in files if f.digest == ref.blob), None)
+    if bundle is None or own is None or own is bundle:
+        return None
+    ev.bundle = f"oci://{ref.host}/{ref.repository}@{ref.manifest}/{bundle.digest}"
+    try:
+        registry.download_blob(ref.repository, bundle.digest, tmp / "bundle.sig",
+                               fetch_limits(settings, max_bytes=SIGNATURE_MAX_BYTES))
+    except FetchError as exc:
+        if exc.transient:
+            raise
+        ev.findings.append(_unreadable(req, ev.bundle, exc.reason))
+        return None
+    tree = tmp / "package"
+    for f in files:
+        if f is bundle:
+            continue
+        dest = tree / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if f is own:
+            try:
+                os.link(local_path, dest)
+            except OSError:  # another filesystem
+                shutil.copyfile(local_path, dest)
+        elif not dest.exists():
+            dest.touch()
+    return tree, tmp / "bundle.sig", own.name
+
+
+def verify_package(directory: Path, bundle: Path, req: EffectiveRequirements, *, where: str) -> LocalEvidence:
+    """A `model.sig` shipped inside a multi-file package (an OCI model package), checked against the
+    package's files reassembled under `directory`; `where` names the bundle in findings."""
+    ev = LocalEvidence(bundle=where)
+    _verify(directory, bundle, None, req, ev)
+    return ev
 
 
 def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | None = None,
@@ -216,8 +273,6 @@ def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | No
     if req.signing is None:
         return ev  # no trust to verify a bundle with: nothing to look up on this hot path
     if _scheme(event.uri) == "file":
-        from modelscreen.fetch.local import resolve
-
         try:
             local = resolve(event.uri, fetch_limits(settings), roots=list(getattr(settings, "fetch_file_roots", None) or []))
         except FetchError:
@@ -242,16 +297,12 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
     git_sha1 = event.expected_digests.get("git-sha1")
     if scheme == "hf" and git_sha1 and not event.expected_sha256:
         # a non-LFS file of a Hub repository: the git blob id is the only digest the Hub gives
-        from modelscreen.provenance.hf import HubFile, check_file
-
         expected = HubFile(path=event.path or event.uri, size=event.size or 0, sha256=None, git_sha1=git_sha1)
         ev.findings.extend(check_file(local_path, expected, severities=req.severities))
     from_scan = result.reports[0].tensor_manifest if result.reports else None
     if from_scan is not None:
         ev.manifest = from_scan  # digested in the scan's own pass
     elif (result.format or "").lower() == "safetensors" and local_path.is_file():
-        from modelscreen.provenance.tensors import ManifestError, tensor_manifest
-
         try:
             ev.manifest = tensor_manifest(local_path)
         except (ManifestError, OSError) as exc:  # the scan reports malformed files itself
@@ -280,8 +331,6 @@ def _previous_manifest(inventory: Inventory, result: ScanResult) -> tuple[Invent
 
 def drift_finding(req: EffectiveRequirements, key: str, previous: InventoryRecord, old: TensorManifest,
                   new: TensorManifest) -> Finding | None:
-    from modelscreen.provenance.tensors import diff_manifests
-
     changes = diff_manifests(old, new)
     meta = old.metadata != new.metadata
     if not changes and not meta:

@@ -7,8 +7,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from modelscreen.schemas.behaviour import BehaviourBaseline
 from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
 from modelscreen.provenance.inventory import Inventory
+from modelscreen.sinks.sqlite_store import default_db_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory (
@@ -31,13 +33,15 @@ CREATE TABLE IF NOT EXISTS inventory_manifests (
     sha256 TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inventory_baselines (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
 """
 
 
 class SqliteInventory(Inventory):
     def __init__(self, path: str | os.PathLike | None = None):
-        from modelscreen.sinks.sqlite_store import default_db_path
-
         self.path = Path(path) if path else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The pipeline calls the inventory from worker threads: one connection, serialised by a lock.
@@ -109,3 +113,13 @@ class SqliteInventory(Inventory):
         with self._lock:
             row = self.db.execute("SELECT doc FROM inventory_manifests WHERE sha256=?", (sha256,)).fetchone()
         return TensorManifest.model_validate_json(row[0]) if row else None
+
+    def put_baseline(self, baseline: BehaviourBaseline) -> None:
+        with self._lock, self.db:
+            self.db.execute("INSERT INTO inventory_baselines VALUES (?,?) ON CONFLICT(name) DO UPDATE SET "
+                            "doc=excluded.doc", (baseline.name, baseline.model_dump_json()))
+
+    def get_baseline(self, name: str) -> BehaviourBaseline | None:
+        with self._lock:
+            row = self.db.execute("SELECT doc FROM inventory_baselines WHERE name=?", (name,)).fetchone()
+        return BehaviourBaseline.model_validate_json(row[0]) if row else None

@@ -7,6 +7,6 @@ from modelscreen.schemas import ArtifactReport, ScanReport
 from modelscreen.engine import ENGINE_VERSION
 
 
-def render_json(reports: Sequence[ArtifactReport]) -> str:
+def render_json(reports: Sequence[ArtifactReport], *, color: bool = False) -> str:
     doc = ScanReport(engine_version=ENGINE_VERSION, artifacts=list(reports))
     return doc.model_dump_json(indent=2, exclude_none=False) + "\n"

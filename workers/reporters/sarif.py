@@ -19,7 +19,7 @@ def _uri(path: str) -> str:
     return outer.lstrip("/") if not outer.startswith("/") else "file://" + outer
 
 
-def render_sarif(reports: Sequence[ArtifactReport]) -> str:
+def render_sarif(reports: Sequence[ArtifactReport], *, color: bool = False) -> str:
     rules: dict[str, dict] = {}
     results = []
     for art in reports:

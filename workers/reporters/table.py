@@ -5,9 +5,11 @@ import io
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelscreen.schemas import ArtifactReport, Verdict
+from modelscreen.schemas.text import printable_text
 
 _STYLE = {Verdict.clean: "green", Verdict.suspicious: "yellow", Verdict.malicious: "bold red", Verdict.error: "magenta"}
 
@@ -30,13 +32,14 @@ def render_table(reports: Sequence[ArtifactReport], *, color: bool = False, widt
         style = _STYLE[art.verdict]
         findings = [f for f in art.findings if f.severity.rank >= 1] or art.findings[:1]
         if not findings:
-            table.add_row(f"[{style}]{art.verdict.value}[/]", art.path, art.format, "", "", art.error or "", "")
+            table.add_row(f"[{style}]{art.verdict.value}[/]", _cell(art.path), _cell(art.format), "", "",
+                          _cell(art.error or ""), "")
         for i, f in enumerate(findings):
             table.add_row(
                 f"[{style}]{art.verdict.value}[/]" if i == 0 else "",
-                art.path if i == 0 else "",
-                art.format if i == 0 else "",
-                f.severity.value, f.rule_id, f.title, f.location or "",
+                _cell(art.path) if i == 0 else "",
+                _cell(art.format) if i == 0 else "",
+                f.severity.value, _cell(f.rule_id), _cell(f.title), _cell(f.location or ""),
             )
     console.print(table)
     top = [a for a in reports if a.parent is None]
@@ -44,3 +47,11 @@ def render_table(reports: Sequence[ArtifactReport], *, color: bool = False, widt
     console.print(", ".join(f"{n} {v.value}" for v, n in counts.items())
                   + f" ({len(top)} artifacts, {len(reports) - len(top)} archive members)")
     return buf.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Text from scanned bytes as a table cell: no markup, no terminal control characters."""
+    text = printable_text(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return escape(text)

@@ -10,6 +10,7 @@ from typing import Any
 from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
 from modelscreen.schemas.inventory import ArtifactIdentity
 from modelscreen.schemas.results import ScanResult
+from modelscreen.schemas.text import printable_text
 
 DATASET = "modelscreen.findings"
 # Supply chain compromise (MITRE ATT&CK), the tactic every model-artifact finding serves.
@@ -138,6 +139,7 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
             "event_id": ev.event_id,
             "source_event_id": ev.source_event_id,
             "format": report.format,
+            "artifact_type": ev.artifact_type.value if ev.artifact_type else None,
             "member": report.path.split("!", 1)[1] if "!" in report.path else None,
             "location": f.location,
             "evidence": one_line(f.evidence, 512) if f.evidence else None,
@@ -154,9 +156,14 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
 
 
 def _prune(value: Any) -> Any:
-    """Drop None values so the mapping never sees an explicit null object."""
+    """Drop None values so the mapping never sees an explicit null object; text from scanned bytes that
+    UTF-8 cannot encode (lone surrogates) gets its visible escapes, so the document always serialises."""
     if isinstance(value, dict):
-        return {k: _prune(v) if isinstance(v, dict) else v for k, v in value.items() if v is not None}
+        return {k: _prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    if isinstance(value, str):
+        return printable_text(value)
     return value
 
 
@@ -219,6 +226,8 @@ def merge_artifacts(existing: dict | None, results: Sequence[ScanResult]) -> dic
                    finding_count=sum(counts.values()), format=last.format, size=last.size,
                    engine_version=last.engine_version, ruleset_version=last.ruleset_version,
                    last_event_id=last.event.event_id)
+        if last.event.artifact_type is not None:
+            doc["artifact_type"] = last.event.artifact_type.value
     if analysed:
         doc.pop("last_error", None)
     else:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from modelscreen.schemas import ArtifactReport, Severity
+from modelscreen.schemas.text import is_encodable, printable_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -61,6 +62,25 @@ def default_db_path() -> Path:
         return Path(env)
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "modelscreen" / "findings.db"
+
+
+TEXT_COLUMNS = ("title", "detail", "path", "rule_id", "evidence")
+MAX_PATTERN = 1000  # characters of search text (SQLite refuses long LIKE patterns)
+MAX_LIMIT = 1_000_000
+
+
+def _check_pattern(value: str | None) -> None:
+    if value is None:
+        return
+    if not is_encodable(value):
+        raise ValueError("search text is not valid UTF-8")
+    if len(value) > MAX_PATTERN:
+        raise ValueError(f"search text is longer than {MAX_PATTERN} characters")
+
+
+def like_escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern with ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def finding_id(path: str, sha256: str | None, rule_id: str, location: str | None, title: str) -> str:
@@ -139,22 +159,27 @@ class SqliteStore:
     def search(self, *, min_severity: Severity | None = None, rule: str | None = None,
                sha256: str | None = None, path: str | None = None, text: str | None = None,
                limit: int = 1000) -> Iterator[StoredFinding]:
+        for value in (rule, sha256, path, text):
+            _check_pattern(value)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
         where, args = [], []
         if min_severity is not None:
             where.append("severity_rank >= ?")
             args.append(min_severity.rank)
+        # user text matches literally: LIKE's own wildcards are escaped, only the rule's `*` is one
         if rule:
-            where.append("rule_id LIKE ?")
-            args.append(rule.replace("*", "%"))
+            where.append("rule_id LIKE ? ESCAPE '\\'")
+            args.append(like_escape(rule).replace("*", "%"))
         if sha256:
-            where.append("sha256 LIKE ?")
-            args.append(sha256.lower() + "%")
+            where.append("sha256 LIKE ? ESCAPE '\\'")
+            args.append(like_escape(sha256.lower()) + "%")
         if path:
-            where.append("path LIKE ?")
-            args.append("%" + path + "%")
+            where.append("path LIKE ? ESCAPE '\\'")
+            args.append("%" + like_escape(path) + "%")
         if text:
-            where.append("(title LIKE ? OR detail LIKE ? OR path LIKE ? OR rule_id LIKE ? OR evidence LIKE ?)")
-            args.extend(["%" + text + "%"] * 5)
+            where.append("(" + " OR ".join(f"{col} LIKE ? ESCAPE '\\'" for col in TEXT_COLUMNS) + ")")
+            args.extend(["%" + like_escape(text) + "%"] * len(TEXT_COLUMNS))
         sql = "SELECT id, seen, path, sha256, verdict, rule_id, severity, title, detail, location, evidence, " \
               "event_id, action FROM findings"
         if where:
@@ -176,11 +201,12 @@ class SqliteStore:
 
     # directory watch bookkeeping
     def watched(self, path: str) -> tuple[int, int] | None:
-        row = self.db.execute("SELECT mtime_ns, size FROM watched_files WHERE path=?", (path,)).fetchone()
+        row = self.db.execute("SELECT mtime_ns, size FROM watched_files WHERE path=?",
+                              (printable_text(path),)).fetchone()
         return (row[0], row[1]) if row else None
 
     def mark_watched(self, path: str, mtime_ns: int, size: int, sha256: str | None) -> None:
         with self.db:
             self.db.execute("INSERT INTO watched_files VALUES (?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
                             "mtime_ns=excluded.mtime_ns, size=excluded.size, sha256=excluded.sha256",
-                            (path, mtime_ns, size, sha256))
+                            (printable_text(path), mtime_ns, size, sha256))

@@ -19,6 +19,7 @@ from modelscreen.schemas.events import Action, ArtifactEvent, ModelscreenCloudEv
 
 from modelscreen.sources import harbor
 from modelscreen.sources.base import InvalidEvent, build, get_str, header, now, parse_time
+from modelscreen.sources.registry import STORE_RECOGNISERS
 
 OWN_TYPES = {
     "io.modelscreen.artifact.uploaded": Action.uploaded,
@@ -141,9 +142,7 @@ def normalise(payload: dict, headers: dict[str, bytes]) -> list[ArtifactEvent]:
         return harbor.normalise(default_format, headers, source_event_id=ce_id)
 
     if isinstance(data, dict):
-        from modelscreen.sources.intake import store_recognisers  # late: intake imports this module
-
-        for _name, module in store_recognisers():
+        for _name, module in STORE_RECOGNISERS:
             if module.recognise(data, headers):
                 return module.normalise(data, headers)
     raise InvalidEvent(f"CloudEvents type {ce_type!r} carries no recognised artifact payload", code="unrecognised")

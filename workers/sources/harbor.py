@@ -3,6 +3,11 @@
 One ArtifactEvent per entry of event_data.resources. The URI pins the manifest digest
 (`oci://<registry host>/<repo_full_name>@sha256:...`), never the mutable tag. The digest is that of the
 OCI manifest, not of a file, so it goes to expected_digests["oci-manifest"], not expected_sha256.
+
+The webhook names only that digest, not what the artifact is: the scan stage fetches the manifest
+(modelscreen.pipeline.expand), recognises a model package (ModelPack, KitOps, Docker Model Runner, Ollama)
+by its media types (modelscreen.fetch.oci_models) and scans each layer under its real file name, with the
+artifact type on every result, as the Harbor scanner adapter (modelscreen.harbor) does.
 """
 from __future__ import annotations
 

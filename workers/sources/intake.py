@@ -24,27 +24,16 @@ from pydantic import ValidationError
 
 from modelscreen.schemas.events import ArtifactEvent, DeadLetter
 
-from modelscreen.sources import artifactory, cloudevents, harbor, huggingface, nexus, s3
+from modelscreen.sources import cloudevents
 from modelscreen.sources.base import InvalidEvent
+from modelscreen.sources.registry import STORE_RECOGNISERS
 
 MAX_VALUE_BYTES = 1024 * 1024
 MAX_HEADERS = 64
 MAX_HEADER_BYTES = 8 * 1024
 MAX_JSON_DEPTH = 64
 
-RECOGNISERS: tuple[tuple[str, ModuleType], ...] = (
-    ("cloudevents", cloudevents),
-    ("harbor", harbor),
-    ("artifactory", artifactory),
-    ("huggingface", huggingface),
-    ("nexus", nexus),
-    ("s3", s3),
-)
-
-
-def store_recognisers() -> tuple[tuple[str, ModuleType], ...]:
-    """The recognisers of bare store payloads (what a CloudEvent's data may be delegated to)."""
-    return tuple((name, mod) for name, mod in RECOGNISERS if mod is not cloudevents)
+RECOGNISERS: tuple[tuple[str, ModuleType], ...] = (("cloudevents", cloudevents), *STORE_RECOGNISERS)
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:

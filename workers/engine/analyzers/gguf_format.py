@@ -19,12 +19,17 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
+from modelscreen.engine.analyzers.targets import targets_in_text
 from modelscreen.engine.templates import MAX_TEMPLATE_CHARS, report_template
+from modelscreen.engine.yara.hook import HEAD_REGION, SMALL_ARTIFACT
+from modelscreen.engine.yara.loader import default_ruleset
+from modelscreen.engine.yara.matcher import match
 
-A = "gguf"
+ANALYZER = "gguf"
 BUF = 1 << 20
 MAX_KEY = 1 << 16
 MAX_KEPT_STRING = 4096  # ordinary metadata strings kept (for `general.*` context); templates: MAX_TEMPLATE_CHARS
@@ -101,13 +106,13 @@ class _Reader:
         return s.unpack(self.read(s.size))[0]
 
 
-@register("gguf")
+@register(Format.gguf)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
     head = stream.read(24)
     if len(head) < 8 or head[:4] != b"GGUF":
-        ctx.add("GGUF-TRUNCATED", Severity.medium, "File too short for a GGUF header", analyzer=A)
+        ctx.add("GGUF-TRUNCATED", Severity.medium, "File too short for a GGUF header", analyzer=ANALYZER)
         return
     (version,) = struct.unpack_from("<I", head, 4)
     endian = "<"
@@ -117,11 +122,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             endian = ">"
             version = be
             ctx.add("GGUF-BIG-ENDIAN", Severity.info, "Big-endian GGUF file",
-                    "big-endian GGUF files load only on big-endian hosts", "header", analyzer=A)
+                    "big-endian GGUF files load only on big-endian hosts", "header", analyzer=ANALYZER)
         else:
             ctx.add("GGUF-BAD-VERSION", Severity.medium, "Unknown GGUF version",
                     f"version {version} (known: 1, 2, 3); the header was not analysed", "header",
-                    evidence=head[:8], analyzer=A)
+                    evidence=head[:8], analyzer=ANALYZER)
             return
     r = _Reader(stream, size, endian)
     r.skip(8)
@@ -132,7 +137,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         pass
     except EOFError:
         ctx.add("GGUF-TRUNCATED", Severity.medium, "Header runs past the end of the file",
-                f"while reading {st.where}: the file ends at {size}", st.where, analyzer=A)
+                f"while reading {st.where}: the file ends at {size}", st.where, analyzer=ANALYZER)
     st.finish(stream)
 
 
@@ -153,7 +158,7 @@ class _State:
 
     def bad(self, rule: str, title: str, detail: str, where: str | None = None, sev=Severity.medium,
             stop: bool = False, evidence=None) -> None:
-        self.ctx.add(rule, sev, title, detail, where or self.where, evidence=evidence, analyzer=A)
+        self.ctx.add(rule, sev, title, detail, where or self.where, evidence=evidence, analyzer=ANALYZER)
         if stop:
             raise _Stop
 
@@ -230,7 +235,10 @@ class _State:
                 text = raw.decode("utf-8", "replace")
                 self.templates.append((key, text, start + (4 if self.version == 1 else 8), n))
                 return text
-            return raw.decode("utf-8", "replace") if raw or n == 0 else None
+            text = raw.decode("utf-8", "replace") if raw or n == 0 else None
+            if text and "_target_" in text:
+                targets_in_text(self.ctx, text, key)  # Hydra/NeMo configs carried as metadata
+            return text
         if vtype == 9:
             if depth >= 1:
                 self.bad("GGUF-NESTED-ARRAY", "Array nested in an array",
@@ -330,13 +338,13 @@ class _State:
             self.check_data(stream)
         names = set(self.template_names)
         for key, text, offset, length in self.templates:
-            report_template(ctx, text, key, analyzer=A)
+            report_template(ctx, text, key, analyzer=ANALYZER)
             self.yara_template(stream, key, offset, length)
         for name in sorted(names):
             if f"tokenizer.chat_template.{name}" not in self.kv:
                 ctx.add("GGUF-TEMPLATE-MISSING", Severity.low, "Listed chat template not present",
                         f"tokenizer.chat_templates lists {name!r} but no tokenizer.chat_template.{name} exists",
-                        "tokenizer.chat_templates", analyzer=A)
+                        "tokenizer.chat_templates", analyzer=ANALYZER)
         ctx.notes["gguf"] = {"version": self.version, "tensors": len(self.tensors),
                              "templates": [t[0] for t in self.templates], "alignment": self.alignment}
 
@@ -346,7 +354,7 @@ class _State:
         data_size = self.size - data_start
         if data_size < 0:
             ctx.add("GGUF-TRUNCATED", Severity.medium, "No room for tensor data",
-                    f"the header ends at {data_start}, past the end of the file", "tensor data", analyzer=A)
+                    f"the header ends at {data_start}, past the end of the file", "tensor data", analyzer=ANALYZER)
             return
         expected = 0
         prev = None
@@ -355,14 +363,14 @@ class _State:
             if end > data_size:
                 ctx.add("GGUF-TENSOR-OUT-OF-BOUNDS", Severity.medium, "Tensor data runs past the end of the file",
                         f"{name!r} occupies data offsets [{begin}, {end}); the data section has {data_size} bytes",
-                        name, analyzer=A)
+                        name, analyzer=ANALYZER)
             if begin < expected:
                 ctx.add("GGUF-TENSOR-OVERLAP", Severity.medium, "Tensor data overlaps another tensor",
-                        f"{name!r} at [{begin}, {end}) overlaps {prev!r} ending at {expected}", name, analyzer=A)
+                        f"{name!r} at [{begin}, {end}) overlaps {prev!r} ending at {expected}", name, analyzer=ANALYZER)
             elif begin - expected >= self.alignment:
                 ctx.add("GGUF-GAP", Severity.medium, "Unreferenced bytes between tensors",
                         f"data offsets [{expected}, {begin}) belong to no tensor (before {name!r}); hidden data can "
-                        "travel there; they were scanned as a member", f"data offset {expected}", analyzer=A)
+                        "travel there; they were scanned as a member", f"data offset {expected}", analyzer=ANALYZER)
                 if scans < MAX_REGION_SCANS:
                     scans += 1
                     self.scan_region(stream, data_start + expected, begin - expected, f"<gap at {expected}>")
@@ -371,7 +379,7 @@ class _State:
         tail = data_size - expected
         if self.tensors and tail >= self.alignment:
             ctx.add("GGUF-TRAILING-BYTES", Severity.low, f"{tail} bytes after the last tensor",
-                    "loaders ignore them; they were scanned as a member", f"data offset {expected}", analyzer=A)
+                    "loaders ignore them; they were scanned as a member", f"data offset {expected}", analyzer=ANALYZER)
             if scans < MAX_REGION_SCANS:
                 self.scan_region(stream, data_start + expected, tail, "<trailing data>")
 
@@ -382,14 +390,9 @@ class _State:
 
     def yara_template(self, stream: BinaryIO, key: str, offset: int, length: int) -> None:
         """Template rules over a template the YARA pass will not reach with its header rules."""
-        from modelscreen.engine.yara.hook import HEAD_REGION, SMALL_ARTIFACT
-
         if self.size <= SMALL_ARTIFACT or offset + length <= HEAD_REGION or not length:
             return
         try:
-            from modelscreen.engine.yara.loader import default_ruleset
-            from modelscreen.engine.yara.matcher import match
-
             ruleset, _reason = default_ruleset()
             if ruleset is None:
                 return
@@ -404,4 +407,4 @@ class _State:
                              analyzer=f"yara:{ruleset.version}", references=[meta.reference])
         except Exception as exc:  # noqa: BLE001 - an addition; never a reason to fail the analysis
             self.ctx.add("YARA-ERROR", Severity.info, "YARA scan of a chat template failed",
-                         f"{type(exc).__name__}: {exc}"[:300], key, analyzer=A)
+                         f"{type(exc).__name__}: {exc}"[:300], key, analyzer=ANALYZER)

@@ -13,11 +13,12 @@ import struct
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.substream import SubStream
 
-A = "numpy"
+ANALYZER = "numpy"
 MAGIC = b"\x93NUMPY"
 NUMPY_DEFAULT_MAX_HEADER = 10_000  # np.load refuses longer headers unless told otherwise
 MAX_DIMS = 64
@@ -77,13 +78,13 @@ def _itemsize(descr, depth: int = 0) -> int:
     raise _Descr("malformed dtype description")
 
 
-@register("numpy")
+@register(Format.numpy)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
     pre = stream.read(12)
     if len(pre) < 10 or not pre.startswith(MAGIC):
-        ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "Truncated .npy preamble", analyzer=A)
+        ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "Truncated .npy preamble", analyzer=ANALYZER)
         return
     major, minor = pre[6], pre[7]
     if major == 1:
@@ -94,22 +95,22 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         start = 12
     else:
         ctx.add("NUMPY-HEADER-INVALID", Severity.medium, f"Unknown .npy version {major}.{minor}",
-                "np.load refuses this file; a different parser might read it otherwise", "offset 6", analyzer=A)
+                "np.load refuses this file; a different parser might read it otherwise", "offset 6", analyzer=ANALYZER)
         return
     if hlen > ctx.limits.max_header_bytes or start + hlen > size:
         ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "The .npy header length is out of bounds",
                 f"header length {hlen} (file {size} bytes, limit {ctx.limits.max_header_bytes})",
-                f"offset {start - 4}", analyzer=A)
+                f"offset {start - 4}", analyzer=ANALYZER)
         return
     if hlen > MAX_PARSED_HEADER:
         ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "The .npy header is too large to parse",
                 f"header length {hlen}; np.load refuses headers over {NUMPY_DEFAULT_MAX_HEADER} bytes by default "
-                f"and this one is over {MAX_PARSED_HEADER}", f"offset {start - 4}", analyzer=A)
+                f"and this one is over {MAX_PARSED_HEADER}", f"offset {start - 4}", analyzer=ANALYZER)
         return
     if hlen > NUMPY_DEFAULT_MAX_HEADER:
         ctx.add("NUMPY-HEADER-LARGE", Severity.low, "Unusually large .npy header",
                 f"{hlen} bytes; np.load refuses headers over {NUMPY_DEFAULT_MAX_HEADER} bytes by default",
-                f"offset {start}", analyzer=A)
+                f"offset {start}", analyzer=ANALYZER)
     stream.seek(start)
     raw = stream.read(hlen)
     data_start = start + hlen
@@ -118,26 +119,26 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         header = ast.literal_eval(text)
     except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError, TypeError) as exc:
         ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "The .npy header is not a Python literal",
-                f"{type(exc).__name__}: {str(exc)[:120]}", f"offset {start}", evidence=raw, analyzer=A)
+                f"{type(exc).__name__}: {str(exc)[:120]}", f"offset {start}", evidence=raw, analyzer=ANALYZER)
         return
     if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
         ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "The .npy header has the wrong keys",
                 "expected exactly descr, fortran_order and shape; np.load refuses it", f"offset {start}",
-                evidence=raw, analyzer=A)
+                evidence=raw, analyzer=ANALYZER)
         return
     descr, shape, fortran = header["descr"], header["shape"], header["fortran_order"]
     if (not isinstance(shape, tuple) or len(shape) > MAX_DIMS
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
             or not isinstance(fortran, bool)):
         ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "Invalid shape or fortran_order in the .npy header",
-                f"shape {str(shape)[:80]}, fortran_order {fortran!r}", f"offset {start}", analyzer=A)
+                f"shape {str(shape)[:80]}, fortran_order {fortran!r}", f"offset {start}", analyzer=ANALYZER)
         return
     body = size - data_start
     if _has_object(descr):
-        ctx.notes["format"] = "numpy-object"
+        ctx.notes["format"] = Format.numpy_object
         ctx.add("NUMPY-OBJECT-DTYPE", Severity.medium, "Object array: the body is a pickle",
                 f"dtype {str(descr)[:80]}: np.load(allow_pickle=True) unpickles the body, which can run code; "
-                "the pickle was scanned", f"offset {data_start}", analyzer=A,
+                "the pickle was scanned", f"offset {data_start}", analyzer=ANALYZER,
                 remediation="Load with allow_pickle=False, or store numeric arrays only")
         ctx.scan_member("<object array pickle>", SubStream(stream, data_start, body), body)
         return
@@ -145,7 +146,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         itemsize = _itemsize(descr)
     except _Descr as exc:
         ctx.add("NUMPY-HEADER-INVALID", Severity.medium, "Unrecognised dtype in the .npy header",
-                str(exc), f"offset {start}", analyzer=A)
+                str(exc), f"offset {start}", analyzer=ANALYZER)
         return
     count = 1
     for d in shape:
@@ -154,12 +155,12 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     if expected > body:
         ctx.add("NUMPY-SIZE-MISMATCH", Severity.low, "The .npy body is shorter than its shape says",
                 f"shape {shape} x {itemsize} bytes = {expected} bytes, the file holds {body}",
-                f"offset {data_start}", analyzer=A)
+                f"offset {data_start}", analyzer=ANALYZER)
     elif expected < body:
         extra = body - expected
         ctx.add("NUMPY-TRAILING-DATA", Severity.medium, f"{extra} bytes after the array data",
                 "np.load ignores them; hidden data travels with the array. It was scanned as a member",
-                f"offset {data_start + expected}", evidence=_peek(stream, data_start + expected, 32), analyzer=A)
+                f"offset {data_start + expected}", evidence=_peek(stream, data_start + expected, 32), analyzer=ANALYZER)
         ctx.scan_member("<trailing data>", SubStream(stream, data_start + expected, extra), extra)
 
 

@@ -22,12 +22,13 @@ from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.protowire import LEN, VARINT, Source, WireError, signed64
 
-A = "onnx"
+ANALYZER = "onnx"
 MAX_NODES = 2_000_000
 MAX_GRAPH_DEPTH = 32
 MAX_LISTED = 20
@@ -205,7 +206,7 @@ def _check_external(ctx: ScanContext, tensor: str, entries: dict[str, str], base
     loc = entries.get("location")
     if loc is None:
         ctx.add("ONNX-EXTERNAL-DATA-INVALID", Severity.medium, "External tensor without a location",
-                f"tensor {tensor!r} is stored externally but names no file", tensor, analyzer=A)
+                f"tensor {tensor!r} is stored externally but names no file", tensor, analyzer=ANALYZER)
         return
     parts = re.split(r"[/\\]", loc)
     problem = None
@@ -223,10 +224,10 @@ def _check_external(ctx: ScanContext, tensor: str, entries: dict[str, str], base
         ctx.add("ONNX-EXTERNAL-DATA-TRAVERSAL", Severity.high, "External data path leaves the model directory",
                 f"tensor {tensor!r} reads its data from {loc!r}, which {problem}: loading the model reads an "
                 "arbitrary file into the tensor (CVE-2022-25882 / CVE-2024-27318 class)", tensor, evidence=loc,
-                analyzer=A, remediation="Reject the model or re-export it with its external data beside it")
+                analyzer=ANALYZER, remediation="Reject the model or re-export it with its external data beside it")
     elif not loc.strip():
         ctx.add("ONNX-EXTERNAL-DATA-INVALID", Severity.medium, "External data location is empty",
-                f"tensor {tensor!r}", tensor, analyzer=A)
+                f"tensor {tensor!r}", tensor, analyzer=ANALYZER)
     elif base_dir is not None:
         target = os.path.join(base_dir, loc)
         real_base = os.path.realpath(base_dir)
@@ -234,23 +235,23 @@ def _check_external(ctx: ScanContext, tensor: str, entries: dict[str, str], base
         if os.path.commonpath([real_base, real]) != real_base:
             ctx.add("ONNX-EXTERNAL-DATA-TRAVERSAL", Severity.high, "External data resolves outside the model directory",
                     f"tensor {tensor!r} reads {loc!r}, which resolves to {real} (a symbolic link leads out of the "
-                    "model directory)", tensor, evidence=loc, analyzer=A)
+                    "model directory)", tensor, evidence=loc, analyzer=ANALYZER)
         elif not os.path.lexists(target):
             ctx.add("ONNX-EXTERNAL-DATA-MISSING", Severity.info, "External data file not found next to the model",
-                    f"tensor {tensor!r} reads {loc!r}, which does not exist beside the model", tensor, analyzer=A)
+                    f"tensor {tensor!r} reads {loc!r}, which does not exist beside the model", tensor, analyzer=ANALYZER)
     for key in ("offset", "length"):
         if key in entries:
             v = entries[key].strip()
             if not v.isdigit():
                 ctx.add("ONNX-EXTERNAL-DATA-INVALID", Severity.medium, f"External data {key} is not a non-negative integer",
-                        f"tensor {tensor!r} has {key} {entries[key]!r}", tensor, evidence=entries[key], analyzer=A)
+                        f"tensor {tensor!r} has {key} {entries[key]!r}", tensor, evidence=entries[key], analyzer=ANALYZER)
             elif int(v) >= 1 << 48:
                 ctx.add("ONNX-EXTERNAL-DATA-INVALID", Severity.medium, f"External data {key} is implausibly large",
-                        f"tensor {tensor!r} has {key} {v}", tensor, analyzer=A)
+                        f"tensor {tensor!r} has {key} {v}", tensor, analyzer=ANALYZER)
     unknown = set(entries) - {"location", "offset", "length", "checksum", "basepath"}
     if unknown:
         ctx.add("ONNX-EXTERNAL-DATA-INVALID", Severity.low, "Unknown external data keys",
-                f"tensor {tensor!r} has keys {sorted(unknown)[:5]}", tensor, analyzer=A)
+                f"tensor {tensor!r} has keys {sorted(unknown)[:5]}", tensor, analyzer=ANALYZER)
 
 
 def _base_dir(ctx: ScanContext) -> str | None:
@@ -265,17 +266,17 @@ def _base_dir(ctx: ScanContext) -> str | None:
     return None
 
 
-@register("onnx")
+@register(Format.onnx)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
-    ctx.notes["format"] = "onnx"
+    ctx.notes["format"] = Format.onnx
     src = Source(stream, size)
     w = _Walk(ctx, src)
     try:
         info = w.model(0, size)
     except WireError as exc:
         ctx.add("ONNX-MALFORMED", Severity.medium, "Not a well-formed ONNX protobuf",
-                f"{exc}; loaders refuse the model or read a different one", f"offset {exc.offset}", analyzer=A)
+                f"{exc}; loaders refuse the model or read a different one", f"offset {exc.offset}", analyzer=ANALYZER)
         info = {}
     _report(ctx, w, info)
 
@@ -289,13 +290,13 @@ def analyze_named(stream: BinaryIO, ctx: ScanContext) -> None:
         info = w.model(0, size)
     except WireError as exc:
         ctx.add("ONNX-MALFORMED", Severity.low, "File named .onnx is not an ONNX protobuf",
-                f"{exc}", f"offset {exc.offset}", analyzer=A)
+                f"{exc}", f"offset {exc.offset}", analyzer=ANALYZER)
         return
     if "ir_version" not in info:
         ctx.add("ONNX-MALFORMED", Severity.low, "File named .onnx is not an ONNX model", "no ir_version field",
-                analyzer=A)
+                analyzer=ANALYZER)
         return
-    ctx.notes["format"] = "onnx"
+    ctx.notes["format"] = Format.onnx
     _report(ctx, w, info)
 
 
@@ -310,7 +311,7 @@ def _report(ctx: ScanContext, w: _Walk, info: dict) -> None:
                     f"opset_import {dom!r} version {ver}: "
                     + (f"provided by {OPTIONAL_DOMAINS[dom]}" if dom in OPTIONAL_DOMAINS
                        else "no standard runtime implements it; running the model needs a native custom-op library"),
-                    f"opset_import {dom}", analyzer=A)
+                    f"opset_import {dom}", analyzer=ANALYZER)
     for (dom, op), where in sorted(w.custom.items()):
         optional = dom in OPTIONAL_DOMAINS
         ctx.add("ONNX-CUSTOM-OPERATOR", Severity.low if optional else Severity.medium,
@@ -320,12 +321,12 @@ def _report(ctx: ScanContext, w: _Walk, info: dict) -> None:
                    "not an ONNX or onnxruntime operator; it runs native code from a custom-op library the user must "
                    "load, which this scan cannot see")
                 + f" (nodes: {', '.join(where[:5])}{'...' if len(where) > 5 else ''})",
-                where[0], analyzer=A)
+                where[0], analyzer=ANALYZER)
     if w.local_functions:
         funcs = info.get("functions", [])
         ctx.add("ONNX-LOCAL-FUNCTIONS", Severity.info, f"{len(funcs)} model-local functions",
                 f"functions defined in the model (their bodies were checked): {', '.join(funcs[:MAX_LISTED])}",
-                "functions", analyzer=A)
+                "functions", analyzer=ANALYZER)
     ctx.notes["onnx"] = {"ir_version": info.get("ir_version"), "producer": info.get("producer"),
                          "nodes": w.nodes, "opsets": w.opsets,
                          "ops": sorted({f"{d}::{o}" if d else o for d, o in w.ops})[:500]}

@@ -25,13 +25,16 @@ from collections import Counter
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.protowire import LEN, VARINT, Source, WireError
 from modelscreen.engine.sniff import suffix_of
+from modelscreen.engine.analyzers.keras_format import analyze_keras_object
+from modelscreen.engine.analyzers.onnx_format import analyze_named
 
-A = "tf-savedmodel"
+ANALYZER = "tf-savedmodel"
 MAX_NODES = 5_000_000
 MAX_LISTED_OPS = 200
 
@@ -103,7 +106,7 @@ class _Ops:
         if name.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", name) or ".." in parts or "\x00" in name:
             self.ctx.add("SAVEDMODEL-ASSET-TRAVERSAL", Severity.high, "Asset file name leaves the assets directory",
                          f"asset {name!r}: loading the model opens a file outside the SavedModel", f"{where}/asset {name}",
-                         evidence=name, analyzer=A)
+                         evidence=name, analyzer=ANALYZER)
 
     def graph_def(self, start: int, end: int, where: str) -> None:
         for f in self.fields(start, end):
@@ -226,23 +229,23 @@ class _Ops:
                 detail += " outside the checkpoint saver"
             if severity is Severity.info:
                 ctx.add(rule, severity, f"{op} in the checkpoint saver ({len(locs)} node(s))",
-                        detail + f": {', '.join(locs[:3])}{'...' if len(locs) > 3 else ''}", locs[0], analyzer=A)
+                        detail + f": {', '.join(locs[:3])}{'...' if len(locs) > 3 else ''}", locs[0], analyzer=ANALYZER)
                 continue
             for loc in locs[:20]:
-                ctx.add(rule, severity, f"{op} op in the graph", detail, loc, analyzer=A,
+                ctx.add(rule, severity, f"{op} op in the graph", detail, loc, analyzer=ANALYZER,
                         remediation="Load only after reviewing the graph; prefer a weights-only format")
             if len(locs) > 20:
-                ctx.add(rule, Severity.info, f"{len(locs) - 20} more {op} nodes", detail, locs[20], analyzer=A)
+                ctx.add(rule, Severity.info, f"{len(locs) - 20} more {op} nodes", detail, locs[20], analyzer=ANALYZER)
         top = ", ".join(f"{op} x{n}" for op, n in self.ops.most_common(MAX_LISTED_OPS))
         ctx.add("SAVEDMODEL-OPS", Severity.info, f"{len(self.ops)} distinct ops in {self.count} nodes",
-                f"ops: {top}"[:4000], analyzer=A)
+                f"ops: {top}"[:4000], analyzer=ANALYZER)
         ctx.notes["tf_ops"] = dict(self.ops.most_common(1000))
 
 
-@register("tf-savedmodel")
+@register(Format.tf_savedmodel)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
-    ctx.notes["format"] = "tf-savedmodel"
+    ctx.notes["format"] = Format.tf_savedmodel
     src = Source(stream, size)
     w = _Ops(ctx, src)
     try:
@@ -253,7 +256,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
                 i += 1
     except WireError as exc:
         ctx.add("SAVEDMODEL-MALFORMED", Severity.medium, "saved_model.pb is not well-formed protobuf",
-                f"{exc}; TensorFlow refuses the file or reads it differently", f"offset {exc.offset}", analyzer=A)
+                f"{exc}; TensorFlow refuses the file or reads it differently", f"offset {exc.offset}", analyzer=ANALYZER)
     w.report()
 
 
@@ -271,18 +274,16 @@ def analyze_graphdef(stream: BinaryIO, ctx: ScanContext) -> bool:
         return False
     if not w.count:
         return False
-    ctx.notes["format"] = "tf-graphdef"
+    ctx.notes["format"] = Format.tf_graphdef
     w.report()
     return True
 
 
 def analyze_keras_metadata(stream: BinaryIO, ctx: ScanContext) -> None:
     """keras_metadata.pb: SavedMetadata.nodes(1) -> SavedObject.node_path(3)/identifier(4)/metadata(5, JSON)."""
-    from modelscreen.engine.analyzers.keras_format import analyze_keras_object
-
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     src = Source(stream, size)
-    ctx.notes["format"] = "keras-metadata"
+    ctx.notes["format"] = Format.keras_metadata
     try:
         for f in src.fields(0, size, max_fields=1_000_000):
             if f.number != 1 or f.wire != LEN:
@@ -307,10 +308,10 @@ def analyze_keras_metadata(stream: BinaryIO, ctx: ScanContext) -> None:
             analyze_keras_object(ctx, obj, f"{path or ident}")
     except WireError as exc:
         ctx.add("SAVEDMODEL-MALFORMED", Severity.medium, "keras_metadata.pb is not well-formed protobuf",
-                str(exc), f"offset {exc.offset}", analyzer=A)
+                str(exc), f"offset {exc.offset}", analyzer=ANALYZER)
 
 
-@register("unknown")
+@register(Format.unknown)
 def analyze_by_name(stream: BinaryIO, ctx: ScanContext) -> None:
     """Protobuf files have no magic: content that sniffed as nothing is tried by its name."""
     base = ctx.name.rsplit("/", 1)[-1].lower()
@@ -318,8 +319,6 @@ def analyze_by_name(stream: BinaryIO, ctx: ScanContext) -> None:
     if base == "keras_metadata.pb":
         analyze_keras_metadata(stream, ctx)
     elif suffix == ".onnx":
-        from modelscreen.engine.analyzers.onnx_format import analyze_named
-
         analyze_named(stream, ctx)
     elif base == "saved_model.pb":
         analyze(stream, ctx)

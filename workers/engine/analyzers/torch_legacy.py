@@ -19,12 +19,13 @@ import pickletools
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.sniff import TORCH_LEGACY_MAGIC_PICKLE
 from modelscreen.engine.substream import SubStream
 
-A = "torch-legacy"
+ANALYZER = "torch-legacy"
 SMALL_PICKLE = 1024 * 1024  # protocol / sys_info pickles are tiny; more is itself suspicious
 # opcodes that only build plain data (no imports, no calls)
 _PLAIN = {
@@ -66,15 +67,15 @@ def _walk(stream: BinaryIO, start: int, limit: int) -> tuple[int | None, set[str
     return None, ops, "no STOP opcode"
 
 
-@register("pytorch-legacy")
+@register(Format.pytorch_legacy)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     stream.seek(0)
     if stream.read(len(TORCH_LEGACY_MAGIC_PICKLE)) != TORCH_LEGACY_MAGIC_PICKLE:
         ctx.add("TORCH-LEGACY-MALFORMED", Severity.medium, "Legacy PyTorch magic number missing",
-                analyzer=A)
+                analyzer=ANALYZER)
         return
-    ctx.notes["format"] = "pytorch-legacy"
+    ctx.notes["format"] = Format.pytorch_legacy
     pos = len(TORCH_LEGACY_MAGIC_PICKLE)
     for index in (1, 2):
         ctx.check_time()
@@ -82,7 +83,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         if end is None:
             ctx.add("TORCH-LEGACY-MALFORMED", Severity.medium, f"Legacy PyTorch pickle {index} is malformed",
                     f"{err}; torch would fail or behave unexpectedly here, the rest is scanned as a pickle",
-                    f"<pickle {index}> at offset {pos}", analyzer=A)
+                    f"<pickle {index}> at offset {pos}", analyzer=ANALYZER)
             ctx.scan_member(f"<pickle {index}>", SubStream(stream, pos, size - pos), size - pos)
             return
         extra = ops - _PLAIN
@@ -90,7 +91,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
             ctx.add("TORCH-LEGACY-UNEXPECTED-OPCODES", Severity.high,
                     f"Legacy PyTorch header pickle {index} does more than build data",
                     f"torch unpickles this header with the full unpickler; it uses {', '.join(sorted(extra))}",
-                    f"<pickle {index}> at offset {pos}", analyzer=A)
+                    f"<pickle {index}> at offset {pos}", analyzer=ANALYZER)
             ctx.scan_member(f"<pickle {index}>", SubStream(stream, pos, end - pos), end - pos)
         pos = end
     # The object pickle: bounded walk to find its end, then the pickle analyzer on exactly that window.
@@ -101,7 +102,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.scan_member("<pickle 3>", SubStream(stream, pos, size - pos), size - pos)
         ctx.add("TORCH-LEGACY-MALFORMED", Severity.medium, "Legacy PyTorch object pickle has no end in reach",
                 f"{err}; the storage-keys pickle that follows was not located", f"<pickle 3> at offset {pos}",
-                analyzer=A)
+                analyzer=ANALYZER)
         return
     ctx.scan_member("<pickle 3>", SubStream(stream, main_start, end - main_start), end - main_start)
     pos = end
@@ -109,7 +110,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     end, _ops, err = _walk(stream, pos, min(SMALL_PICKLE * 64, size - pos))
     if end is None:
         ctx.add("TORCH-LEGACY-MALFORMED", Severity.medium, "Legacy PyTorch storage-keys pickle is malformed",
-                f"{err}; the rest is scanned as a pickle", f"<pickle 4> at offset {pos}", analyzer=A)
+                f"{err}; the rest is scanned as a pickle", f"<pickle 4> at offset {pos}", analyzer=ANALYZER)
         ctx.scan_member("<pickle 4>", SubStream(stream, pos, size - pos), size - pos)
         return
     ctx.scan_member("<pickle 4>", SubStream(stream, pos, end - pos), end - pos)

@@ -11,21 +11,21 @@ from __future__ import annotations
 import io
 import re
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from modelscreen.schemas import Severity
-from modelscreen.engine.analyzers import register
+from modelscreen.schemas.formats import Format
+from modelscreen.engine.analyzers.registry import register
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.decompress import RATIO_FLOOR, decompress_stream
 from modelscreen.engine.limits import LimitExceeded
+from modelscreen.engine.spool import SPOOL_MEMORY, BoundedSpool
 from modelscreen.engine.substream import SubStream
 
-A = "zip"
+ANALYZER = "zip"
 SMALL_MEMBER = 1024 * 1024  # decompressed members up to this size stay in memory
-SPOOL_MEMORY = 8 * 1024 * 1024
 
 _CD = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header, 46 bytes
 _LH = struct.Struct("<4s2B4HL2L2H")  # local file header, 30 bytes
@@ -113,7 +113,7 @@ def _central_directory(stream: BinaryIO, size: int, ctx: ScanContext) -> tuple[l
                 raise _CentralDirectoryError("no central directory record where the EOCD points")
             ctx.add("ZIP-CENTRAL-DIRECTORY-CORRUPT", Severity.medium, "Central directory ends early",
                     f"garbage after {len(entries)} central directory records", f"offset {cd_start}",
-                    analyzer=A)
+                    analyzer=ANALYZER)
             break
         if len(entries) >= limit:
             ctx.limit_finding(LimitExceeded("max_entries", f"the archive declares {total} entries; "
@@ -148,7 +148,7 @@ def _local_walk(stream: BinaryIO, size: int, ctx: ScanContext) -> list[Entry]:
         if flags & 0x08 and csize == 0:
             ctx.add("ZIP-UNREADABLE-ENTRY", Severity.medium, "Member size unknown without central directory",
                     "the member uses a data descriptor and the archive has no central directory; "
-                    "the rest of the archive was not analysed", name, analyzer=A)
+                    "the rest of the archive was not analysed", name, analyzer=ANALYZER)
             entries.append(Entry(name, raw, flags, method, crc, 0, usize, pos, from_cd=False))
             break
         entries.append(Entry(name, raw, flags, method, crc, csize, usize, pos, from_cd=False))
@@ -157,6 +157,50 @@ def _local_walk(stream: BinaryIO, size: int, ctx: ScanContext) -> list[Entry]:
             sig = _read_exact(stream, pos, 4)
             pos += 16 if sig == b"PK\x07\x08" else 12
     return entries
+
+
+def _cross_check(stream: BinaryIO, ctx: ScanContext, entries: list[Entry], cd_start: int) -> list[Entry]:
+    """Walk the local headers as a streaming extractor does and compare with the central directory: a member
+    only the local headers hold is hidden from zipfile-based readers (and returned, to be scanned); one only
+    the central directory holds is invisible to streaming extractors."""
+    if len(entries) >= ctx.limits.max_entries:
+        return []  # the central directory was read only up to the entry limit: nothing to compare
+    by_offset = {e.offset: e for e in entries}
+    pos = min(by_offset, default=cd_start)
+    walked: set[int] = set()
+    hidden: list[Entry] = []
+    while pos + _LH.size <= cd_start and len(entries) + len(hidden) < ctx.limits.max_entries:
+        ctx.check_time()
+        head = _read_exact(stream, pos, _LH.size)
+        if head[:4] != zipfile.stringFileHeader:
+            break
+        (_sig, _v, _os, flags, method, _t, _d, crc, csize, usize, n, m) = _LH.unpack(head)
+        known = by_offset.get(pos)
+        if known is not None:
+            walked.add(pos)
+            csize = known.csize
+        else:
+            raw = stream.read(n)
+            usize, csize, _ = _zip64_extra(stream.read(m), usize, csize, 0)
+            name = _decode_name(raw, flags)
+            ctx.add("ZIP-LOCAL-ONLY-MEMBER", Severity.medium, "Member missing from the central directory",
+                    f"a local header at offset {pos} holds {name!r}, which the central directory does not list: "
+                    "zipfile-based loaders do not see it, streaming extractors extract it (it is scanned)",
+                    name, evidence=raw, analyzer=ANALYZER)
+            hidden.append(Entry(name, raw, flags, method, crc, csize, usize, pos, from_cd=False))
+            if flags & 0x08 and csize == 0:
+                break  # its size is only in a data descriptor: the walk cannot go on
+        pos += _LH.size + n + m + csize
+        if flags & 0x08:
+            sig = _read_exact(stream, pos, 4)
+            pos += 16 if sig == b"PK\x07\x08" else 12
+    for e in entries:
+        if e.offset not in walked and e.offset < pos:
+            ctx.add("ZIP-CENTRAL-ONLY-MEMBER", Severity.medium, "Member missing from the local headers",
+                    f"the central directory lists {e.name!r} at offset {e.offset}, where walking the local headers "
+                    "finds no member: streaming extractors do not see it (it is scanned as zipfile reads it)",
+                    e.name, analyzer=ANALYZER)
+    return hidden
 
 
 def _refine_format(names: list[str]) -> str:
@@ -179,7 +223,7 @@ def _is_traversal(name: str) -> bool:
     return ".." in re.split(r"[/\\]", name)
 
 
-@register("zip")
+@register(Format.zip)
 def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     size = ctx.size if ctx.size is not None else stream.seek(0, io.SEEK_END)
     try:
@@ -189,13 +233,14 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         cd, cd_error = None, str(exc)
     if cd is not None:
         entries, concat, cd_start, _total = cd
+        entries = entries + _cross_check(stream, ctx, entries, cd_start)
     else:
         entries = _local_walk(stream, size, ctx)
         concat, cd_start = 0, size
         if not entries:
             ctx.add("ZIP-MALFORMED", Severity.medium, "Not a readable zip archive",
                     cd_error or "no end-of-central-directory record and no local file header at the start",
-                    analyzer=A)
+                    analyzer=ANALYZER)
             if cd_error is None and ctx.name != "<prefix>":
                 # sniffed as zip from a trailing EOCD, yet not a zip: scan the content as data (once)
                 _scan_prefix(stream, ctx, size)
@@ -203,7 +248,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("ZIP-NO-CENTRAL-DIRECTORY", Severity.medium, "Zip archive without a usable central directory",
                 (cd_error or "no end-of-central-directory record") + "; members were found by walking local "
                 "headers, as streaming extractors do, while zipfile-based loaders refuse the archive",
-                analyzer=A)
+                analyzer=ANALYZER)
 
     names = [e.name for e in entries]
     fmt = _refine_format(names)
@@ -216,7 +261,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("ZIP-PREPENDED-DATA", Severity.medium, f"{prefix_end} bytes before the zip archive",
                 "the file is a polyglot: a loader that reads from the start (pickle, torch legacy) sees "
                 "different content than a zip reader; the prefix is scanned as its own member",
-                "<prefix>", evidence=_read_exact(stream, 0, 64), analyzer=A)
+                "<prefix>", evidence=_read_exact(stream, 0, 64), analyzer=ANALYZER)
         _scan_prefix(stream, ctx, prefix_end)
 
     _check_names(ctx, entries)
@@ -224,10 +269,12 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         code = sorted({n.split("code/")[0] + "code/" for n in names if re.search(r"(^|/)code/.+", n)})
         if code:
             files = [n for n in names if re.search(r"(^|/)code/.+\.py$", n)]
-            ctx.add("TORCHSCRIPT-CODE", Severity.medium, "TorchScript archive with code",
+            # low: plain exports carry code/; the code members themselves are analysed for file, process
+            # and network operations
+            ctx.add("TORCHSCRIPT-CODE", Severity.low, "TorchScript archive with code",
                     "torch.jit.load compiles and runs the TorchScript code in this archive "
                     f"({len(files)} code files: {', '.join(files[:10])}{'...' if len(files) > 10 else ''}); "
-                    "review it like source code", code[0], analyzer=A,
+                    "review it like source code", code[0], analyzer=ANALYZER,
                     remediation="Load with torch.load(weights_only=True) or convert to safetensors")
 
     compressed_total = sum(e.usize for e in entries if e.method != 0 and not e.flags & 1)
@@ -237,7 +284,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         ctx.add("ZIP-BOMB", Severity.high, "Declared decompressed size exceeds the limit",
                 f"members declare {compressed_total} decompressed bytes, above the "
                 f"{ctx.limits.max_decompressed_bytes}-byte limit; members were decompressed only up to it "
-                f"(largest: {largest.name!r}, {largest.usize} bytes)", largest.name, analyzer=A)
+                f"(largest: {largest.name!r}, {largest.usize} bytes)", largest.name, analyzer=ANALYZER)
     state = {"budget_stopped": 0, "not_analysed": []}
     for e in entries:
         ctx.check_time()
@@ -246,7 +293,7 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
         names = state["not_analysed"][1:]
         ctx.add("ZIP-NOT-ANALYSED", Severity.medium, f"{state['budget_stopped'] - 1} more members not decompressed",
                 "the decompression budget was used up; first not analysed: "
-                + ", ".join(repr(n) for n in names[:5]), names[0] if names else None, analyzer=A)
+                + ", ".join(repr(n) for n in names[:5]), names[0] if names else None, analyzer=ANALYZER)
 
 
 def _scan_prefix(stream: BinaryIO, ctx: ScanContext, end: int) -> None:
@@ -260,16 +307,16 @@ def _check_names(ctx: ScanContext, entries: list[Entry]) -> None:
         if _is_traversal(e.name):
             ctx.add("ZIP-PATH-TRAVERSAL", Severity.high, "Member path escapes the extraction directory",
                     f"member name {e.name!r} is absolute or contains '..'; extracting it writes outside the "
-                    "target directory", e.name, analyzer=A)
+                    "target directory", e.name, analyzer=ANALYZER)
         if e.create_system == 3 and (e.external_attr >> 16) & 0o170000 == 0o120000:
             ctx.add("ZIP-SYMLINK", Severity.medium, "Symbolic link member",
                     f"member {e.name!r} is a symlink; extracting it can make later members write or read "
-                    "outside the target directory", e.name, analyzer=A)
+                    "outside the target directory", e.name, analyzer=ANALYZER)
     for name, count in seen.items():
         if count > 1:
             ctx.add("ZIP-DUPLICATE-NAME", Severity.medium, f"Member name used {count} times",
                     f"{name!r} appears {count} times; readers disagree on which copy they load "
-                    "(each copy is scanned)", name, analyzer=A)
+                    "(each copy is scanned)", name, analyzer=ANALYZER)
 
 
 def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: int, state: dict) -> None:
@@ -277,12 +324,12 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
     if e.flags & 1 or e.flags & 0x40:
         ctx.add("ZIP-ENCRYPTED", Severity.medium, "Encrypted member cannot be analysed",
                 f"member {e.name!r} is encrypted (flag bits {e.flags:#06x}); its content was not scanned",
-                loc, analyzer=A)
+                loc, analyzer=ANALYZER)
         return
     head = _read_exact(stream, e.offset, _LH.size)
     if len(head) < _LH.size or head[:4] != zipfile.stringFileHeader:
         ctx.add("ZIP-LOCAL-HEADER-MISSING", Severity.medium, "No local header where the central directory points",
-                f"offset {e.offset}: the member cannot be read the way loaders read it", loc, analyzer=A)
+                f"offset {e.offset}: the member cannot be read the way loaders read it", loc, analyzer=ANALYZER)
         return
     (_sig, _v, _os, lflags, lmethod, _t, _d, lcrc, lcsize, lusize, n, m) = _LH.unpack(head)
     local_raw = stream.read(n)
@@ -290,34 +337,34 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
         ctx.add("ZIP-NAME-MISMATCH", Severity.high, "Local header and central directory name differ",
                 f"central directory says {e.name!r}, local header says "
                 f"{local_raw.decode('utf-8', 'backslashreplace')!r}: scanners and loaders that read different "
-                "headers see different files", loc, evidence=local_raw, analyzer=A)
+                "headers see different files", loc, evidence=local_raw, analyzer=ANALYZER)
     if e.from_cd and lmethod != e.method:
         ctx.add("ZIP-HEADER-MISMATCH", Severity.medium, "Local header and central directory disagree",
                 f"compression method {lmethod} in the local header, {e.method} in the central directory",
-                loc, analyzer=A)
+                loc, analyzer=ANALYZER)
     elif e.from_cd and not lflags & 0x08 and (lcsize, lusize, lcrc) != (e.csize & 0xFFFFFFFF, e.usize & 0xFFFFFFFF, e.crc) \
             and lcsize != 0xFFFFFFFF:
         ctx.add("ZIP-HEADER-MISMATCH", Severity.medium, "Local header and central directory disagree",
                 f"local header sizes/CRC {lcsize}/{lusize}/{lcrc:#x}, central directory "
-                f"{e.csize}/{e.usize}/{e.crc:#x}", loc, analyzer=A)
+                f"{e.csize}/{e.usize}/{e.crc:#x}", loc, analyzer=ANALYZER)
     data_start = e.offset + _LH.size + n + m
     csize = e.csize
     end_limit = size if not e.from_cd else max(cd_start, 0)
     if data_start + csize > size:
         ctx.add("ZIP-MEMBER-TRUNCATED", Severity.medium, "Member data runs past the end of the file",
                 f"member declares {csize} compressed bytes at offset {data_start}; the file has {size} bytes",
-                loc, analyzer=A)
+                loc, analyzer=ANALYZER)
         csize = max(size - data_start, 0)
     elif data_start + csize > end_limit:
         ctx.add("ZIP-MEMBER-OVERLAP", Severity.medium, "Member data overlaps the central directory",
                 f"member at offset {data_start} with {csize} bytes runs into the central directory at {cd_start}",
-                loc, analyzer=A)
+                loc, analyzer=ANALYZER)
     if e.name.endswith("/") and e.usize == 0 and csize == 0:
         return  # a directory entry
     if e.method == 0:
         if e.csize != e.usize:
             ctx.add("ZIP-SIZE-MISMATCH", Severity.medium, "Stored member sizes disagree",
-                    f"stored member with compressed size {e.csize} and size {e.usize}", loc, analyzer=A)
+                    f"stored member with compressed size {e.csize} and size {e.usize}", loc, analyzer=ANALYZER)
         window = SubStream(stream, data_start, csize, track_crc=True)
         ctx.scan_member(e.name, window, csize)
         if window.crc_complete and window.crc != e.crc and csize == e.csize:
@@ -327,7 +374,7 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
     if kind is None:
         ctx.add("ZIP-UNSUPPORTED-COMPRESSION", Severity.medium, "Member uses an unsupported compression method",
                 f"compression method {e.method} cannot be decompressed here; the member was not analysed",
-                loc, analyzer=A)
+                loc, analyzer=ANALYZER)
         return
     if state["budget_stopped"]:
         state["budget_stopped"] += 1
@@ -337,37 +384,38 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
     if e.usize > RATIO_FLOOR and declared_ratio > ctx.limits.max_compression_ratio:
         ctx.add("ZIP-BOMB", Severity.high, "Compression ratio of a zip bomb",
                 f"member declares {e.usize} bytes from {csize} compressed bytes (ratio {declared_ratio:.0f}, "
-                f"limit {ctx.limits.max_compression_ratio:g})", loc, analyzer=A)
+                f"limit {ctx.limits.max_compression_ratio:g})", loc, analyzer=ANALYZER)
         bomb = True
     src = SubStream(stream, data_start, csize)
-    out: BinaryIO
-    if e.usize <= SMALL_MEMBER:
-        out = io.BytesIO()
-    else:
-        out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+    room = ctx.budget.temp_room()
+    out = BoundedSpool(ctx.budget, SMALL_MEMBER if e.usize <= SMALL_MEMBER else SPOOL_MEMORY)
     try:
         res = decompress_stream(src.read, kind, out.write, budget=ctx.budget,
-                                max_ratio=ctx.limits.max_compression_ratio, max_output=e.usize,
+                                max_ratio=ctx.limits.max_compression_ratio, max_output=min(e.usize, room),
                                 multi_stream=False, track_crc=True)
-        if res.stopped in ("ratio", "budget"):
+        if res.stopped == "size" and room < e.usize:
+            ctx.limit_finding(LimitExceeded("max_temp_bytes", f"member {e.name!r} declares {e.usize} bytes, more "
+                                            f"than the {room} bytes of temporary storage left for this artifact; "
+                                            "only that much was scanned"), loc)
+        elif res.stopped in ("ratio", "budget"):
             if res.stopped == "budget":
                 state["budget_stopped"] += 1
                 state["not_analysed"].append(e.name)
             if not bomb:
                 ctx.add("ZIP-BOMB", Severity.high, "Decompression stopped at a limit",
                         f"member {e.name!r}: {res.stop_detail}; only the first {res.produced} bytes were scanned",
-                        loc, analyzer=A)
+                        loc, analyzer=ANALYZER)
         elif res.stopped == "size":
             ctx.add("ZIP-SIZE-MISMATCH", Severity.medium, "Member decompresses to more than its declared size",
                     f"declared {e.usize} bytes; readers that trust the declared size and readers that do not "
-                    "see different data", loc, analyzer=A)
+                    "see different data", loc, analyzer=ANALYZER)
         elif res.error:
             ctx.add("ZIP-CORRUPT-MEMBER", Severity.medium, "Compressed member data is corrupt",
                     f"{res.error} after {res.produced} bytes; the bytes decompressed so far were scanned",
-                    loc, analyzer=A)
+                    loc, analyzer=ANALYZER)
         elif res.produced != e.usize:
             ctx.add("ZIP-SIZE-MISMATCH", Severity.low, "Member decompresses to fewer bytes than declared",
-                    f"declared {e.usize}, got {res.produced}", loc, analyzer=A)
+                    f"declared {e.usize}, got {res.produced}", loc, analyzer=ANALYZER)
         elif res.crc != e.crc:
             _crc_finding(ctx, e, res.crc)
         out.seek(0)
@@ -379,4 +427,4 @@ def _member(stream: BinaryIO, ctx: ScanContext, e: Entry, size: int, cd_start: i
 def _crc_finding(ctx: ScanContext, e: Entry, actual: int) -> None:
     ctx.add("ZIP-CRC-MISMATCH", Severity.medium, "Member CRC-32 does not match its data",
             f"declared {e.crc:#010x}, computed {actual:#010x}: strict readers refuse the member while "
-            "tolerant loaders read it; the member was scanned as loaders read it", e.name, analyzer=A)
+            "tolerant loaders read it; the member was scanned as loaders read it", e.name, analyzer=ANALYZER)

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from modelscreen.engine.pickle import tables
+
 DANGEROUS = "dangerous"
 SAFE = "safe"
 UNKNOWN = "unknown"
@@ -30,7 +32,7 @@ _mods("process creation / OS access", "os", "nt", "posix", "subprocess", "_posix
       "multiprocessing", "_multiprocessing", "_winapi", "msvcrt", "commands", "popen2", "pexpect",
       "sh", "plumbum", "fabric", "paramiko")
 _mods("code execution", "runpy", "code", "codeop", "imp", "importlib", "pkgutil", "zipimport",
-      "_imp", "site", "sitecustomize", "usercustomize", "__main__", "IPython", "jupyter_client",
+      "_imp", "site", "sitecustomize", "usercustomize", "IPython", "jupyter_client",
       "ipykernel", "pyximport", "numexpr", "_xxsubinterpreters", "_interpreters", "concurrent",
       "_thread", "threading", "asyncio", "sched", "atexit", "gc", "inspect",
       "compileall", "py_compile", "tkinter", "turtle", "idlelib")
@@ -41,7 +43,7 @@ _mods("network access", "socket", "_socket", "ssl", "_ssl", "socketserver", "Soc
       "httplib", "ftplib", "smtplib", "smtpd", "poplib", "imaplib", "nntplib", "telnetlib",
       "xmlrpc", "xmlrpclib", "requests", "httpx", "aiohttp", "webbrowser", "wsgiref", "cgi", "cgitb")
 _mods("nested deserializer", "pickle", "_pickle", "cPickle", "pickletools", "marshal", "dill",
-      "cloudpickle", "shelve", "dbm", "jsonpickle", "yaml", "ruamel",
+      "cloudpickle", "shelve", "dbm", "jsonpickle", "yaml", "ruamel", "lib2to3.pgen2",
       "numpy.load", "numpy.lib.npyio", "numpy.lib._npyio_impl", "numpy.lib.format", "numpy.lib._format_impl",
       "numpy.loads", "numpy.core.multiarray.loads",
       "joblib.load", "joblib.numpy_pickle.load", "joblib.numpy_pickle_compat", "torch.load",
@@ -56,6 +58,20 @@ _mods("debugger / profiler that executes strings", "pdb", "bdb", "cProfile", "pr
 _mods("native code", "ctypes", "_ctypes", "cffi", "numpy.ctypeslib", "_cffi_backend")
 _mods("interpreter state", "sys", "signal", "_signal", "resource", "pwd", "grp", "spwd", "crypt",
       "getpass", "syslog", "readline", "rlcompleter", "logging.config", "logging.handlers")
+
+# Newer interpreters and libraries the generated map was not made from (named from their documented APIs).
+_mods("code execution (Python 3.12+ modules)", "_pyrepl", "annotationlib", "concurrent.interpreters",
+      "compression", "_remote_debugging")
+_mods("code generation, processes, files or network in torch", "torch.utils.collect_env", "torch.testing",
+      "torch.distributed", "torch.multiprocessing", "torch.utils.tensorboard", "torch.onnx", "torch.profiler",
+      "torch.export", "torch._export", "torch.compiler", "torch.utils.bottleneck", "torch.utils.hipify",
+      "torch.utils.benchmark", "torch._functorch", "torch._higher_order_ops", "torch.cuda.memory",
+      "torch.utils.data.datapipes", "torchvision.io", "torchaudio.io", "torchaudio.backend")
+_mods("downloads or runs repository code", "huggingface_hub", "transformers.dynamic_module_utils",
+      "transformers.utils.hub", "transformers.commands", "transformers.pipelines", "transformers.hf_argparser",
+      "datasets.load", "datasets.utils.file_utils", "accelerate.commands", "accelerate.launchers", "hydra",
+      "lightning.pytorch.cli", "pytorch_lightning.cli", "mlflow", "wandb", "tensorboard", "keras.utils.get_file",
+      "tensorflow.io", "tensorflow.py_function", "tensorflow.compat.v1.py_func", "jax.experimental.host_callback")
 
 # Exact names (after module prefix) that are dangerous.
 DANGEROUS_NAMES: dict[str, str] = {}
@@ -84,7 +100,8 @@ _names("indirection (attribute / import access)", "builtins.getattr", "builtins.
        "builtins.object.__setattr__", "builtins.object.__reduce_ex__", "builtins.super",
        "operator.attrgetter", "operator.methodcaller", "operator.call", "functools.reduce",
        "copyreg.add_extension", "copyreg.pickle", "copyreg.dispatch_table", "copyreg._extension_registry",
-       "copyreg._inverted_registry", "copyreg._extension_cache",
+       "copyreg._inverted_registry", "copyreg._extension_cache", "string.Formatter.get_field",
+       "string.Formatter.get_value", "_string.formatter_field_name_split",
        "collections.abc.__builtins__")
 _names("nested deserializer", "numpy.load", "numpy.loads", "torch.load", "joblib.load",
        "torch.storage._load_from_bytes", "torch.serialization.load", "torch._utils._rebuild_from_pickle",
@@ -95,6 +112,11 @@ _names("pager / shell", "pydoc.pipepager", "pydoc.tempfilepager", "pydoc.pager")
 _names("network access", "urllib.urlopen", "urllib.urlretrieve", "urllib.request.urlopen",
        "nturl2path", "sklearn.datasets.fetch_openml")
 _names("environment mutation", "os.environ", "os.putenv", "os.unsetenv")
+_names("file, native code or code generation in torch", "torch.save", "torch.from_file", "torch.ops.load_library",
+       "torch.classes.load_library", "torch.compile", "torch._C._load_for_lite_interpreter",
+       "torch.storage.UntypedStorage.from_file", "torch.UntypedStorage.from_file", "torch._C._jit_pass_create_functional_graphs",
+       "transformers.AutoModel.from_pretrained", "transformers.AutoConfig.from_pretrained",
+       "transformers.AutoTokenizer.from_pretrained", "transformers.pipeline", "datasets.load_dataset")
 
 # Loaders whose first argument is itself a pickle stream: the argument is analysed as a nested pickle.
 NESTED_PICKLE_LOADERS = {
@@ -212,12 +234,75 @@ UNSAFE_UNDER_SAFE_PREFIX = ("sklearn.datasets", "sklearn.externals", "sklearn.ut
 PRODUCES_REF = {"builtins.getattr", "builtins.__import__", "importlib.import_module", "functools.partial",
                 "importlib.__import__", "operator.attrgetter", "builtins.vars", "builtins.globals"}
 
-# Callables that call (or instantiate) their first positional argument.
-APPLIES_FIRST_ARG = {"functools.partial", "copyreg._reconstructor", "copyreg.__newobj__",
-                     "copyreg.__newobj_ex__", "torch._tensor._rebuild_from_type_v2",
-                     "torch._utils._rebuild_from_type_v2", "builtins.map", "builtins.filter",
-                     "itertools.starmap", "functools.reduce", "builtins.sorted", "builtins.min",
-                     "builtins.max"}
+
+
+# Callables that call (or instantiate) some of their arguments: path -> positions and keywords applied.
+# The applied callable counts as called by the pickle.
+APPLIES: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
+    "functools.partial": ((0,), ("func",)), "functools.partialmethod": ((0,), ()),
+    "functools.reduce": ((0,), ()), "functools.cmp_to_key": ((0,), ()), "functools.lru_cache": ((0,), ()),
+    "functools.cache": ((0,), ()), "functools.cached_property": ((0,), ()), "functools.singledispatch": ((0,), ()),
+    "functools.update_wrapper": ((0, 1), ()), "functools.wraps": ((0,), ()),
+    "builtins.map": ((0,), ()), "builtins.filter": ((0,), ()), "builtins.iter": ((0,), ()),
+    "builtins.sorted": ((), ("key",)), "builtins.min": ((), ("key",)), "builtins.max": ((), ("key",)),
+    "builtins.property": ((0, 1, 2), ("fget", "fset", "fdel")), "builtins.staticmethod": ((0,), ()),
+    "builtins.classmethod": ((0,), ()),
+    "itertools.starmap": ((0,), ()), "itertools.accumulate": ((1,), ("func",)), "itertools.takewhile": ((0,), ()),
+    "itertools.dropwhile": ((0,), ()), "itertools.filterfalse": ((0,), ()), "itertools.groupby": ((1,), ("key",)),
+    "heapq.nsmallest": ((), ("key",)), "heapq.nlargest": ((), ("key",)), "heapq.merge": ((), ("key",)),
+    "bisect.insort": ((), ("key",)), "bisect.bisect": ((), ("key",)),
+    "operator.call": ((0,), ()), "_operator.call": ((0,), ()),
+    "collections.defaultdict": ((0,), ("default_factory",)),
+    "copyreg._reconstructor": ((0, 1), ()), "copyreg.__newobj__": ((0,), ()), "copyreg.__newobj_ex__": ((0,), ()),
+    "copyreg._reduce_ex": ((0,), ()),
+    "types.MethodType": ((0,), ()), "types.DynamicClassAttribute": ((0,), ()),
+    "weakref.finalize": ((1,), ()), "weakref.ref": ((1,), ()), "weakref.WeakMethod": ((1,), ()),
+    "contextlib.contextmanager": ((0,), ()), "contextlib.closing": ((0,), ()), "atexit.register": ((0,), ()),
+    "threading.Thread": ((1,), ("target",)), "threading.Timer": ((1,), ("function",)),
+    "numpy.vectorize": ((0,), ("pyfunc",)), "numpy.frompyfunc": ((0,), ()), "numpy.apply_along_axis": ((0,), ()),
+    "numpy.apply_over_axes": ((0,), ()), "numpy.piecewise": ((2,), ()), "numpy.fromfunction": ((0,), ()),
+    "torch._tensor._rebuild_from_type_v2": ((0, 1), ()), "torch._utils._rebuild_from_type_v2": ((0, 1), ()),
+    "torch._utils._rebuild_wrapper_subclass": ((0,), ()), "torch._utils._rebuild_tensor_v2": ((5,), ()),
+    "torch._utils._rebuild_parameter": ((2,), ()), "torch._utils._rebuild_parameter_with_state": ((2,), ()),
+    # ndarray subclasses: creating one calls the subclass's __array_finalize__
+    "numpy.core.multiarray._reconstruct": ((0,), ()), "numpy._core.multiarray._reconstruct": ((0,), ()),
+    "numpy.ma.core._mareconstruct": ((0, 1), ()),
+    "torch.utils._pytree.tree_map": ((0,), ()), "torch.utils._pytree.tree_map_only": ((1,), ()),
+    "torch.utils._pytree.tree_flatten_with_path": ((), ("is_leaf",)), "torch.func.vmap": ((0,), ()),
+    "joblib.delayed": ((0,), ()), "sklearn.utils.parallel.delayed": ((0,), ()),
+    "sklearn.preprocessing._function_transformer.FunctionTransformer": ((0, 1), ("func", "inverse_func")),
+    "sklearn.metrics._scorer._Scorer": ((0,), ("score_func",)),
+    "sklearn.metrics._scorer.make_scorer": ((0,), ("score_func",)),
+    "sklearn.compose._target.TransformedTargetRegressor": ((), ("func", "inverse_func")),
+    "pandas.core.common.apply_if_callable": ((0,), ()), "pandas.io.formats.style.Styler.apply": ((1,), ()),
+    "omegaconf.base.Resolver": ((0,), ()), "tree.map_structure": ((0,), ()), "jax.tree_util.tree_map": ((0,), ()),
+    "optree.tree_map": ((0,), ()), "dm_tree.map_structure": ((0,), ()),
+    "curses.wrapper": ((0,), ()), "asyncio.run": ((0,), ()), "contextvars.Context.run": ((1,), ()),
+    "unittest.mock.Mock": ((), ("side_effect",)), "unittest.mock.MagicMock": ((), ("side_effect",)),
+}
+APPLIES_FIRST_ARG = {k for k, (pos, _) in APPLIES.items() if 0 in pos}
+
+# Names a script commonly imports: `__main__.<one of these>.x` walks out of the loading script's globals.
+_MAIN_ALIASES = {"os", "sys", "subprocess", "np", "numpy", "torch", "pd", "pandas", "tf", "shutil", "pickle",
+                 "builtins", "importlib", "socket", "requests", "json", "re", "io", "pathlib", "Path"}
+
+
+KNOWN_RECONSTRUCTOR = "known reconstructor"
+TORCHSCRIPT_CLASS = "TorchScript class"
+CLOUDPICKLE = "cloudpickle reconstructor"
+_CLOUDPICKLE_MODULES = ("cloudpickle.cloudpickle", "cloudpickle.cloudpickle_fast", "joblib.externals.cloudpickle",
+                        "joblib.externals.cloudpickle.cloudpickle", "ray.cloudpickle.cloudpickle",
+                        "srsly.cloudpickle.cloudpickle", "pyspark.cloudpickle.cloudpickle", "cloudpickle")
+CLOUDPICKLE_NAMES = {f"{m}.{n}" for m in _CLOUDPICKLE_MODULES for n in (
+    "_make_function", "_builtin_type", "_function_setstate", "_make_skeleton_class", "_make_skeleton_enum",
+    "_class_setstate", "_enum_setstate", "_make_cell", "_make_empty_cell", "subimport", "dynamic_subimport",
+    "_make_dict_keys", "_make_dict_values", "_make_dict_items", "_fill_function", "_make_typevar",
+    "_get_bases", "_make__new__factory", "_make_code")}
+# names in a code object that make a cloudpickled function dangerous when it runs
+CODE_SINK_NAMES = {"eval", "exec", "compile", "__import__", "breakpoint", "execfile", "system", "popen", "Popen",
+                   "spawnl", "spawnv", "spawnve", "spawnvp", "execv", "execve", "execvp", "fork", "check_output",
+                   "check_call", "getoutput", "getstatusoutput", "import_module", "urlopen", "urlretrieve",
+                   "create_connection", "rmtree", "CDLL", "LoadLibrary", "run_path", "run_module"}
 
 
 @dataclass(frozen=True)
@@ -225,6 +310,7 @@ class Classification:
     level: str  # DANGEROUS | SAFE | UNKNOWN
     reason: str
     matched: str  # the (sub)path that decided it
+    resolved: str = ""  # the real target by the alias table ("" when the same as the literal path)
 
 
 def normalize(module: str, name: str, proto: int | None = 3) -> tuple[str, str]:
@@ -254,6 +340,23 @@ def _check_dangerous(path: str) -> tuple[str, str] | None:
     return None
 
 
+def gadget_for_call(path: str, how: str) -> list[str] | None:
+    """The sink a call of `path` reaches (generated map), for the way the loader calls it.
+
+    NEWOBJ (and copyreg.__newobj__) only runs cls.__new__; REDUCE/INST/OBJ call the class (__new__ and
+    __init__); a function is called as is."""
+    if path in tables.GADGET_CLASSES:
+        g = tables.gadget(f"{path}.__new__")
+        if g is None and not how.startswith("NEWOBJ"):
+            g = tables.gadget(f"{path}.__init__") or tables.gadget(path)
+        return g
+    return tables.gadget(path)
+
+
+def _gadget_reason(g: list[str]) -> str:
+    return f"reaches {g[0]}" + (f" ({' -> '.join(g[1:])})" if len(g) > 1 else "")
+
+
 @lru_cache(maxsize=65536)
 def classify_path(module: str, qualname: str) -> Classification:
     """Classify `module` + dotted `qualname` (as a loader would resolve it)."""
@@ -262,6 +365,9 @@ def classify_path(module: str, qualname: str) -> Classification:
     # 0. data helpers that live inside an otherwise dangerous module
     if path in SAFE_INSIDE_DANGEROUS:
         return Classification(SAFE, "known data constructor", path)
+    if path in CLOUDPICKLE_NAMES:
+        # judged per call by the walker (the rebuilt code's names decide)
+        return Classification(SAFE, CLOUDPICKLE, path)
     # 1. the fully resolved path and its module prefixes
     hit = _check_dangerous(path)
     if hit:
@@ -274,6 +380,20 @@ def classify_path(module: str, qualname: str) -> Classification:
         hit = _check_dangerous(sub)
         if hit:
             return Classification(DANGEROUS, f"{hit[0]} (reached by attribute traversal)", sub)
+    # 3. the real target through the generated alias table (`sklearn.base.np.testing...` is numpy.testing...)
+    real, kind = tables.resolve(module, qualname)
+    resolved = real if real != path else ""
+    if resolved:
+        hit = _check_dangerous(real)
+        if hit:
+            return Classification(DANGEROUS, f"{hit[0]} (resolves to {real})", real, resolved)
+    if module == "__main__":
+        if len(q) > 1 or q[0] in _MAIN_ALIASES:
+            return Classification(DANGEROUS, "attribute traversal through the loading script's globals", path)
+        if qualname[:1].isupper():
+            return Classification(UNKNOWN, "a class defined in the script that saved the file (the loading "
+                                           "script must define it)", path)
+        return Classification(UNKNOWN, "a function of whatever script loads the file", path)
     if module == "pathlib" and len(q) > 1:
         return Classification(DANGEROUS, "file access through a pathlib method", path)
     # dunder traversal (__globals__, __builtins__, __subclasses__, __dict__ ...) is indirection
@@ -285,14 +405,27 @@ def classify_path(module: str, qualname: str) -> Classification:
                 return Classification(DANGEROUS, "dunder attribute traversal (indirection)", path)
     if module == "builtins" and not _IDENT.match(qualname.replace(".", "_")):
         return Classification(UNKNOWN, "unusual builtin name", path)
-    # 3. allow-lists
-    if path in SAFE_NAMES:
-        return Classification(SAFE, "known data constructor", path)
-    if path.startswith(SAFE_MODULE_PREFIXES) and not path.startswith(UNSAFE_UNDER_SAFE_PREFIX):
-        return Classification(SAFE, "known library class", path.split(".", 1)[0])
+    # 4. allow-lists: exact qualified names (literal or resolved); a library prefix only for a direct attribute
+    if path in SAFE_NAMES or (resolved and real in SAFE_NAMES):
+        return Classification(SAFE, "known data constructor", path, resolved)
+    if path.startswith("__torch__."):
+        # TorchScript classes are compiled from the archive's code/, never imported as Python
+        return Classification(SAFE, TORCHSCRIPT_CLASS, path)
+    src = tables.KNOWN_SAFE.get(path) or (tables.KNOWN_SAFE.get(real) if resolved else None)
+    if src is not None:
+        return Classification(SAFE, KNOWN_RECONSTRUCTOR, src, resolved)
+    # 5. the generated sink-reachability map (functions; classes are judged per call in the walker)
+    g = tables.gadget(real) or tables.gadget(path)
+    if g is not None and real not in tables.GADGET_CLASSES and path not in tables.GADGET_CLASSES:
+        return Classification(DANGEROUS, _gadget_reason(g), real, resolved)
+    if kind == "module" and qualname:
+        return Classification(UNKNOWN, f"a module object ({real})", path, resolved)
+    if len(q) == 1 and path.startswith(SAFE_MODULE_PREFIXES) and not path.startswith(UNSAFE_UNDER_SAFE_PREFIX) \
+            and (not resolved or real.startswith(SAFE_MODULE_PREFIXES)):
+        return Classification(SAFE, "known library class", path.split(".", 1)[0], resolved)
     if module == "numpy" and qualname in _NUMPY_SCALARS:
         return Classification(SAFE, "numpy scalar type", path)
-    return Classification(UNKNOWN, "not on the known-safe list", path)
+    return Classification(UNKNOWN, "not on the known-safe list", path, resolved)
 
 
 def classify(module: str, qualname: str, proto: int | None = 3) -> tuple[str, str, Classification]:

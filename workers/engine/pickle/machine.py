@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -23,6 +22,17 @@ from modelscreen.schemas import Severity
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.pickle import callables as C
+from modelscreen.engine.pickle import opcodes as O
+from modelscreen.engine.pickle import tables
+from modelscreen.engine.pickle.opcodes import (  # noqa: F401 - opcode names used in the loop
+    CODE, NAME,
+    ADDITEMS, APPEND, APPENDS, BINBYTES, BINBYTES8, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID,
+    BINPUT, BINSTRING, BINUNICODE, BINUNICODE8, BUILD, BYTEARRAY8, DICT, DUP, EMPTY_DICT, EMPTY_LIST,
+    EMPTY_SET, EMPTY_TUPLE, EXT1, EXT2, EXT4, FLOAT, FRAME, FROZENSET, GET, GLOBAL, INST, INT, LIST, LONG,
+    LONG1, LONG4, LONG_BINGET, LONG_BINPUT, MARK, MEMOIZE, NEWFALSE, NEWOBJ, NEWOBJ_EX, NEWTRUE, NEXT_BUFFER,
+    NONE, OBJ, PERSID, POP, POP_MARK, PROTO, PUT, READONLY_BUFFER, REDUCE, SETITEM, SETITEMS, SHORT_BINBYTES,
+    SHORT_BINSTRING, SHORT_BINUNICODE, STACK_GLOBAL, STOP, STRING, TUPLE, TUPLE1, TUPLE2, TUPLE3, UNICODE,
+)
 from modelscreen.engine.pickle.values import (
     BIGTEXT, DATA, MAX_ITEMS, MISSING, PERSISTENT, Bin, Obj, Ref, SDict, SSet, iter_refs, render, render_args,
 )
@@ -49,10 +59,10 @@ _DIGITS = re.compile(r"\d+")
 
 # Fast path: homogeneous runs of fixed-size numeric pushes (BININT1, BININT2, BININT, BINFLOAT)
 _RUNS = {
-    75: (re.compile(rb"(?:K.)+", re.S), 2),
-    77: (re.compile(rb"(?:M..)+", re.S), 3),
-    74: (re.compile(rb"(?:J....)+", re.S), 5),
-    71: (re.compile(rb"(?:G.{8})+", re.S), 9),
+    BININT1: (re.compile(rb"(?:K.)+", re.S), 2),
+    BININT2: (re.compile(rb"(?:M..)+", re.S), 3),
+    BININT: (re.compile(rb"(?:J....)+", re.S), 5),
+    BINFLOAT: (re.compile(rb"(?:G.{8})+", re.S), 9),
 }
 
 try:  # optional C accelerator for runs of data-only opcodes (_fastwalk.c); the Python loop is complete without it
@@ -60,8 +70,13 @@ try:  # optional C accelerator for runs of data-only opcodes (_fastwalk.c); the 
 except ImportError:
     _fastwalk = None
 # the opcodes _fastwalk.fast_forward implements (it leaves any case it does not reproduce exactly to Python)
-_FAST_OPS = bytes(1 if op in b"()]}tldeuasKMJGNhjqr012BCTUX" or op in (
-    133, 134, 135, 136, 137, 138, 140, 143, 144, 145, 148, 151, 152) else 0 for op in range(256))
+_FAST_OPS = bytes(1 if op in {CODE[n] for n in (
+    "MARK", "EMPTY_LIST", "EMPTY_DICT", "TUPLE", "LIST", "DICT", "APPENDS", "SETITEMS", "APPEND",
+    "SETITEM", "BININT1", "BININT2", "BININT", "BINFLOAT", "NONE", "BINGET", "LONG_BINGET", "BINPUT",
+    "LONG_BINPUT", "POP", "POP_MARK", "DUP", "BINBYTES", "SHORT_BINBYTES", "SHORT_BINSTRING", "BINUNICODE",
+    "BINSTRING", "TUPLE1", "TUPLE2", "TUPLE3", "NEWTRUE", "NEWFALSE", "LONG1", "SHORT_BINUNICODE", "EMPTY_SET",
+    "ADDITEMS", "FROZENSET", "MEMOIZE", "NEXT_BUFFER", "READONLY_BUFFER", "EMPTY_TUPLE")} else 0
+    for op in range(256))
 _NO_FAST_OPS = bytes(256)
 
 
@@ -70,10 +85,32 @@ def _plain_types(keep: tuple) -> tuple:
     return tuple(t for t in (list, tuple, int, float, bool, type(None), SDict, SSet, type(DATA))
                  if not issubclass(t, keep))
 
-_VAR_OPS = frozenset((88, 141, 66, 142, 150, 84, 67, 85, 139, 138))
-_LINE_OPS = frozenset((73, 76, 70, 83, 86, 80, 112, 103))
-_PICKLE_OPCODES = frozenset(b"(.0123FIJKLMNPQRSTUVXabcdeghijlopqrstu}])G\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89"
-                            b"\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98BC")
+_VAR_OPS = frozenset((BINUNICODE, BINUNICODE8, BINBYTES, BINBYTES8, BYTEARRAY8, BINSTRING, SHORT_BINBYTES,
+                      SHORT_BINSTRING, LONG4, LONG1))
+_LINE_OPS = frozenset((INT, LONG, FLOAT, STRING, UNICODE, PERSID, PUT, GET))
+
+
+
+def _planted(state, name: str):
+    """The value an earlier BUILD put into an instance's __dict__ (or slot state) under `name`, if any."""
+    key = name.encode()
+    for d in (state, state[0] if isinstance(state, tuple) and state else None,
+              state[1] if isinstance(state, tuple) and len(state) > 1 else None):
+        if isinstance(d, SDict):
+            v = d.get_text(key)
+            if v is not None:
+                return v
+    return None
+
+
+# BUILD on instances of these needs a look (partial's state names its function; __setstate__ gadgets)
+_BUILD_HOOKED = tables.SETSTATE_GADGETS | {"functools.partial"}
+# reconstructors that create an instance of their class argument with __new__ only
+_NEW_ONLY = frozenset(("copyreg.__newobj__", "copyreg.__newobj_ex__", "numpy.core.multiarray._reconstruct",
+                       "numpy._core.multiarray._reconstruct", "numpy.ma.core._mareconstruct"))
+# appliers whose result stands for what the applied callable returned
+_RETURNS_APPLIED = frozenset(("copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__",
+                              "functools.reduce", "builtins.map", "builtins.filter", "itertools.starmap"))
 
 
 class Malformed(Exception):
@@ -125,8 +162,9 @@ def to_plain(v, depth: int = 0):
 
 class Walker:
     def __init__(self, stream: BinaryIO, ctx: ScanContext, *, location_prefix: str = "", max_bytes: int | None = None,
-                 nest: int = 0, label: str = "pickle"):
+                 nest: int = 0, label: str = "pickle", accelerated: bool = True):
         self.stream = stream
+        self.accelerated = accelerated and _fastwalk is not None
         self.ctx = ctx
         self.prefix = location_prefix
         self.nest = nest
@@ -159,6 +197,8 @@ class Walker:
         self.memo_dropped = False
         self.limit_eof = False  # reading stopped at max_pickle_bytes, not at the end of the data
         self.skipped = 0  # bytes of large arguments / array data skipped without walking
+        self.script_classes: dict[str, int] = {}
+        self.cloudpickled = 0
 
     # ------------------------------------------------------------------ buffer
     def _read(self, n: int) -> bytes:
@@ -280,26 +320,42 @@ class Walker:
                 produced = self._produce(fn, args, offset, how)
                 if produced is not None:
                     return produced
+            if level == C.SAFE:
+                reason = fn.reason
+                if reason == C.CLOUDPICKLE:
+                    return self._cloudpickle(fn, args, offset, how)
+                if path in tables.GADGET_CLASSES and (reason == "known library class"
+                                                      or reason == C.KNOWN_RECONSTRUCTOR):
+                    g = C.gadget_for_call(path, how)
+                    if g is not None:
+                        self._gadget_call(fn, g, args, offset, how)
+                        self._args_with_dangerous(fn, args, offset, how)
+                        return Obj(fn, args, offset)
+                applied = C.APPLIES.get(path)
+                if applied is not None:
+                    if type(args) is tuple and args:
+                        res = self._apply_args(fn, applied, args, offset, how, buf_end_abs)
+                        if res is not None:
+                            return res
+                elif path == "_codecs.encode" or path == "codecs.encode":
+                    self._check_codecs(fn, args, offset)
+                return Obj(fn, args, offset)
+            if fn.kind == "cp-type":
+                return self._cloudpickle(fn, args, offset, how)
+            if level == C.UNKNOWN and fn.module == "__main__" and fn.reason.startswith("a class defined"):
+                self._script_class(fn, args, offset, how)
+                return Obj(fn, args, offset)
+            if level == C.UNKNOWN and path in tables.GADGET_CLASSES:
+                g = C.gadget_for_call(path, how)
+                if g is not None:
+                    self._gadget_call(fn, g, args, offset, how)
+                    self._args_with_dangerous(fn, args, offset, how)
+                    return Obj(fn, args, offset)
             if level == C.DANGEROUS:
                 self._dangerous_call(fn, args, offset, how, buf_end_abs)
-            elif level == C.UNKNOWN:
-                self._unknown_call(fn, args, offset, how)
             else:
-                if path in C.APPLIES_FIRST_ARG and isinstance(args, tuple) and args:
-                    first = args[0]
-                    if isinstance(first, (Ref, Obj)):
-                        res = self.call(first, (), offset, f"{how} via {path}", buf_end_abs)
-                        if path == "functools.partial":
-                            return first
-                        if path == "copyreg._reconstructor" and len(args) > 1 and isinstance(args[1], Ref) \
-                                and args[1].path != "builtins.object":
-                            self.call(args[1], (), offset, f"{how} via {path}", buf_end_abs)
-                        return res if isinstance(res, Obj) and path != "torch._tensor._rebuild_from_type_v2" \
-                            else Obj(fn, args, offset)
-                elif path in ("_codecs.encode", "codecs.encode"):
-                    self._check_codecs(fn, args, offset)
-            if level != C.SAFE:
-                self._args_with_dangerous(fn, args, offset, how)
+                self._unknown_call(fn, args, offset, how)
+            self._args_with_dangerous(fn, args, offset, how)
             return Obj(fn, args, offset)
         # calling something that is not a global: a call result, a memo value, ...
         if fn is PERSISTENT or fn is DATA or isinstance(fn, Obj) or fn is MISSING:
@@ -310,6 +366,116 @@ class Walker:
         # str / bytes / int / containers are not callable: the loader raises here, nothing runs
         self._unknown_call_path(f"<{type(fn).__name__} value>", args, offset, how, "calls a non-callable value")
         return Obj(None, args, offset)
+
+    def _apply_args(self, fn: Ref, applied, args: tuple, offset: int, how: str, buf_end_abs: int):
+        """A known callable that calls some of its arguments: the applied values count as called."""
+        path = fn.path
+        positions, keywords = applied
+        n = len(args)
+        values = [args[k] for k in positions if k < n]
+        if keywords and how.startswith("NEWOBJ_EX") and isinstance(args[-1], SDict):
+            values += [args[-1].get_text(name.encode()) for name in keywords]
+        first_res = None
+        first = args[0]
+        for v in values:
+            if isinstance(v, SDict):  # hooks dicts: their values are called
+                values.extend(v[j] for j in range(1, len(v), 2))
+                continue
+            if isinstance(v, Ref):
+                if v.level == C.SAFE and v.path not in tables.GADGET_CLASSES and v.path not in C.APPLIES \
+                        and v.path not in C.PRODUCES_REF and v.reason != C.CLOUDPICKLE:
+                    v.called += 1  # a known data class: creating it runs nothing worth reporting
+                    continue
+                if path == "copyreg._reconstructor" and v is not first and v.path == "builtins.object":
+                    continue
+            elif not isinstance(v, Obj) or (isinstance(v.fn, Ref) and v.fn.level == C.SAFE
+                                            and v.fn.path not in C.APPLIES):
+                continue  # plain data, or a data object (an empty hooks OrderedDict), not something callable
+            # copyreg's and numpy's reconstructors create the instance with cls.__new__ only
+            new_only = path in _NEW_ONLY or (path == "copyreg._reconstructor" and v is first)
+            res = self.call(v, (), offset, f"{'NEWOBJ (cls.__new__)' if new_only else how} via {path}",
+                            buf_end_abs)
+            if v is first:
+                first_res = res
+        if path == "functools.partial" and isinstance(first, (Ref, Obj)):
+            return first
+        if isinstance(first_res, Obj) and path in _RETURNS_APPLIED:
+            return first_res
+        return None
+
+    def _script_class(self, fn: Ref, args, offset: int, how: str) -> None:
+        """torch.save(model) of a class defined in the training script names __main__.<Class>."""
+        self._args_with_dangerous(fn, args, offset, how)
+        if self.script_classes.get(fn.path):
+            return
+        self.script_classes[fn.path] = 1
+        self.add("PICKLE-SCRIPT-CLASS", Severity.low, f"Pickle instantiates {fn.path} from the loading script",
+                 f"{how}: {fn.path} is a class defined in the script that saved the file (torch.save(model), "
+                 "pickle.dump of a custom object); loading needs a script that defines the same class, and it "
+                 "runs that class's code", offset, evidence=f"{fn.path}({render_args(args)})")
+
+    def _cloudpickle(self, fn: Ref, args, offset: int, how: str):
+        """cloudpickle rebuilds functions from code objects: read the code's names, never build it."""
+        name = fn.name.rsplit(".", 1)[-1]
+        if fn.kind == "cp-type":
+            if fn.name == "CodeType" and isinstance(args, tuple):
+                self._code_object(args, offset)
+            return Obj(fn, args, offset)
+        if not isinstance(args, tuple):
+            return Obj(fn, args, offset)
+        if name == "_builtin_type" and args and isinstance(args[0], bytes):
+            t = args[0].decode("utf-8", "replace")
+            return Ref(f"types.{t}", "types", t, C.UNKNOWN, "type rebuilt by cloudpickle", offset, "cp-type")
+        if name in ("subimport", "dynamic_subimport") and args and isinstance(args[0], bytes):
+            mod = self.module_ref(args[0].decode("utf-8", "replace"), offset)
+            mod.called += 1  # a module the function's globals refer to; its code decides (below)
+            if mod.path not in tables.MODULES and mod.level != C.DANGEROUS:
+                self._unknown_call_path(f"{fn.path}({mod.path!r})", args, offset, how,
+                                        "an import of a module that is not in the stdlib or a known library")
+            return mod
+        self._args_with_dangerous(fn, args, offset, how)
+        if not self.cloudpickled:
+            self.cloudpickled = 1
+            self.add("PICKLE-CLOUDPICKLE-FUNCTION", Severity.medium, "Pickle rebuilds a function from code",
+                     f"{fn.path}: a function (or class) serialised by cloudpickle (MLflow pyfunc, Ray, Dask); "
+                     "loading it rebuilds Python code that runs when the model is used. Its code names no "
+                     "process, file, network or evaluation call.", offset, evidence=f"{fn.path}({render_args(args)})")
+        return Obj(fn, args, offset)
+
+    def _code_object(self, args: tuple, offset: int) -> None:
+        names: list[str] = []
+        for a in args:
+            if isinstance(a, tuple):
+                names.extend(x.decode("utf-8", "replace") for x in a if isinstance(x, bytes))
+        hits = [n for n in names if n in C.CODE_SINK_NAMES]
+        for a, b in zip(names, names[1:]):
+            real, _ = tables.resolve(a, b)
+            if tables.gadget(real) or f"{a}.{b}" in C.DANGEROUS_NAMES:
+                hits.append(f"{a}.{b}")
+        if hits:
+            self.add("PICKLE-FUNCTION-CODE-SINK", Severity.critical, f"Pickled function code calls {hits[0]}",
+                     "a code object rebuilt at load time (cloudpickle) names "
+                     + ", ".join(dict.fromkeys(hits)) + ": the function runs a process, evaluates code, imports "
+                     "modules, writes files or opens connections when it is called", offset,
+                     evidence=", ".join(names[:30]), remediation=REMEDIATION)
+
+    def _gadget_call(self, fn: Ref, g: list, args, offset: int, how: str) -> None:
+        chain = " -> ".join(g[1:])
+        self.add("PICKLE-DANGEROUS-CALL", Severity.critical, f"Pickle calls {fn.path}",
+                 f"{how} at load time of {fn.path}, whose code reaches {g[0]}"
+                 + (f" ({chain})" if chain else "") + ". Loading this pickle runs it.",
+                 offset, evidence=f"{fn.path}({render_args(args)})", remediation=REMEDIATION)
+
+    def _implied_call(self, obj: Obj, method: str, args, offset: int, how: str, buf_end_abs: int) -> None:
+        """APPEND/SETITEM/ADDITEMS/BUILD on an instance call one of its class's methods."""
+        cls = obj.fn
+        if not isinstance(cls, Ref) or cls.level == C.DANGEROUS or cls.path in C.SAFE_NAMES:
+            return
+        target = f"{cls.path}.{method}"
+        g = tables.gadget(target)
+        if g is not None:
+            r = Ref(target, cls.module, f"{cls.name}.{method}", C.DANGEROUS, g[0], offset, "gadget")
+            self._gadget_call(r, g, args, offset, how)
 
     def _produce(self, fn: Ref, args, offset: int, how: str):
         """getattr / __import__ / import_module / attrgetter: return the reference they produce."""
@@ -396,7 +562,7 @@ class Walker:
             return
         self.res.nested += 1
         sub = Walker(io.BytesIO(data), self.ctx, location_prefix=f"{self.loc(offset)} > nested pickle ",
-                     nest=self.nest + 1, label="nested pickle")
+                     nest=self.nest + 1, label="nested pickle", accelerated=self.accelerated)
         sub.run()
 
     # ------------------------------------------------------------------ main loop
@@ -469,6 +635,18 @@ class Walker:
                  "calls from scanners.", offset)
 
     def _loop(self) -> None:  # noqa: C901 - one function on purpose: locals are fast
+        # opcode values as locals: the dispatch below compares against them on every opcode
+        (ADDITEMS, APPEND, APPENDS, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BUILD,
+         DICT, DUP, EMPTY_DICT, EMPTY_LIST, EMPTY_SET, EMPTY_TUPLE, EXT1, EXT2, EXT4, FRAME, FROZENSET, GET,
+         GLOBAL, INST, LIST, LONG_BINGET, LONG_BINPUT, MARK, MEMOIZE, NEWFALSE, NEWOBJ, NEWOBJ_EX, NEWTRUE,
+         NEXT_BUFFER, NONE, OBJ, POP, POP_MARK, PROTO, PUT, READONLY_BUFFER, REDUCE, SETITEM, SETITEMS,
+         SHORT_BINUNICODE, STACK_GLOBAL, STOP, TUPLE, TUPLE1, TUPLE2, TUPLE3) = (
+            O.ADDITEMS, O.APPEND, O.APPENDS, O.BINFLOAT, O.BINGET, O.BININT, O.BININT1, O.BININT2, O.BINPERSID,
+            O.BINPUT, O.BUILD, O.DICT, O.DUP, O.EMPTY_DICT, O.EMPTY_LIST, O.EMPTY_SET, O.EMPTY_TUPLE, O.EXT1,
+            O.EXT2, O.EXT4, O.FRAME, O.FROZENSET, O.GET, O.GLOBAL, O.INST, O.LIST, O.LONG_BINGET, O.LONG_BINPUT,
+            O.MARK, O.MEMOIZE, O.NEWFALSE, O.NEWOBJ, O.NEWOBJ_EX, O.NEWTRUE, O.NEXT_BUFFER, O.NONE, O.OBJ,
+            O.POP, O.POP_MARK, O.PROTO, O.PUT, O.READONLY_BUFFER, O.REDUCE, O.SETITEM, O.SETITEMS,
+            O.SHORT_BINUNICODE, O.STACK_GLOBAL, O.STOP, O.TUPLE, O.TUPLE1, O.TUPLE2, O.TUPLE3)
         res = self.res
         # The stack is split like pickle.py's: MARK saves the current list on `meta` and starts a new
         # one, so popping below a MARK is an IndexError (C: "unpickling stack underflow").
@@ -487,13 +665,14 @@ class Walker:
         fe = INF  # frame end relative to buf
         chk = -1  # next position at which the slow checks run
         runs = _RUNS
+        build_hooked = _BUILD_HOOKED
         DATA_ = DATA
         MISSING_ = MISSING
         SDict_ = SDict
         list_ = list
         fast = fast_cfg = None
-        fast_ops = _NO_FAST_OPS  # MODELSCREEN_PICKLE_PURE=1: the pure-Python loop alone (tests, differential checks)
-        if _fastwalk is not None and os.environ.get("MODELSCREEN_PICKLE_PURE", "") in ("", "0"):
+        fast_ops = _NO_FAST_OPS  # accelerated=False: the pure-Python loop alone (differential checks)
+        if self.accelerated and _fastwalk is not None:
             fast = _fastwalk.fast_forward
             fast_ops = _FAST_OPS
             fast_cfg = (SDict, SSet, Bin, DATA, MISSING, BIGTEXT, keep, MEMO_FULL, MAX_ITEMS, MAX_STACK, KEEP_TEXT,
@@ -542,10 +721,10 @@ class Walker:
                             continue
                         op = buf[i]
                 # ---- hot, fixed-size, data-only opcodes first
-                if op == 75:  # K BININT1
+                if op == BININT1:  # K BININT1
                     push(buf[i + 1])
                     i += 2
-                elif op == 148:  # MEMOIZE
+                elif op == MEMOIZE:  # MEMOIZE
                     v = st[-1]
                     if mlen in memo:
                         memo[mlen] = v  # C overwrites a filled slot without counting it
@@ -557,21 +736,21 @@ class Walker:
                             self.memo_dropped = True
                         mlen += 1
                     i += 1
-                elif op == 140:  # SHORT_BINUNICODE
+                elif op == SHORT_BINUNICODE:  # SHORT_BINUNICODE
                     k = buf[i + 1]
                     push(buf[i + 2:i + 2 + k])
                     i += 2 + k
-                elif op == 71:  # G BINFLOAT
+                elif op == BINFLOAT:  # G BINFLOAT
                     push(DATA_)
                     i += 9
-                elif op == 104:  # h BINGET
+                elif op == BINGET:  # h BINGET
                     k = buf[i + 1]
                     v = memo.get(k, MISSING_)
                     if v is MISSING_ and k not in memo and not self.memo_dropped:
                         raise Malformed(f"BINGET of memo index {k} that was never stored", self.base + i)
                     push(v)
                     i += 2
-                elif op == 40:  # ( MARK
+                elif op == MARK:  # ( MARK
                     # fast path: MARK <homogeneous numeric pushes> APPENDS
                     j = i + 1
                     c = buf[j] if j < n else -1
@@ -583,7 +762,7 @@ class Walker:
                                 break
                             j = m.end()
                             c = buf[j] if j < n else -1
-                        if c == 101 and j < fe and st:  # 'e' APPENDS onto a list, inside the frame
+                        if c == APPENDS and j < fe and st:  # 'e' APPENDS onto a list, inside the frame
                             tgt = st[-1]
                             if type(tgt) is not list_:
                                 self._container_target(tgt, "APPENDS", self.base + j)
@@ -594,19 +773,19 @@ class Walker:
                     push = st.append
                     pop = st.pop
                     i += 1
-                elif op == 77:  # M BININT2
+                elif op == BININT2:  # M BININT2
                     push(buf[i + 1] | (buf[i + 2] << 8))
                     i += 3
-                elif op == 74:  # J BININT
+                elif op == BININT:  # J BININT
                     push(_i32(buf, i + 1)[0])
                     i += 5
-                elif op == 101 or op == 117:  # e APPENDS / u SETITEMS
+                elif op == APPENDS or op == SETITEMS:  # e APPENDS / u SETITEMS
                     items = st
                     st = meta.pop()
                     push = st.append
                     pop = st.pop
                     tgt = st[-1]
-                    if op == 101:
+                    if op == APPENDS:
                         if type(tgt) is list_:
                             if len(tgt) < MAX_ITEMS:
                                 tgt.extend(items[:MAX_ITEMS - len(tgt)])
@@ -621,37 +800,37 @@ class Walker:
                         else:
                             self._container_target(tgt, "SETITEMS", self.base + i, items)
                     i += 1
-                elif op == 125:  # } EMPTY_DICT
+                elif op == EMPTY_DICT:  # } EMPTY_DICT
                     push(SDict_())
                     i += 1
-                elif op == 93:  # ] EMPTY_LIST
+                elif op == EMPTY_LIST:  # ] EMPTY_LIST
                     push([])
                     i += 1
-                elif op == 134:  # TUPLE2
+                elif op == TUPLE2:  # TUPLE2
                     b = pop()
                     st[-1] = (st[-1], b)
                     i += 1
-                elif op == 41:  # ) EMPTY_TUPLE
+                elif op == EMPTY_TUPLE:  # ) EMPTY_TUPLE
                     push(())
                     i += 1
-                elif op == 133:  # TUPLE1
+                elif op == TUPLE1:  # TUPLE1
                     st[-1] = (st[-1],)
                     i += 1
-                elif op == 135:  # TUPLE3
+                elif op == TUPLE3:  # TUPLE3
                     c3 = pop()
                     b = pop()
                     st[-1] = (st[-1], b, c3)
                     i += 1
-                elif op == 78:  # N NONE
+                elif op == NONE:  # N NONE
                     push(None)
                     i += 1
-                elif op == 136:  # NEWTRUE
+                elif op == NEWTRUE:  # NEWTRUE
                     push(True)
                     i += 1
-                elif op == 137:  # NEWFALSE
+                elif op == NEWFALSE:  # NEWFALSE
                     push(False)
                     i += 1
-                elif op == 113:  # q BINPUT
+                elif op == BINPUT:  # q BINPUT
                     k = buf[i + 1]
                     v = st[-1]
                     if k not in memo:
@@ -660,7 +839,7 @@ class Walker:
                     else:
                         memo[k] = v
                     i += 2
-                elif op == 115:  # s SETITEM
+                elif op == SETITEM:  # s SETITEM
                     v = pop()
                     k = pop()
                     tgt = st[-1]
@@ -671,7 +850,7 @@ class Walker:
                     else:
                         self._container_target(tgt, "SETITEM", self.base + i, [k, v])
                     i += 1
-                elif op == 97:  # a APPEND
+                elif op == APPEND:  # a APPEND
                     v = pop()
                     tgt = st[-1]
                     if type(tgt) is list_:
@@ -680,7 +859,7 @@ class Walker:
                     else:
                         self._container_target(tgt, "APPEND", self.base + i, [v])
                     i += 1
-                elif op == 149:  # FRAME
+                elif op == FRAME:  # FRAME
                     flen = _u64(buf, i + 1)[0]
                     off = self.base + i
                     if self.frame_end is not None:
@@ -695,7 +874,7 @@ class Walker:
                         raise Malformed(f"FRAME of {flen} bytes runs past the end of the data", off)
                     self.frame_end = fstart + flen if flen else None
                     chk = i  # recompute frame-relative checks
-                elif op == 128:  # PROTO
+                elif op == PROTO:  # PROTO
                     p = buf[i + 1]
                     if p > 5:
                         raise Malformed(f"unsupported pickle protocol {p}", self.base + i)
@@ -703,35 +882,38 @@ class Walker:
                     if res.protocol is None:
                         res.protocol = p
                     i += 2
-                elif op == 147:  # STACK_GLOBAL
+                elif op == STACK_GLOBAL:  # STACK_GLOBAL
                     name = pop()
                     module = st[-1]
                     st[-1] = self._stack_global(module, name, self.base + i)
                     i += 1
-                elif op == 82:  # R REDUCE
+                elif op == REDUCE:  # R REDUCE
                     args = pop()
                     fn = st[-1]
                     st[-1] = self.call(fn, args, self.base + i, "REDUCE", self.base + n)
                     i += 1
-                elif op == 98:  # b BUILD
+                elif op == BUILD:  # b BUILD
                     state = pop()
                     tgt = st[-1]
                     i += 1
                     if type(tgt) is Obj:
+                        prev = tgt.state
                         tgt.state = state
                         fn = tgt.fn
+                        if prev is not None or (fn is not None and fn.path in build_hooked):
+                            self._build(tgt, prev, state, self.base + i - 1)
                         if fn is not None and fn.path == "joblib.numpy_pickle.NumpyArrayWrapper":
                             buf, i = self._joblib_array(tgt, buf, i)
                             n = len(buf)
                             chk = i
                     elif isinstance(tgt, Ref):
                         self._mutation(tgt, "BUILD", self.base + i - 1, state)
-                elif op == 129:  # NEWOBJ
+                elif op == NEWOBJ:  # NEWOBJ
                     args = pop()
                     cls = st[-1]
                     st[-1] = self.call(cls, args, self.base + i, "NEWOBJ (cls.__new__)", self.base + n)
                     i += 1
-                elif op == 146:  # NEWOBJ_EX
+                elif op == NEWOBJ_EX:  # NEWOBJ_EX
                     kwargs = pop()
                     args = pop()
                     cls = st[-1]
@@ -739,28 +921,28 @@ class Walker:
                     st[-1] = self.call(cls, allargs, self.base + i, "NEWOBJ_EX (cls.__new__ with keywords)",
                                        self.base + n)
                     i += 1
-                elif op == 114:  # r LONG_BINPUT
+                elif op == LONG_BINPUT:  # r LONG_BINPUT
                     k = _u32(buf, i + 1)[0]
                     v = st[-1]
                     if k not in memo:
                         mlen += 1
                     self._memo_set(memo, k, v)
                     i += 5
-                elif op == 106:  # j LONG_BINGET
+                elif op == LONG_BINGET:  # j LONG_BINGET
                     k = _u32(buf, i + 1)[0]
                     v = memo.get(k, MISSING_)
                     if v is MISSING_ and k not in memo and not self.memo_dropped:
                         raise Malformed(f"LONG_BINGET of memo index {k} that was never stored", self.base + i)
                     push(v)
                     i += 5
-                elif op == 46:  # . STOP
+                elif op == STOP:  # . STOP
                     if not st:
                         raise Malformed("STOP with an empty stack", self.base + i)
                     res.complete = True
                     res.end = self.base + i + 1
                     res.ops = res.end - self.start - self.skipped
                     return
-                elif op == 48:  # 0 POP
+                elif op == POP:  # 0 POP
                     if st:
                         pop()
                     else:  # C pops the MARK itself when the stack above it is empty
@@ -768,36 +950,36 @@ class Walker:
                         push = st.append
                         pop = st.pop
                     i += 1
-                elif op == 49:  # 1 POP_MARK
+                elif op == POP_MARK:  # 1 POP_MARK
                     st = meta.pop()
                     push = st.append
                     pop = st.pop
                     i += 1
-                elif op == 50:  # 2 DUP
+                elif op == DUP:  # 2 DUP
                     push(st[-1])
                     i += 1
-                elif op == 116 or op == 108 or op == 100 or op == 145:  # TUPLE LIST DICT FROZENSET
+                elif op == TUPLE or op == LIST or op == DICT or op == FROZENSET:  # TUPLE LIST DICT FROZENSET
                     items = st
                     st = meta.pop()
                     push = st.append
                     pop = st.pop
-                    if op == 100 and len(items) & 1:
+                    if op == DICT and len(items) & 1:
                         raise Malformed("odd number of items for DICT", self.base + i)
                     if len(items) > MAX_ITEMS:
                         items = items[:MAX_ITEMS]
-                    if op == 116:
+                    if op == TUPLE:
                         push(tuple(items))
-                    elif op == 108:
+                    elif op == LIST:
                         push(items)
-                    elif op == 100:
+                    elif op == DICT:
                         push(SDict_(items))
                     else:
                         push(SSet(items))
                     i += 1
-                elif op == 143:  # EMPTY_SET
+                elif op == EMPTY_SET:  # EMPTY_SET
                     push(SSet())
                     i += 1
-                elif op == 144:  # ADDITEMS
+                elif op == ADDITEMS:  # ADDITEMS
                     items = st
                     st = meta.pop()
                     push = st.append
@@ -809,14 +991,14 @@ class Walker:
                     else:
                         self._container_target(tgt, "ADDITEMS", self.base + i, items)
                     i += 1
-                elif op == 99 or op == 105:  # c GLOBAL / i INST
+                elif op == GLOBAL or op == INST:  # c GLOBAL / i INST
                     off = self.base + i
                     buf, i, module_b = self._line(buf, i + 1)
                     buf, i, name_b = self._line(buf, i)
                     n = len(buf)
                     chk = i
                     cls = self.make_ref(self._decode_name(module_b, off), self._decode_name(name_b, off), off)
-                    if op == 99:
+                    if op == GLOBAL:
                         push(cls)
                     else:
                         items = st
@@ -824,7 +1006,7 @@ class Walker:
                         push = st.append
                         pop = st.pop
                         push(self.call(cls, tuple(items[:MAX_ITEMS]), off, "INST (instantiation)", self.base + n))
-                elif op == 111:  # o OBJ
+                elif op == OBJ:  # o OBJ
                     off = self.base + i
                     items = st
                     st = meta.pop()
@@ -834,12 +1016,12 @@ class Walker:
                         raise Malformed("stack underflow (OBJ without a class)", off)
                     push(self.call(items[0], tuple(items[1:MAX_ITEMS]), off, "OBJ (instantiation)", self.base + n))
                     i += 1
-                elif op == 130 or op == 131 or op == 132:  # EXT1 EXT2 EXT4
+                elif op == EXT1 or op == EXT2 or op == EXT4:  # EXT1 EXT2 EXT4
                     off = self.base + i
-                    if op == 130:
+                    if op == EXT1:
                         code = buf[i + 1]
                         i += 2
-                    elif op == 131:
+                    elif op == EXT2:
                         code = _u16(buf, i + 1)[0]
                         i += 3
                     else:
@@ -857,7 +1039,7 @@ class Walker:
                     buf, i, line = self._line(buf, i + 1)
                     n = len(buf)
                     chk = i
-                    if op == 112:  # p PUT
+                    if op == PUT:  # p PUT
                         key = self._c_int(line, 10, off, "PUT")
                         if key < 0:
                             raise Malformed("negative PUT argument", off)
@@ -865,7 +1047,7 @@ class Walker:
                         if key not in memo:
                             mlen += 1
                         self._memo_set(memo, key, v)
-                    elif op == 103:  # g GET
+                    elif op == GET:  # g GET
                         key = self._c_int(line, 10, off, "GET")
                         v = memo.get(key, MISSING_)
                         if v is MISSING_ and key not in memo and not self.memo_dropped:
@@ -873,16 +1055,16 @@ class Walker:
                         push(v)
                     else:
                         push(self._line_value(op, line, off))
-                elif op == 81:  # Q BINPERSID
+                elif op == BINPERSID:  # Q BINPERSID
                     pid = pop()
                     if len(res.persistent_ids) < 100_000:
                         res.persistent_ids.append(to_plain(pid))
                     push(PERSISTENT)
                     i += 1
-                elif op == 151:  # NEXT_BUFFER
+                elif op == NEXT_BUFFER:  # NEXT_BUFFER
                     push(DATA_)
                     i += 1
-                elif op == 152:  # READONLY_BUFFER
+                elif op == READONLY_BUFFER:  # READONLY_BUFFER
                     st[-1]
                     i += 1
                 else:
@@ -932,9 +1114,37 @@ class Walker:
         del st[k:]
         return items
 
+    _IMPLIED = {"APPEND": ("append",), "APPENDS": ("extend", "append"), "SETITEM": ("__setitem__",),
+                "SETITEMS": ("__setitem__",), "ADDITEMS": ("add",)}
+
     def _container_target(self, tgt, how: str, offset: int, items=None) -> None:
         if isinstance(tgt, Ref):
             self._mutation(tgt, how, offset, items)
+        elif isinstance(tgt, Obj):
+            # the loader calls the instance's own append/extend (looked up on the instance: an earlier BUILD
+            # may have planted them) or its class's __setitem__/add
+            for method in self._IMPLIED[how]:
+                planted = _planted(tgt.state, method) if how.startswith("APPEND") else None
+                if planted is not None:
+                    self.call(planted, tuple(items or ()), offset,
+                              f"{how} (calls .{method}, planted by an earlier BUILD)", 0)
+                    return
+                self._implied_call(tgt, method, tuple(items or ()), offset, f"{how} (calls .{method})", 0)
+
+    def _build(self, tgt: Obj, prev, state, offset: int) -> None:
+        """BUILD calls __setstate__ (the class's, or one an earlier BUILD planted in the instance dict),
+        else sets attributes; a functools.partial's state carries the function it will call."""
+        planted = _planted(prev, "__setstate__") if prev is not None else None
+        if planted is not None:
+            self.call(planted, (state,), offset, "BUILD (calls a __setstate__ planted by an earlier BUILD)", 0)
+            return
+        fn = tgt.fn
+        if isinstance(fn, Ref) and fn.path == "functools.partial" and isinstance(state, tuple) and state \
+                and isinstance(state[0], (Ref, Obj)):
+            self.call(state[0], (), offset, "BUILD of functools.partial (its function is called later)", 0)
+            return
+        # (a dangerous global planted in the state is reported as imported-but-not-called when the walk ends)
+        self._implied_call(tgt, "__setstate__", (state,), offset, "BUILD (calls __setstate__)", 0)
 
     def _mutation(self, tgt: Ref, how: str, offset: int, state) -> None:
         self.seen_mutation += 1
@@ -1003,20 +1213,20 @@ class Walker:
                  "a known way to hide the rest of a pickle from scanners", off, evidence=line[:80])
 
     def _line_value(self, op: int, line: bytes, off: int):
-        if op == 73 or op == 76:  # INT / LONG
-            what = "INT" if op == 73 else "LONG"
-            if op == 73 and line in (b"00", b"01"):
+        if op == INT or op == LONG:  # INT / LONG
+            what = "INT" if op == INT else "LONG"
+            if op == INT and line in (b"00", b"01"):
                 return line == b"01"
-            s = line[:-1] if op == 76 and line.endswith(b"L") else line
+            s = line[:-1] if op == LONG and line.endswith(b"L") else line
             try:
                 return int(s)  # what pickletools (and every writer) accepts
             except ValueError:
                 pass
             cs = line.split(b"\x00", 1)[0]
-            if op == 76 and cs.endswith(b"L"):
+            if op == LONG and cs.endswith(b"L"):
                 cs = cs[:-1]
             v = None
-            if op == 73:
+            if op == INT:
                 m = _STRTOL.match(cs)
                 if m and m.end() == len(cs):
                     t = m.group(1)
@@ -1034,7 +1244,7 @@ class Walker:
                     raise Malformed(f"bad {what} argument {line[:40]!r}", off) from None
             self._differential(off, what, line)
             return v
-        if op == 70:  # FLOAT
+        if op == FLOAT:  # FLOAT
             try:
                 float(line)
                 return DATA
@@ -1046,7 +1256,7 @@ class Walker:
                 raise Malformed(f"bad FLOAT argument {line[:40]!r}", off) from None
             self._differential(off, "FLOAT", line)
             return DATA
-        if op == 83:  # STRING: quoted, escaped
+        if op == STRING:  # STRING: quoted, escaped
             if len(line) < 2 or line[0] != line[-1] or line[0] not in b"'\"":
                 raise Malformed("the STRING opcode argument must be quoted", off)
             try:
@@ -1054,13 +1264,13 @@ class Walker:
             except ValueError:
                 raise Malformed("bad STRING escape", off) from None
             return v if len(v) <= KEEP_TEXT else BIGTEXT
-        if op == 86:  # UNICODE: raw-unicode-escape
+        if op == UNICODE:  # UNICODE: raw-unicode-escape
             try:
                 s = line.decode("raw-unicode-escape")
             except UnicodeDecodeError:
                 raise Malformed("bad UNICODE argument", off) from None
             return s.encode("utf-8", "surrogatepass") if len(s) <= KEEP_TEXT else BIGTEXT
-        if op == 80:  # PERSID
+        if op == PERSID:  # PERSID
             if len(self.res.persistent_ids) < 100_000:
                 self.res.persistent_ids.append(line.decode("ascii", "replace"))
             return PERSISTENT
@@ -1069,18 +1279,18 @@ class Walker:
     def _var_arg(self, op: int, buf: bytes, i: int, push) -> tuple[bytes, int]:
         """Length-prefixed arguments: strings, bytes, longs. Large ones are skipped, not read."""
         off = self.base + i
-        if op == 88 or op == 66:  # BINUNICODE / BINBYTES: 4-byte unsigned length
+        if op == BINUNICODE or op == BINBYTES:  # BINUNICODE / BINBYTES: 4-byte unsigned length
             hdr = 5
             length = _u32(buf, i + 1)[0]
-        elif op == 141 or op == 142 or op == 150:  # BINUNICODE8 / BINBYTES8 / BYTEARRAY8
+        elif op == BINUNICODE8 or op == BINBYTES8 or op == BYTEARRAY8:  # BINUNICODE8 / BINBYTES8 / BYTEARRAY8
             hdr = 9
             length = _u64(buf, i + 1)[0]
-        elif op == 84:  # BINSTRING: signed 4-byte length
+        elif op == BINSTRING:  # BINSTRING: signed 4-byte length
             hdr = 5
             length = _i32(buf, i + 1)[0]
             if length < 0:
                 raise Malformed("BINSTRING pickle has negative byte count", off)
-        elif op == 139:  # LONG4
+        elif op == LONG4:  # LONG4
             hdr = 5
             length = _i32(buf, i + 1)[0]
             if length < 0:
@@ -1090,7 +1300,7 @@ class Walker:
             length = buf[i + 1]
         start = i + hdr
         end = start + length
-        text = op in (88, 141, 84, 85)
+        text = op in (BINUNICODE, BINUNICODE8, BINSTRING, SHORT_BINSTRING)
         if end <= len(buf):
             data = buf[start:end] if (length <= KEEP_BYTES) else None
         elif length <= CHUNK:
@@ -1112,7 +1322,7 @@ class Walker:
             i = 0
             end = 0
             data = None
-        if op == 139 or op == 138:  # LONG4 / LONG1
+        if op == LONG4 or op == LONG1:  # LONG4 / LONG1
             push(int.from_bytes(data, "little", signed=True) if data is not None and length <= 16 else DATA)
         elif text:
             push(data if data is not None and length <= KEEP_TEXT else BIGTEXT)
@@ -1152,7 +1362,8 @@ class Walker:
             if self.ctx.depth + self.nest + 1 > self.ctx.limits.max_depth:
                 raise LimitExceeded("max_depth", "joblib object arrays nested too deep")
             sub = Walker(self.stream, self.ctx, location_prefix=f"{self.loc(off)} > joblib object array ",
-                         max_bytes=(self.read_end - off), nest=self.nest + 1, label="joblib object-array pickle")
+                         max_bytes=(self.read_end - off), nest=self.nest + 1, label="joblib object-array pickle",
+                         accelerated=self.accelerated)
             r = sub.run()
             self.base = r.end
             self.eof = r.end >= self.read_end

@@ -70,8 +70,9 @@ def scan_with_rules(ctx: ScanContext, peek: Peek, size: int | None, fmt: str,
             ruleset, reason = default_ruleset()
             if ruleset is None:
                 if ctx.depth == 0:
-                    ctx.add("YARA-RULES-UNAVAILABLE", Severity.info, "YARA rules were not applied",
-                            f"the rule library could not be loaded: {reason}", analyzer="yara")
+                    ctx.add("YARA-RULES-UNAVAILABLE", Severity.medium, "YARA rules were not applied",
+                            f"the rule library could not be loaded, so no payload rule ran: {reason}",
+                            analyzer="yara")
                 return
         _scan(ctx, peek, size, fmt, ruleset)
     except Exception as exc:  # noqa: BLE001 - the YARA pass is an addition, never a reason to fail the scan

@@ -24,8 +24,6 @@ from modelscreen.schemas.rules import RuleBundle, RuleMeta, RuleSource
 
 ENGINES = ("yara-x", "yara-python")
 DEFAULT_ENGINE = "yara-x"
-ENGINE_ENV = "MODELSCREEN_YARA_ENGINE"
-RULES_DIR_ENV = "MODELSCREEN_RULES_DIR"
 ALLOWED_IMPORTS = frozenset({"math"})
 MAX_MATCHES_PER_PATTERN = 10_000
 
@@ -37,15 +35,27 @@ _SECTION = re.compile(r"^[ \t]*(meta|strings|condition)[ \t]*:", re.M)
 _META_LINE = re.compile(r'^[ \t]*(\w+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|-?\d+|true|false)[ \t]*(?://.*)?$')
 
 
-def default_rules_dir() -> Path:
-    """$MODELSCREEN_RULES_DIR, else the library shipped as package data (`modelscreen.rules`)."""
-    env = os.environ.get(RULES_DIR_ENV)
-    if env:
-        return Path(env)
+# Where the default ruleset comes from: set by the application from its settings
+# (configure_default_ruleset), never read from the environment here.
+_source: tuple[Path | None, str | None] = (None, None)
+
+
+def packaged_rules_dir() -> Path:
+    """The library shipped as package data (`modelscreen.rules`)."""
     spec = importlib.util.find_spec("modelscreen.rules")
     if spec is None or not spec.submodule_search_locations:
         return Path("/nonexistent/modelscreen/rules/yara")  # reported as RULES unavailable
     return Path(next(iter(spec.submodule_search_locations))) / "yara"
+
+
+def default_rules_dir() -> Path:
+    """The configured rule directory, else the packaged library."""
+    return _source[0] or packaged_rules_dir()
+
+
+def default_source() -> tuple[Path | None, str | None]:
+    """(rules directory, engine name) as configured; hand it to child processes that scan."""
+    return _source
 
 
 class RulesetError(Exception):
@@ -284,7 +294,7 @@ class YaraPythonEngine:
 
 
 def make_engine(name: str | None = None) -> YaraXEngine | YaraPythonEngine:
-    name = (name or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE).strip().lower()
+    name = (name or _source[1] or DEFAULT_ENGINE).strip().lower()
     if name in ("yara-x", "yara_x", "yarax"):
         return YaraXEngine()
     if name in ("yara-python", "yara_python", "yara", "libyara"):
@@ -345,7 +355,7 @@ class Ruleset:
 
 
 def load_ruleset(root: str | os.PathLike | None = None, engine: str | None = None) -> Ruleset:
-    """Parse, validate and compile the library under `root` (default: MODELSCREEN_RULES_DIR or rules/yara)."""
+    """Parse, validate and compile the library under `root` (default: the configured or packaged library)."""
     path = Path(root) if root is not None else default_rules_dir()
     rules, sources, problems = parse_rules(path)
     if problems:
@@ -405,8 +415,16 @@ def default_ruleset() -> tuple[Ruleset | None, str | None]:
     return _default
 
 
+def configure_default_ruleset(rules_dir: str | os.PathLike | None = None, engine: str | None = None) -> None:
+    """Choose the directory and engine of the default ruleset (None: packaged library, YARA-X); reloads lazily."""
+    global _default, _source
+    with _default_lock:
+        _source = (Path(rules_dir) if rules_dir else None, engine or None)
+        _default = None
+
+
 def reset_default_ruleset() -> None:
-    """Forget the loaded default (tests; after changing MODELSCREEN_RULES_DIR or the engine)."""
+    """Forget the loaded default; the next scan loads it again from the configured source."""
     global _default
     with _default_lock:
         _default = None

@@ -1,0 +1,98 @@
+"""Provenance in the scan stage, apart from Faust: evidence from the fetched copy, signature bundles of
+cached scans, and the inventory checks of one group of results. All synchronous; the scan agent runs them
+in its executors and retries what is transient."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
+
+from modelscreen.schemas.events import ArtifactEvent
+from modelscreen.schemas.results import ScanResult
+from modelscreen.pipeline.scanning import scan_fetched, scan_local
+from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
+from modelscreen.provenance.checks import apply_findings
+from modelscreen.provenance.pipeline_checks import (
+    LocalEvidence,
+    collect_cached_evidence,
+    collect_evidence,
+    evidence_findings,
+    pipeline_policy,
+)
+from modelscreen.provenance.signatures import BytesNeeded
+from modelscreen.settings import Settings
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """One event's way through the scan stage."""
+
+    result: ScanResult
+    gave_up: str | None = None  # the dead-letter reason, when the event gave up after bounded retries
+    evidence: LocalEvidence | None = None  # from the fetched copy; None for failed scans and cached ones
+    message: Any = None  # the consumed Kafka message, for its dead letter
+
+
+def es_unavailable(exc: BaseException) -> bool:
+    """An inventory outage (Elasticsearch unreachable or overloaded): delays, never skips."""
+    if isinstance(exc, (ConnectionError, ConnectionTimeout)):
+        return True
+    return isinstance(exc, ApiError) and exc.status_code in (408, 429, 500, 502, 503, 504)
+
+
+def fetch_and_scan(event: ArtifactEvent, settings: Settings,
+                   ruleset_version: str | None) -> tuple[ScanResult, LocalEvidence | None]:
+    """Fetch, scan, and collect provenance evidence from the fetched copy (no inventory read here)."""
+    policy = pipeline_policy(settings)
+    return scan_fetched(event, settings, ruleset_version=ruleset_version,
+                        inspect=lambda result, path: collect_evidence(result, path, policy=policy, settings=settings))
+
+
+def scan_fetched_copy(event: ArtifactEvent, path: Path, settings: Settings,
+                      ruleset_version: str | None) -> tuple[ScanResult, LocalEvidence | None]:
+    """fetch_and_scan for a copy fetched already (scanning.fetch_artifact)."""
+    policy = pipeline_policy(settings)
+    return scan_local(event, path, ruleset_version=ruleset_version,
+                      inspect=lambda result, local: collect_evidence(result, local, policy=policy, settings=settings))
+
+
+def open_checker(settings: Settings) -> ProvenanceChecker:
+    """The pipeline's checker: the Elasticsearch inventory and the configured policy."""
+    inventory = open_inventory("elasticsearch", settings=settings, index=settings.inventory_index)
+    return ProvenanceChecker(inventory, load_policy(settings.provenance_policy))
+
+
+def check_group(checker: ProvenanceChecker, items: list[tuple[ScanResult, LocalEvidence | None]]) -> list[ScanResult]:
+    """Inventory, approvals, pins, policy, signatures and drift for results about one inventory record
+    (`evidence` from the fetched copy, or None); checked one by one, recorded in one write."""
+    todo = []
+    shared: dict[tuple, list] = {}  # one group, same action and evidence: same findings, recorded once
+    for result, evidence in items:
+        if not result.error:
+            key = (result.event.action, id(evidence))
+            if key not in shared:
+                shared[key] = evidence_findings(result, evidence, inventory=checker.inventory,
+                                                policy=checker.policy)
+            todo.append(apply_findings(result, shared[key]))
+    done = iter(checker.process_many(todo) if todo else [])
+    return [r if r.error else next(done) for r, _e in items]
+
+
+def cached_evidence(results: list[ScanResult], settings: Settings) -> list[LocalEvidence | None]:
+    """For cached scans: the signature bundle next to each artifact, verified against the cached sha256.
+    None where the bundle's manifest needs the bytes hashed (the caller fetches and scans after all)."""
+    policy = pipeline_policy(settings)
+    seen: dict[tuple, LocalEvidence | None] = {}  # events about the same artifact and bytes: one lookup
+    out = []
+    for result in results:
+        ev = result.event
+        key = (ev.uri, result.sha256, ev.action, ev.store, ev.store_name, ev.name)
+        if key not in seen:
+            try:
+                seen[key] = collect_cached_evidence(result, policy=policy, settings=settings)
+            except BytesNeeded:
+                seen[key] = None
+        out.append(seen[key])
+    return out
