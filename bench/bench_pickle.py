@@ -33,6 +33,11 @@ def dense_records(n: int) -> bytes:
     return pickle.dumps([{"a": i, "b": (i, float(i)), "c": [1.5, 2.5]} for i in range(n)], protocol=4)
 
 
+def records(n: int) -> bytes:
+    """The records shape: a list of (int, float, str) tuples (1.5M of them: about 38-44 MB, memo-heavy)."""
+    return pickle.dumps([(i, i * 0.5, f"name{i}") for i in range(n)], protocol=4)
+
+
 def dense_floats(n: int) -> bytes:
     return pickle.dumps([float(i) * 0.5 for i in range(n)], protocol=4)
 
@@ -105,6 +110,7 @@ def main(argv: list[str]) -> None:
     scale = 10 if quick else 1
     cases = [
         ("dense ints   list(range(3M))", dense_ints(3_000_000 // scale), True),
+        ("records (int, float, str) x 1.5M", records(1_500_000 // scale), True),
         ("dense records (dict/tuple/float)", dense_records(300_000 // scale), True),
         ("dense floats", dense_floats(2_000_000 // scale), True),
         ("array-heavy  numpy, protocol 5", array_heavy(64 // scale), False),

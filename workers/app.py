@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from elasticsearch import AsyncElasticsearch
 
     from modelscreen.provenance import ProvenanceChecker
+    from modelscreen.sandbox.scanning import SandboxScanner
     from modelscreen.sinks.elasticsearch import FindingsWriter
 
 
@@ -41,13 +42,14 @@ class Runtime:
     app: faust.App
     topics: dict[str, TopicT] = field(default_factory=dict)
     scan_cache: ScanCache = field(default_factory=ScanCache)
-    # scans, one at a time: the engine is not safe to run in several threads of a process at once
+    # scans, one at a time (as before: the handler scanned one event at a time); fetches run in io_executor
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=16))
     es: AsyncElasticsearch | None = None
     writer: FindingsWriter | None = None  # opened by the index agent on first use
     ruleset_version: str | None = None
     provenance: ProvenanceChecker | None = None  # opened by the scan agent on first use
+    scanner: SandboxScanner | None = None  # None: the process's shared sandbox pool
 
     @property
     def observer(self) -> dict[str, str]:

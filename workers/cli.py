@@ -20,13 +20,14 @@ from modelscreen.commands.provenance import diff, inventory, verify
 from modelscreen.commands.rules_list import list_rules
 from modelscreen.embedded.watch import watch as run_watch
 from modelscreen.engine import Limits
-from modelscreen.engine.scanner import iter_files, scan_paths
+from modelscreen.engine.scanner import iter_files
 from modelscreen.engine.yara.loader import default_rules_dir, default_ruleset
 from modelscreen.pipeline.alerting import alerts_for
 from modelscreen.reporters import FORMATS, RENDERERS, output_format, serialisable
 from modelscreen.reporters.stdout import reserved_stdout
 from modelscreen.reporters.tables import stored_findings_table
 from modelscreen.rules_cli import rules
+from modelscreen.sandbox.scanning import scan_paths_sandboxed
 from modelscreen.schemas.export import SCHEMA_DIR, export
 from modelscreen.schemas.text import printable_text, raw_hex
 from modelscreen.sinks.sqlite_store import SqliteStore, default_db_path
@@ -64,9 +65,11 @@ def main() -> None:
               help="Write the report to a file instead of standard output.")
 @click.option("--max-seconds", type=float, default=None, help="Time budget per artifact.")
 @click.option("--no-progress", is_flag=True, help="Never show a progress bar.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Sandboxed scans side by side (default: the number of cores).")
 def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | None,
-         max_seconds: float | None, no_progress: bool) -> None:
-    """Scan files and directories (recursively).
+         max_seconds: float | None, no_progress: bool, jobs: int | None) -> None:
+    """Scan files and directories (recursively), each file in a sandboxed child process.
 
     Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or analysis errors.
     """
@@ -87,10 +90,10 @@ def scan(paths: tuple[Path, ...], fmt: str | None, fail_on: str, output: Path | 
                 bar.update(task, advance=size, description=f.name[:40])
 
             with reserved_stdout():
-                reports = list(scan_paths(files, limits=limits, progress=advance))
+                reports = scan_paths_sandboxed(files, jobs=jobs, limits=limits, progress=advance)
     else:
         with reserved_stdout():
-            reports = list(scan_paths(files, limits=limits))
+            reports = scan_paths_sandboxed(files, jobs=jobs, limits=limits)
 
     reports = serialisable(reports)
     _warn_rules_unavailable(reports)

@@ -10,7 +10,6 @@ Both imports overwrite objects with the same ids, so running them again is harml
 from __future__ import annotations
 
 import json
-import os
 import re
 import ssl
 import urllib.error

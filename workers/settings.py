@@ -86,6 +86,7 @@ class Settings(EngineSettings):
     findings_data_stream: str = "logs-modelscreen.findings-default"
     artifacts_index: str = "modelscreen-artifacts"
     inventory_index: str = "modelscreen-inventory"
+    db: Path | None = Field(default=None, description="SQLite findings database of the embedded mode")
     provenance_policy: Path | None = Field(default=None, description="YAML provenance policy (deploy/policy.example.yaml)")
 
     # Worker behaviour

@@ -12,12 +12,9 @@ import pickle
 import struct
 import sys
 import tarfile
-import zipfile
 import zlib
 from datetime import datetime, timezone
-from pathlib import Path
 
-import pytest
 
 from tests.fixtures import make_containers as mk
 from tests.fixtures import make_formats as mf

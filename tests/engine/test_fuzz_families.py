@@ -17,7 +17,6 @@ import struct
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.corpus.hostile.child_scan import RSS_BOUND, scan_in_child
 from tests.fixtures import make_containers as mc

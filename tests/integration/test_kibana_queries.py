@@ -103,6 +103,8 @@ def build_results() -> list[tuple[str, ScanResult]]:
         ("sig-missing", "s3", "uploaded", _f("SIGNATURE-MISSING", Severity.high, analyzer="signature")),
         ("digest", "cloudevents", "downloaded", _f("ARTIFACT-DIGEST-MISMATCH", Severity.critical,
                                                    analyzer="pipeline")),
+        ("drift", "s3", "uploaded", _f("BEHAVIOUR-DRIFT", Severity.high, analyzer="behaviour")),
+        ("trigger", "minio", "uploaded", _f("BEHAVIOUR-TRIGGER-SENSITIVE", Severity.high, analyzer="behaviour")),
     ]
     for case, store, action, finding in simple:
         ev = _event(case, store=store, action=action, actor="bob" if action == "downloaded" else "alice",
@@ -197,6 +199,8 @@ SAVED_SEARCH_INTENT = {
     "modelscreen-search-signature-problems": lambda m: m.rule_id.startswith("SIGNATURE-"),
     "modelscreen-search-analysis-errors": lambda m: m.rule_id == "MODELSCREEN-ANALYSIS-ERROR",
     "modelscreen-search-recent-critical": lambda m: m.severity is Severity.critical,
+    "modelscreen-search-behaviour": lambda m: m.rule_id.startswith("BEHAVIOUR-"),
+    "modelscreen-search-behaviour-triggers": lambda m: m.rule_id == "BEHAVIOUR-TRIGGER-SENSITIVE",
 }
 SEARCHES = {o["id"]: o for o in saved_objects() if o["type"] == "search"}
 

@@ -1,5 +1,6 @@
 """Standard output carries only the report, whatever a library prints while scanning."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,9 +15,10 @@ def _su(s: str) -> bytes:
 COMPUTED_STACK_GLOBAL = (b"\x80\x04" + _su("builtins") + b"\x94" + b"0" + b"h\x00" + _su("len") + b"\x93"
                          + _su("abc") + b"\x85R.")
 
-# Any dependency that prints, at the Python level and straight to file descriptor 1 (as C code would).
-NOISY = textwrap.dedent("""
-    import os, sys
+# Any dependency that prints, at the Python level and straight to file descriptor 1 (as C code would):
+# installed by a sitecustomize module, so in the command and in the sandboxed children that scan.
+NOISY_SITE = textwrap.dedent("""
+    import os
     import modelscreen.engine.pickle.second_opinion as so
     real = so.fickling_opinion
     def noisy(*a, **k):
@@ -24,6 +26,9 @@ NOISY = textwrap.dedent("""
         os.write(1, b"raw write to fd 1 from C\\n")
         return real(*a, **k)
     so.fickling_opinion = noisy
+""")
+NOISY = textwrap.dedent("""
+    import sys
     from modelscreen.cli import main
     sys.argv = ["modelscreen"] + sys.argv[1:]
     main()
@@ -31,7 +36,12 @@ NOISY = textwrap.dedent("""
 
 
 def _run(args, tmp_path):
-    return subprocess.run([sys.executable, "-c", NOISY, *args], capture_output=True, cwd=tmp_path, timeout=120)
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(NOISY_SITE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-c", NOISY, *args], capture_output=True, cwd=tmp_path, timeout=120,
+                          env=env)
 
 
 def test_json_report_parses_although_dependencies_print(tmp_path):

@@ -38,6 +38,7 @@ class FakeRuntime:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
     ruleset_version: str | None = field(default_factory=lambda: default_ruleset()[0].version)
+    scanner: None = None  # the process's shared sandbox pool
 
 
 @pytest.fixture

@@ -91,7 +91,8 @@ async def _scan(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
                                                  lambda: fetch_artifact(event, rt.settings, Path(tmp)))
         if reason is None:
             done, reason, scans = await _attempts(
-                rt, f"scan {event.uri}", lambda: scan_fetched_copy(event, path, rt.settings, rt.ruleset_version),
+                rt, f"scan {event.uri}", lambda: scan_fetched_copy(event, path, rt.settings, rt.ruleset_version,
+                                                 rt.scanner),
                 executor=rt.executor)
             attempts += scans - 1
     if reason is not None:

@@ -28,9 +28,11 @@ from modelscreen.provenance.hf import (
     verify_directory,
 )
 from modelscreen.provenance.lineage import lineage_from_file
-from modelscreen.provenance.signatures import SignatureUsageError, verify_model
+from modelscreen.provenance.signatures import verify_model
 from modelscreen.provenance.tensors import diff_paths
 from modelscreen.reporters.base import output_format
+from modelscreen.sandbox import SandboxError, run_sandboxed
+from modelscreen.sandbox.runner import command_limits, reason
 from modelscreen.reporters.tables import findings_text, inventory_table, tensor_diff_table
 from modelscreen.schemas.inventory import ArtifactIdentity
 from modelscreen.settings import Settings, load_settings
@@ -312,12 +314,13 @@ def verify(path, signature, public_key, certificate, chain, sigstore_identity, s
     if signature is None:
         raise click.UsageError("--signature is required (or --hf REPO@COMMIT)")
 
-    try:
-        check = verify_model(path, signature, public_key=public_key, certificate=certificate, chain=chain,
-                             sigstore_identity=sigstore_identity, sigstore_issuer=sigstore_issuer,
-                             trust_config=trust_config, allowed_signers=list(allowed) or None)
-    except SignatureUsageError as exc:
-        click.echo(f"error: {exc}", err=True)
+    try:  # the bundle and the model are parsed in a sandboxed child
+        check = run_sandboxed(verify_model, path, signature, public_key=public_key, certificate=certificate,
+                              chain=chain, sigstore_identity=sigstore_identity, sigstore_issuer=sigstore_issuer,
+                              trust_config=trust_config, allowed_signers=list(allowed) or None,
+                              limits=command_limits())
+    except SandboxError as exc:
+        click.echo(f"error: {reason(exc)}", err=True)
         sys.exit(EXIT_ERROR)
     if record_identity:
         _record_signature(path, check, _identity(record_identity), backend, db, config, index)
@@ -382,10 +385,13 @@ def diff(old: Path, new: Path, fmt: str | None) -> None:
 
     Exit status: 0 identical, 1 differences, 2 errors.
     """
-    try:
-        diffs = diff_paths(old, new)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    try:  # the headers are parsed in a sandboxed child
+        diffs = run_sandboxed(diff_paths, old, new, limits=command_limits())
+    except SandboxError as exc:
+        if exc.exc_type in ("ValueError", "ManifestError"):
+            raise click.UsageError(reason(exc)) from None
+        click.echo(f"error: {reason(exc)}", err=True)
+        sys.exit(EXIT_ERROR)
     fmt = output_format(fmt)
     if fmt == "json":
         click.echo(json.dumps({"old": str(old), "new": str(new), "files": [d.to_json() for d in diffs]}, indent=2))

@@ -24,7 +24,8 @@ from modelscreen.schemas.results import ScanResult
 from modelscreen.schemas.text import printable_text
 from modelscreen.engine import ENGINE_VERSION, Limits
 from modelscreen.engine.scanner import iter_files
-from modelscreen.pipeline.scanning import failed, scan_fetched
+from modelscreen.pipeline.scanning import ScanFailed, failed, scan_fetched
+from modelscreen.sandbox.scanning import SandboxScanner
 from modelscreen.settings import Settings
 from modelscreen.sinks.sqlite_store import SqliteStore
 from modelscreen.fetch import FetchError
@@ -81,8 +82,10 @@ def changes(root: Path, store: SqliteStore, settle: float, pending: dict[Path, t
 class Processor:
     """What happens to one change: scan, provenance (SQLite inventory), findings to SQLite."""
 
-    def __init__(self, root: Path, store: SqliteStore, *, limits: Limits | None = None, provenance: bool = True):
+    def __init__(self, root: Path, store: SqliteStore, *, limits: Limits | None = None, provenance: bool = True,
+                 scanner: SandboxScanner | None = None):
         self.root = root.resolve()
+        self.scanner = scanner  # None: the process's shared sandbox pool
         self.store = store
         self.limits = limits
         self.settings = Settings(fetch_file_roots=[self.root])
@@ -97,8 +100,9 @@ class Processor:
         inspect = None if checker is None else (
             lambda result, path: collect_evidence(result, path, policy=checker.policy, settings=self.settings))
         try:
-            result, evidence = scan_fetched(event, self.settings, limits=self.limits, inspect=inspect)
-        except FetchError as exc:  # gone or unreadable by now: an error verdict, never clean
+            result, evidence = scan_fetched(event, self.settings, limits=self.limits, inspect=inspect,
+                                            scanner=self.scanner)
+        except (FetchError, ScanFailed) as exc:  # gone, unreadable, or its sandboxed scan died: error, never clean
             result, evidence = failed(event, exc, attempts=1, ruleset_version=None), None
         if checker is not None and not result.error:
             # as the pipeline's scan stage: signature bundles and tensor drift, then inventory and policy
@@ -126,10 +130,11 @@ class Processor:
 
 def watch(root: Path, store: SqliteStore, *, interval: float = 2.0, settle: float = 2.0, once: bool = False,
           limits: Limits | None = None, on_result: Callable[[FileChange, ScanResult], None] | None = None,
-          should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Scan changes until stopped; with `once`, one sweep (settling ignored). Returns files scanned."""
+          should_stop: Callable[[], bool] = lambda: False, scanner: SandboxScanner | None = None) -> int:
+    """Scan changes until stopped; with `once`, one sweep (settling ignored). Returns files scanned.
+    Each file is scanned in a sandboxed child of `scanner` (default: the process's shared pool)."""
     pending: dict[Path, tuple[int, int, float]] = {}
-    process = Processor(root, store, limits=limits)
+    process = Processor(root, store, limits=limits, scanner=scanner)
     scanned = 0
     while True:
         for change in changes(root, store, 0.0 if once else settle, pending):

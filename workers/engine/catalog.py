@@ -110,6 +110,22 @@ _RULES: list[Rule] = [
          "An archive member, decompressed payload or nested pickle sits deeper than `Limits.max_depth` and "
          "was not analysed. Legitimate models rarely nest more than two or three levels; deep nesting is a "
          "way to hide a payload from scanners with lower limits."),
+        ("ENGINE-CRASH", S.medium, "The scanner process crashed on this artifact",
+         "The sandboxed child scanning this artifact died (a signal such as SIGSEGV or SIGABRT, or it was "
+         "killed from outside, e.g. by the kernel's out-of-memory killer) before it returned a report, so "
+         "nothing of the artifact was analysed. Parsers that crash on crafted input are a classic exploit "
+         "route: treat the file as hostile until it is inspected in an isolated environment. Other artifacts "
+         "are unaffected; the pipeline retries the event a bounded number of times, then dead-letters it."),
+        ("LIMIT-MEMORY", S.medium, "Scanning this artifact exceeded the memory limit",
+         "The sandboxed child scanning this artifact ran out of its address-space limit "
+         "(`SandboxLimits.memory_bytes`, 2 GiB by default) and was stopped, so the artifact was not "
+         "analysed. A small file that needs gigabytes to parse is a memory bomb; a genuinely huge model may "
+         "need the limit raised deliberately."),
+        ("LIMIT-TIME", S.medium, "Scanning this artifact exceeded the time limit",
+         "The sandboxed child scanning this artifact used up its CPU-time limit or overran the wall-clock "
+         "budget (the engine's `Limits.max_seconds` plus a grace period) and was killed by the parent, "
+         "typically a hang inside C code that the engine's own time checks cannot interrupt. Nothing was "
+         "analysed: inspect the file by hand; it may be built to stall scanners."),
     ),
     *_area(
         "YARA",
@@ -791,6 +807,8 @@ CATALOG: Mapping[str, Rule] = _build(_RULES)
 NOT_ANALYSED: frozenset[str] = frozenset({
     # the engine and its limits
     "ENGINE-ERROR", "LIMIT-EXCEEDED", "LIMIT-NESTING",
+    # the sandbox around it
+    "ENGINE-CRASH", "LIMIT-MEMORY", "LIMIT-TIME",
     # compressed streams and archives
     "COMPRESSED-CORRUPT", "COMPRESSED-TRUNCATED",
     "ZIP-MALFORMED", "ZIP-ENCRYPTED", "ZIP-UNSUPPORTED-COMPRESSION", "ZIP-NOT-ANALYSED", "ZIP-CORRUPT-MEMBER",

@@ -151,6 +151,8 @@ def scan_stream(
             analyzer_for(Format.pickle)(reader, ctx)
     except LimitExceeded as exc:
         ctx.limit_finding(exc)
+    except MemoryError:
+        raise  # the process is out of memory: its runner (modelscreen.sandbox) reports LIMIT-MEMORY
     except Exception as exc:  # a parser crash is an error verdict with the reason, never clean
         error = f"{type(exc).__name__}: {exc}"[:500]
         ctx.add("ENGINE-ERROR", Severity.info, "Analysis failed", error, analyzer="engine", uncapped=True)
@@ -230,6 +232,8 @@ def scan_path(path: str | os.PathLike, *, limits: Limits | None = None) -> list[
             raise OSError(f"not a regular file: {display}")
         with open(p, "rb", buffering=0) as fh:
             return scan_stream(fh, display, name=p.name, size=st.st_size, limits=limits)
+    except MemoryError:
+        raise  # the process is out of memory: its runner (modelscreen.sandbox) reports LIMIT-MEMORY
     except Exception as exc:  # noqa: BLE001 - one artifact's failure must not lose the others' reports
         return [ArtifactReport(path=display, format=Format.unreadable, verdict=Verdict.error,
                                error=f"{type(exc).__name__}: {exc}"[:500])]

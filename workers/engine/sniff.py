@@ -8,7 +8,7 @@ import struct
 import tokenize
 
 from modelscreen.engine.pickle_head import looks_like_pickle
-from modelscreen.schemas.formats import CODE_EXECUTING, Format
+from modelscreen.schemas.formats import Format
 
 HEAD_BYTES = 64 * 1024
 

@@ -12,6 +12,7 @@ from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
 from modelscreen.schemas.events import ArtifactEvent
 from modelscreen.schemas.results import ScanResult
 from modelscreen.pipeline.scanning import scan_fetched, scan_local
+from modelscreen.sandbox.scanning import SandboxScanner
 from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
 from modelscreen.provenance.checks import apply_findings
 from modelscreen.provenance.pipeline_checks import (
@@ -42,19 +43,20 @@ def es_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and exc.status_code in (408, 429, 500, 502, 503, 504)
 
 
-def fetch_and_scan(event: ArtifactEvent, settings: Settings,
-                   ruleset_version: str | None) -> tuple[ScanResult, LocalEvidence | None]:
-    """Fetch, scan, and collect provenance evidence from the fetched copy (no inventory read here)."""
+def fetch_and_scan(event: ArtifactEvent, settings: Settings, ruleset_version: str | None,
+                   scanner: SandboxScanner | None = None) -> tuple[ScanResult, LocalEvidence | None]:
+    """Fetch, scan (in a sandboxed child of `scanner`, default the process's pool), and collect provenance
+    evidence from the fetched copy (no inventory read here). Raises ScanFailed when the child died."""
     policy = pipeline_policy(settings)
-    return scan_fetched(event, settings, ruleset_version=ruleset_version,
+    return scan_fetched(event, settings, ruleset_version=ruleset_version, scanner=scanner,
                         inspect=lambda result, path: collect_evidence(result, path, policy=policy, settings=settings))
 
 
-def scan_fetched_copy(event: ArtifactEvent, path: Path, settings: Settings,
-                      ruleset_version: str | None) -> tuple[ScanResult, LocalEvidence | None]:
+def scan_fetched_copy(event: ArtifactEvent, path: Path, settings: Settings, ruleset_version: str | None,
+                      scanner: SandboxScanner | None = None) -> tuple[ScanResult, LocalEvidence | None]:
     """fetch_and_scan for a copy fetched already (scanning.fetch_artifact)."""
     policy = pipeline_policy(settings)
-    return scan_local(event, path, ruleset_version=ruleset_version,
+    return scan_local(event, path, ruleset_version=ruleset_version, scanner=scanner,
                       inspect=lambda result, local: collect_evidence(result, local, policy=policy, settings=settings))
 
 

@@ -10,13 +10,24 @@ from typing import TypeVar
 from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
 from modelscreen.schemas.events import Action, ArtifactEvent
 from modelscreen.schemas.results import ScanResult
-from modelscreen.engine import ENGINE_VERSION, Limits, scan_stream
+from modelscreen.engine import ENGINE_VERSION, Limits
 from modelscreen.engine.verdict import verdict_for, worst_verdict
 from modelscreen.fetch import FetchError, fetch_to_file
 from modelscreen.fetch.errors import check_complete
+from modelscreen.sandbox import SandboxError
+from modelscreen.sandbox.scanning import SandboxScanner, failure_report, shared_scanner
 from modelscreen.settings import Settings
 
 T = TypeVar("T")
+
+
+class ScanFailed(Exception):
+    """The sandboxed scan did not return (crash, memory or time limit): `report` is the artifact's error
+    report (ENGINE-CRASH / LIMIT-MEMORY / LIMIT-TIME). The pipeline retries it, then dead-letters it."""
+
+    def __init__(self, report: ArtifactReport):
+        super().__init__(report.error)
+        self.report = report
 
 
 def display_name(event: ArtifactEvent) -> str:
@@ -57,12 +68,16 @@ def scan_event(event: ArtifactEvent, settings: Settings, *, limits: Limits | Non
 
 def scan_fetched(event: ArtifactEvent, settings: Settings, *, limits: Limits | None = None,
                  ruleset_version: str | None = None,
-                 inspect: Callable[[ScanResult, Path], T] | None = None) -> tuple[ScanResult, T | None]:
+                 inspect: Callable[[ScanResult, Path], T] | None = None,
+                 scanner: SandboxScanner | None = None) -> tuple[ScanResult, T | None]:
     """scan_event, and `inspect(result, local_path)` while the fetched copy still exists (not called when
-    the scan failed). Returns the result and what `inspect` returned (None without it)."""
+    the scan failed). Returns the result and what `inspect` returned (None without it).
+    The bytes are scanned in a sandboxed child of `scanner` (default: the process's); raises ScanFailed when
+    that child crashed or ran over a limit."""
     with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
         path = fetch_artifact(event, settings, Path(tmp))
-        return scan_local(event, path, limits=limits, ruleset_version=ruleset_version, inspect=inspect)
+        return scan_local(event, path, limits=limits, ruleset_version=ruleset_version, inspect=inspect,
+                          scanner=scanner)
 
 
 def fetch_artifact(event: ArtifactEvent, settings: Settings, directory: Path) -> Path:
@@ -75,11 +90,15 @@ def fetch_artifact(event: ArtifactEvent, settings: Settings, directory: Path) ->
 
 
 def scan_local(event: ArtifactEvent, path: Path, *, limits: Limits | None = None, ruleset_version: str | None = None,
-               inspect: Callable[[ScanResult, Path], T] | None = None) -> tuple[ScanResult, T | None]:
-    """Scan the fetched copy; `inspect` as in scan_fetched."""
-    with open(path, "rb", buffering=0) as fh:
-        reports = scan_stream(fh, event.uri, name=display_name(event), limits=limits,
-                              tensor_digests=inspect is not None)
+               inspect: Callable[[ScanResult, Path], T] | None = None,
+               scanner: SandboxScanner | None = None) -> tuple[ScanResult, T | None]:
+    """Scan the fetched copy in a sandboxed child of `scanner` (default: the process's); `inspect` as in
+    scan_fetched. Raises ScanFailed when that child crashed or ran over a limit."""
+    try:
+        reports = (scanner or shared_scanner()).scan_or_raise(
+            path, event.uri, name=display_name(event), limits=limits, tensor_digests=inspect is not None)
+    except SandboxError as exc:
+        raise ScanFailed(failure_report(event.uri, exc, path.stat().st_size)) from None
     if event.artifact_type is not None:
         for report in reports:
             report.artifact_type = event.artifact_type
@@ -110,10 +129,13 @@ def from_cache(event: ArtifactEvent, cached: ScanResult) -> ScanResult:
     return cached.model_copy(update={"event": event, "cached": True, "scanned_at": datetime.now(timezone.utc)})
 
 
-def failed(event: ArtifactEvent, error: FetchError | str, *, attempts: int, ruleset_version: str | None) -> ScanResult:
+def failed(event: ArtifactEvent, error: FetchError | ScanFailed | str, *, attempts: int,
+           ruleset_version: str | None) -> ScanResult:
     reason = error.reason if isinstance(error, FetchError) else str(error)
+    reports = [error.report] if isinstance(error, ScanFailed) else []
     return ScanResult(event=event, sha256=event.expected_sha256, size=event.size, verdict=Verdict.error,
-                      engine_version=ENGINE_VERSION, ruleset_version=ruleset_version,
+                      engine_version=ENGINE_VERSION, ruleset_version=ruleset_version, reports=reports,
+                      format=reports[0].format if reports else None,
                       scanned_at=datetime.now(timezone.utc), error=reason, attempts=attempts)
 
 

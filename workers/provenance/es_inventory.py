@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from modelscreen.schemas.behaviour import BehaviourBaseline
 from modelscreen.schemas.inventory import ApprovalStatus, InventoryRecord, TensorManifest
 from modelscreen.assets import templates_dir
 from modelscreen.provenance.inventory import Inventory
+from modelscreen.settings import Settings
 
 DEFAULT_INDEX = "modelscreen-inventory"
 TEMPLATE_NAME = "modelscreen-inventory"
@@ -29,9 +29,8 @@ def _template_file() -> Path:
 
 
 def inventory_index(settings: Any = None) -> str:
-    """`inventory_index` from the settings when they have it, else $MODELSCREEN_INVENTORY_INDEX, else the default."""
-    return (getattr(settings, "inventory_index", None) or os.environ.get("MODELSCREEN_INVENTORY_INDEX")
-            or DEFAULT_INDEX)
+    """`inventory_index` from the given settings, else from Settings (MODELSCREEN_INVENTORY_INDEX)."""
+    return getattr(settings, "inventory_index", None) or Settings().inventory_index or DEFAULT_INDEX
 
 
 def put_template(es) -> None:

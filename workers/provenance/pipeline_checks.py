@@ -56,7 +56,8 @@ from modelscreen.fetch.oci import registry_for
 from modelscreen.fetch.oci_models import classify
 from modelscreen.fetch.s3 import download, parse
 from modelscreen.provenance.hf import HubFile, check_file
-from modelscreen.provenance.policy import POLICY_ENV, load_policy
+from modelscreen.provenance.policy import load_policy
+from modelscreen.settings import Settings
 from modelscreen.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
 from modelscreen.provenance.tensors import ManifestError, diff_manifests, tensor_manifest
 
@@ -90,7 +91,7 @@ def _policy_at(path: str, mtime_ns: int) -> ProvenancePolicy:
 def pipeline_policy(settings) -> ProvenancePolicy:
     """The policy the worker is configured with (settings.provenance_policy, else the environment), re-read
     when the file changes."""
-    path = getattr(settings, "provenance_policy", None) or os.environ.get(POLICY_ENV)
+    path = getattr(settings, "provenance_policy", None) or Settings().provenance_policy
     if not path:
         return load_policy(None)
     try:

@@ -8,8 +8,8 @@ import yaml
 from pydantic import ValidationError
 
 from modelscreen.schemas.policy import ProvenancePolicy
+from modelscreen.settings import Settings
 
-POLICY_ENV = "MODELSCREEN_PROVENANCE_POLICY"
 
 
 class PolicyError(ValueError):
@@ -33,8 +33,9 @@ def parse_policy(text: str, *, source: str = "<policy>") -> ProvenancePolicy:
 
 
 def load_policy(path: str | os.PathLike | None = None) -> ProvenancePolicy:
-    """The policy at `path`, else at $MODELSCREEN_PROVENANCE_POLICY, else the empty (permissive) policy."""
-    path = path or os.environ.get(POLICY_ENV)
+    """The policy at `path`, else the configured one (Settings: MODELSCREEN_PROVENANCE_POLICY), else the empty
+    (permissive) policy."""
+    path = path or Settings().provenance_policy
     if not path:
         return ProvenancePolicy()
     p = Path(path)

@@ -18,11 +18,15 @@ class SandboxLimits(BaseModel):
     network: bool = Field(False, description="Allow sockets (False: no network where the platform can deny it)")
 
 
+CPU_TASKS = 8  # a warm child retires once it has used this many tasks' worth of CPU seconds
+
+
 def apply_limits(limits: SandboxLimits) -> None:
-    """Called first thing in the child."""
+    """Resource limits, called in the child before it reads a task. The hard CPU limit leaves room for the
+    per-task soft limits a warm pool child sets (isolation.cpu_budget)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds * CPU_TASKS + 1))
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     cap = min(limits.open_files, hard) if hard != resource.RLIM_INFINITY else limits.open_files
     resource.setrlimit(resource.RLIMIT_NOFILE, (cap, cap))

@@ -6,7 +6,8 @@ import signal
 import traceback
 from typing import Any, Callable
 
-from modelscreen.sandbox.limits import SandboxLimits, apply_limits
+from modelscreen.sandbox.isolation import harden
+from modelscreen.sandbox.limits import SandboxLimits
 
 
 class SandboxError(Exception):
@@ -33,7 +34,7 @@ class SandboxTimeout(SandboxError):
 
 def _child(conn, limits: SandboxLimits, func: Callable, args: tuple, kwargs: dict) -> None:
     try:
-        apply_limits(limits)
+        harden(limits)
         result = ("ok", func(*args, **kwargs))
     except MemoryError:
         result = ("memory", "MemoryError", "the child ran out of memory")
@@ -65,7 +66,7 @@ def run_sandboxed(func: Callable[..., Any], *args: Any, limits: SandboxLimits | 
             message = parent.recv()
         except EOFError:
             proc.join()
-            raise _died(proc.exitcode) from None
+            raise died(proc.exitcode) from None
     finally:
         parent.close()
         proc.join(timeout=5)
@@ -80,10 +81,34 @@ def run_sandboxed(func: Callable[..., Any], *args: Any, limits: SandboxLimits | 
     raise SandboxError(message[2], message[1])
 
 
-def _died(exitcode: int | None) -> SandboxError:
+def died(exitcode: int | None) -> SandboxError:
+    """The error for a child that exited without a result."""
     if exitcode is not None and exitcode < 0:
         sig = -exitcode
-        if sig in (signal.SIGXCPU, signal.SIGKILL):
-            return SandboxTimeout(f"the child was stopped by signal {sig} (CPU limit)")
-        return SandboxCrash(f"the child died with signal {sig}")
+        if sig == signal.SIGXCPU:
+            return SandboxTimeout("the child was stopped by SIGXCPU (CPU-time limit)")
+        if sig == signal.SIGKILL:
+            return SandboxCrash("the child was killed (SIGKILL: from outside the sandbox, e.g. the kernel's "
+                                "out-of-memory killer, or past its hard CPU limit)")
+        return SandboxCrash(f"the child died with signal {sig}{_signame(sig)}")
     return SandboxCrash(f"the child exited with status {exitcode} without a result")
+
+
+def _signame(sig: int) -> str:
+    try:
+        return f" ({signal.Signals(sig).name})"
+    except ValueError:
+        return ""
+
+
+def command_limits() -> SandboxLimits:
+    """For one-shot commands that parse a whole model (verify, diff): memory, files and no network as for
+    scans; time as long as hashing a large model directory may take."""
+    return SandboxLimits(cpu_seconds=6 * 3600, wall_seconds=6 * 3600)
+
+
+def reason(exc: SandboxError) -> str:
+    """The message of an error raised by the sandboxed function, without its type name."""
+    text = str(exc)
+    prefix = f"{exc.exc_type}: " if exc.exc_type else ""
+    return text[len(prefix):] if prefix and text.startswith(prefix) else text

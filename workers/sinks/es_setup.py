@@ -6,8 +6,6 @@ server has them.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 from modelscreen.assets import templates_dir

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelscreen.schemas import ArtifactReport, Severity
 from modelscreen.schemas.text import is_encodable, printable_text
+from modelscreen.settings import Settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -57,9 +58,10 @@ CREATE TABLE IF NOT EXISTS watched_files (
 
 
 def default_db_path() -> Path:
-    env = os.environ.get("MODELSCREEN_DB")
-    if env:
-        return Path(env)
+    """MODELSCREEN_DB (through Settings), else the XDG data directory."""
+    configured = Settings().db
+    if configured:
+        return configured
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "modelscreen" / "findings.db"
 

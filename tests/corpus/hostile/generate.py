@@ -8,8 +8,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import lzma
-import pickle
 import struct
 import sys
 import tarfile

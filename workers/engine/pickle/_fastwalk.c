@@ -22,17 +22,17 @@
  *
  * fast_forward(buf, i, chk, fe, base, st, meta, memo, mlen, dropped, cfg) -> (i, st, mlen, chk, dropped)
  *   cfg = (SDict, SSet, Bin, DATA, MISSING, BIGTEXT, keep, MEMO_FULL, MAX_ITEMS, MAX_STACK,
- *          KEEP_TEXT, KEEP_BYTES, plain)
+ *          KEEP_TEXT, KEEP_BYTES, plain, MEMO_MAX, NAME_MAX, Ref, Obj)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 
-#define NCFG 13
+#define NCFG 17
 
 typedef struct {
-    PyObject *sdict, *sset, *bin, *data, *missing, *bigtext, *keep, *plain;
-    Py_ssize_t memo_full, max_items, max_stack, keep_text, keep_bytes;
+    PyObject *sdict, *sset, *bin, *data, *missing, *bigtext, *keep, *plain, *ref, *obj;
+    Py_ssize_t memo_full, max_items, max_stack, keep_text, keep_bytes, memo_max, name_max;
     int plain_containers;  /* SDict and SSet are created and extended like list, without Python code */
 } cfg_t;
 
@@ -72,7 +72,10 @@ read_cfg(PyObject *t, cfg_t *c)
     c->bigtext = PyTuple_GET_ITEM(t, 5);
     c->keep = PyTuple_GET_ITEM(t, 6);
     c->plain = PyTuple_GET_ITEM(t, 12);
-    if (!PyType_Check(c->sdict) || !PyType_Check(c->sset) || !PyType_Check(c->bin) || !PyTuple_Check(c->plain)) {
+    c->ref = PyTuple_GET_ITEM(t, 15);
+    c->obj = PyTuple_GET_ITEM(t, 16);
+    if (!PyType_Check(c->sdict) || !PyType_Check(c->sset) || !PyType_Check(c->bin) || !PyTuple_Check(c->plain)
+            || !PyType_Check(c->ref) || !PyType_Check(c->obj)) {
         PyErr_SetString(PyExc_TypeError, "fast_forward: bad configuration tuple");
         return -1;
     }
@@ -81,6 +84,8 @@ read_cfg(PyObject *t, cfg_t *c)
     c->max_stack = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 9));
     c->keep_text = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 10));
     c->keep_bytes = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 11));
+    c->memo_max = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 13));
+    c->name_max = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 14));
     if (PyErr_Occurred())
         return -1;
     c->plain_containers = list_like(c->sdict) && list_like(c->sset);
@@ -151,35 +156,59 @@ extend_bounded(PyObject *tgt, PyObject *items, Py_ssize_t max_items)
     return 0;
 }
 
-/* isinstance(v, keep), answered without attribute lookups for the exact types in `plain` (types that are no
-   subclass of any `keep` type and do not override __class__, so isinstance is False for their instances) */
-static int
-is_kept(PyObject *v, const cfg_t *c)
+/* a tuple item as memo.py's _item keeps it: Ref, Obj and short strings as they are, anything else DATA */
+static PyObject *
+compact_item(PyObject *x, const cfg_t *c)
 {
-    PyObject *t = (PyObject *)Py_TYPE(v);
-    Py_ssize_t k, np = PyTuple_GET_SIZE(c->plain);
-    if (PyBytes_CheckExact(v))
-        return 1;
-    for (k = 0; k < np; k++)
-        if (PyTuple_GET_ITEM(c->plain, k) == t)
-            return 0;
-    return PyObject_IsInstance(v, c->keep);
+    PyObject *t = (PyObject *)Py_TYPE(x);
+    if (t == c->ref || t == c->obj || (PyBytes_CheckExact(x) && PyBytes_GET_SIZE(x) <= c->name_max))
+        return Py_NewRef(x);
+    return Py_NewRef(c->data);
 }
 
-/* isinstance(v, keep) or (type(v) is tuple and any(isinstance(x, keep) for x in v)) */
+/* memo[key] = v under the bound of memo.py's store(): verbatim below memo_full entries, then the compact form
+   or nothing. 1 stored, 0 dropped (a GET of it yields MISSING), 2 left to Python (an Obj or Bin, whose compact
+   form is built by Python code), -1 error. */
 static int
-worth_keeping(PyObject *v, const cfg_t *c)
+memo_store(PyObject *memo, PyObject *key, PyObject *v, const cfg_t *c)
 {
-    int r = is_kept(v, c);
-    Py_ssize_t k;
-    if (r != 0 || !PyTuple_CheckExact(v))
-        return r;
-    for (k = 0; k < PyTuple_GET_SIZE(v); k++) {
-        r = is_kept(PyTuple_GET_ITEM(v, k), c);
-        if (r != 0)
-            return r;
+    Py_ssize_t len = PyDict_GET_SIZE(memo), k, nt;
+    PyObject *t = (PyObject *)Py_TYPE(v), *kept = NULL;
+    int r, any = 0;
+    if (len < c->memo_full)
+        return PyDict_SetItem(memo, key, v) < 0 ? -1 : 1;
+    if (len >= c->memo_max) {
+        r = PyDict_Contains(memo, key);
+        if (r <= 0)
+            return r;  /* full and a new slot: dropped */
     }
-    return 0;
+    if (t == c->obj || t == c->bin)
+        return 2;
+    if (t == c->ref || (PyBytes_CheckExact(v) && PyBytes_GET_SIZE(v) <= c->name_max))
+        kept = Py_NewRef(v);
+    else if (PyTuple_CheckExact(v)) {
+        nt = PyTuple_GET_SIZE(v);
+        for (k = 0; k < nt && !any; k++) {
+            PyObject *xt = (PyObject *)Py_TYPE(PyTuple_GET_ITEM(v, k));
+            any = xt == c->ref || xt == c->obj;
+        }
+        if (any) {
+            kept = PyTuple_New(nt);
+            if (kept == NULL)
+                return -1;
+            for (k = 0; k < nt; k++)
+                PyTuple_SET_ITEM(kept, k, compact_item(PyTuple_GET_ITEM(v, k), c));
+        }
+    }
+    if (kept == NULL) {  /* memo.pop(key, None) */
+        r = PyDict_Contains(memo, key);
+        if (r > 0)
+            r = PyDict_DelItem(memo, key);
+        return r < 0 ? -1 : 0;
+    }
+    r = PyDict_SetItem(memo, key, kept);
+    Py_DECREF(kept);
+    return r < 0 ? -1 : 1;
 }
 
 static inline uint32_t
@@ -564,52 +593,37 @@ fast_forward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
 
         /* ---------------------------------------------------------- memo */
-        case 148:  /* MEMOIZE: C's memo_len; a filled slot is overwritten without counting */
+        case 148: {  /* MEMOIZE: C's memo_len; a filled slot is overwritten without counting */
+            int had;
             if (sl < 1) goto done;
             v = PyList_GET_ITEM(st, sl - 1);
             key = PyLong_FromLongLong(mlen);
             if (key == NULL) goto error;
-            if (mlen < c.memo_full) {  /* stored either way: one lookup, counted if the slot was empty */
-                Py_ssize_t before = PyDict_GET_SIZE(memo);
-                r = PyDict_SetItem(memo, key, v);
-                Py_DECREF(key);
-                if (r < 0) goto error;
-                if (PyDict_GET_SIZE(memo) != before)
-                    mlen += 1;
-                i += 1;
-                break;
-            }
-            r = PyDict_Contains(memo, key);
-            if (r == 0) {
-                if (mlen < c.memo_full)
-                    r = 1;
-                else {
-                    r = worth_keeping(v, &c);
-                    if (r == 0)
-                        dropped = 1;  /* a GET of it yields MISSING */
-                }
-                mlen += 1;
-            }
-            if (r > 0)
-                r = PyDict_SetItem(memo, key, v);
+            had = PyDict_Contains(memo, key);
+            r = had < 0 ? -1 : memo_store(memo, key, v, &c);
             Py_DECREF(key);
             if (r < 0) goto error;
+            if (r == 2) goto done;
+            if (r == 0)
+                dropped = 1;  /* a GET of it yields MISSING */
+            if (!had)
+                mlen += 1;
             i += 1;
             break;
+        }
         case 113:    /* q BINPUT */
         case 114: {  /* r LONG_BINPUT */
             long long size = op == 113 ? 2 : 5;
             if (i + size > n || sl < 1) goto done;
             key = op == 113 ? PyLong_FromLong(b[i + 1]) : PyLong_FromUnsignedLong(rd_u32(b + i + 1));
             if (key == NULL) goto error;
-            r = PyDict_Contains(memo, key);
-            if (r == 0) {
-                if (PyDict_GET_SIZE(memo) >= c.memo_full) {
-                    Py_DECREF(key);
-                    goto done;  /* the bounded memo policy stays in Python */
-                }
-                mlen += 1;
+            if (PyDict_GET_SIZE(memo) >= c.memo_full) {
+                Py_DECREF(key);
+                goto done;  /* beyond memo_full the bounded memo policy of BINPUT stays in Python */
             }
+            r = PyDict_Contains(memo, key);
+            if (r == 0)
+                mlen += 1;
             if (r >= 0)
                 r = PyDict_SetItem(memo, key, PyList_GET_ITEM(st, sl - 1));
             Py_DECREF(key);

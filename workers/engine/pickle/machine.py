@@ -22,6 +22,7 @@ from modelscreen.schemas import Severity
 from modelscreen.engine.context import ScanContext
 from modelscreen.engine.limits import LimitExceeded
 from modelscreen.engine.pickle import callables as C
+from modelscreen.engine.pickle.memo import MEMO_FULL, MEMO_MAX, NAME_MAX, store as memo_store
 from modelscreen.engine.pickle import opcodes as O
 from modelscreen.engine.pickle import tables
 from modelscreen.engine.pickle.opcodes import (  # noqa: F401 - opcode names used in the loop
@@ -44,8 +45,6 @@ MARGIN = 512            # bytes kept ahead of the cursor so that short arguments
 KEEP_TEXT = 1024        # longer strings cannot be names; kept as a sentinel
 KEEP_BYTES = 4096       # longer bytes are remembered by location, re-read only if a nested loader gets them
 MAX_LINE = 1 << 20      # protocol 0 line arguments
-MEMO_FULL = 200_000     # memo entries kept verbatim; beyond this only non-DATA values are kept
-MEMO_MAX = 1_000_000    # hard cap on memo entries
 MAX_STACK = 5_000_000
 MAX_REFS = 100_000
 
@@ -676,7 +675,7 @@ class Walker:
             fast = _fastwalk.fast_forward
             fast_ops = _FAST_OPS
             fast_cfg = (SDict, SSet, Bin, DATA, MISSING, BIGTEXT, keep, MEMO_FULL, MAX_ITEMS, MAX_STACK, KEEP_TEXT,
-                        KEEP_BYTES, _plain_types(keep))
+                        KEEP_BYTES, _plain_types(keep), MEMO_MAX, NAME_MAX, Ref, Obj)
         try:
             while True:
                 if i >= chk:
@@ -725,16 +724,12 @@ class Walker:
                     push(buf[i + 1])
                     i += 2
                 elif op == MEMOIZE:  # MEMOIZE
-                    v = st[-1]
-                    if mlen in memo:
-                        memo[mlen] = v  # C overwrites a filled slot without counting it
+                    new = mlen not in memo  # C overwrites a filled slot without counting it
+                    if len(memo) < MEMO_FULL:
+                        memo[mlen] = st[-1]
                     else:
-                        if mlen < MEMO_FULL or isinstance(v, keep) or (
-                                type(v) is tuple and any(isinstance(x, keep) for x in v)):
-                            memo[mlen] = v
-                        else:
-                            self.memo_dropped = True
-                        mlen += 1
+                        self._memo_set(memo, mlen, st[-1])
+                    mlen += new
                     i += 1
                 elif op == SHORT_BINUNICODE:  # SHORT_BINUNICODE
                     k = buf[i + 1]
@@ -835,9 +830,7 @@ class Walker:
                     v = st[-1]
                     if k not in memo:
                         mlen += 1
-                        self._memo_set(memo, k, v)
-                    else:
-                        memo[k] = v
+                    self._memo_set(memo, k, v)
                     i += 2
                 elif op == SETITEM:  # s SETITEM
                     v = pop()
@@ -1089,22 +1082,10 @@ class Walker:
                    "resolved through copyreg's extension registry", off, "ext")
 
     # ------------------------------------------------------------------ helpers (cold paths)
-    def _memo_put(self, memo: dict, k: int, v, mlen: int = 0) -> int:
-        """Store beyond MEMO_FULL: only values that can matter (names, refs, ...); returns the new memo_len."""
-        if k in memo:
-            memo[k] = v
-            return mlen
-        if len(memo) >= MEMO_MAX or v is DATA or isinstance(v, (int, float)) or v is None:
-            self.memo_dropped = True  # a GET of it yields MISSING
-        else:
-            memo[k] = v
-        return mlen + 1
-
     def _memo_set(self, memo: dict, k: int, v) -> None:
-        if len(memo) < MEMO_FULL or k in memo:
-            memo[k] = v
-        else:
-            self._memo_put(memo, k, v)
+        """memo[k] = v, bounded (memo.py): verbatim up to MEMO_FULL entries, then compact or dropped."""
+        if not memo_store(memo, k, v, MEMO_FULL, MEMO_MAX):
+            self.memo_dropped = True  # a GET of it yields MISSING
 
     def _pop_mark(self, st: list, marks: list, i: int | None, off: int | None = None) -> list:
         if not marks:

@@ -23,7 +23,6 @@ import importlib
 import inspect
 import io
 import json
-import os
 import pkgutil
 import sys
 import sysconfig

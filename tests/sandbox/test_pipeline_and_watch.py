@@ -1,0 +1,77 @@
+"""The worker's scan stage and the embedded watch mode scan in the sandbox: a poison artifact is retried a
+bounded number of times, then given up with the reason (dead-lettered); the stage keeps going."""
+import asyncio
+from datetime import datetime, timezone
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import pytest
+
+from modelscreen.agents.scan import _scan
+from modelscreen.embedded.watch import watch
+from modelscreen.pipeline.cache import ScanCache
+from modelscreen.pipeline.scanning import ScanFailed, scan_fetched
+from modelscreen.sandbox import SandboxLimits
+from modelscreen.sandbox.scanning import SandboxScanner
+from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.settings import Settings
+from modelscreen.sinks.sqlite_store import SqliteStore
+from tests.sandbox import hostile
+
+
+@pytest.fixture(scope="module")
+def scanner():
+    with SandboxScanner(2, sandbox=SandboxLimits(memory_bytes=1024**3, cpu_seconds=10, wall_seconds=4),
+                        initializer=hostile.install) as s:
+        yield s
+
+
+def _event(path):
+    return ArtifactEvent(action=Action.uploaded, store=StoreKind.local, store_name="t", uri=path.as_uri(),
+                         name=path.name, time=datetime.now(timezone.utc), source_event_id=str(path),
+                         raw_type="test")
+
+
+def test_scan_fetched_raises_scan_failed_with_the_error_report(tmp_path, scanner):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"MODELSCREEN-TEST SEGV\n")
+    with pytest.raises(ScanFailed) as err:
+        scan_fetched(_event(bad), Settings(fetch_file_roots=[tmp_path]), scanner=scanner)
+    assert err.value.report.findings[0].rule_id == "ENGINE-CRASH"
+    assert err.value.report.path == bad.as_uri()
+
+
+def test_scan_stage_retries_a_poison_artifact_then_gives_up_and_keeps_going(tmp_path, scanner):
+    bad = tmp_path / "poison.txt"
+    bad.write_bytes(b"MODELSCREEN-TEST HANG\n")
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps({"a": 1}))
+    rt = SimpleNamespace(settings=Settings(fetch_file_roots=[tmp_path], max_attempts=2),
+                         executor=ThreadPoolExecutor(2), scan_cache=ScanCache(), ruleset_version=None,
+                         scanner=scanner)
+
+    async def both():
+        return await _scan(rt, _event(bad)), await _scan(rt, _event(good))
+
+    try:
+        bad_outcome, ok_outcome = asyncio.run(both())
+    finally:
+        rt.executor.shutdown()
+    assert bad_outcome.result.verdict.value == "error" and bad_outcome.result.attempts == 2
+    assert "LIMIT-TIME" in bad_outcome.gave_up and "LIMIT-TIME" in bad_outcome.result.error
+    assert ok_outcome.gave_up is None and ok_outcome.result.verdict.value == "clean"
+
+
+def test_watch_records_a_crash_as_an_error_and_scans_the_rest(tmp_path, scanner):
+    d = tmp_path / "store"
+    d.mkdir()
+    (d / "a.txt").write_bytes(b"MODELSCREEN-TEST ABORT\n")
+    (d / "b.pkl").write_bytes(pickle.dumps([1, 2]))
+    seen = {}
+    with SqliteStore(tmp_path / "f.db") as store:
+        assert watch(d, store, once=True, scanner=scanner,
+                     on_result=lambda change, result: seen.__setitem__(change.path.name, result)) == 2
+        rows = list(store.search(rule="ENGINE-CRASH", limit=10))
+    assert seen["a.txt"].verdict.value == "error" and seen["b.pkl"].verdict.value == "clean"
+    assert [r.rule_id for r in rows] == ["ENGINE-CRASH"]
