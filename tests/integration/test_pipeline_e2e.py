@@ -202,7 +202,9 @@ def test_worker_exposes_prometheus_metrics_and_json_logs(pipeline):
         except OSError:
             return ""
 
-    text = pipeline.wait_for(lambda: (lambda t: t if "modelscreen_consumer_lag" in t else None)(scrape()), timeout=60)
+    # the counters move once the whole batch is written (findings, artifact state), just after the documents show
+    text = pipeline.wait_for(lambda: (lambda t: t if "modelscreen_consumer_lag" in t
+                                      and "modelscreen_findings_total{" in t else None)(scrape()), timeout=60)
     assert text
     assert 'modelscreen_events_total{action="uploaded",store="local"} 1.0' in text
     assert 'modelscreen_dead_letters_total{stage="intake"} 1.0' in text
