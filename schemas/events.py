@@ -233,6 +233,8 @@ class DeadLetter(BaseModel):
     reason: str = Field(min_length=1, description="Why it was dead-lettered")
     stage: str = Field(min_length=1, description="Pipeline stage that gave up: intake, fetch, scan, publish, ...")
     original: B64Bytes = Field(description="The original message value (base64 in JSON)")
+    key: B64Bytes | None = Field(default=None, description="The original message key (base64), kept so a "
+                                 "replay lands on the same partition")
     headers: list[tuple[str, B64Bytes]] = Field(
         default_factory=list, description="The original message headers as [key, base64 value] pairs"
     )

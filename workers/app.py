@@ -42,7 +42,8 @@ class Runtime:
     app: faust.App
     topics: dict[str, TopicT] = field(default_factory=dict)
     scan_cache: ScanCache = field(default_factory=ScanCache)
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))  # scans
+    # scans, one at a time (as before: the handler scanned one event at a time); fetches run in io_executor
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=16))
     es: AsyncElasticsearch | None = None
     writer: FindingsWriter | None = None  # opened by the index agent on first use
@@ -114,6 +115,12 @@ def create_app(settings: Settings | None = None, *, stage: str = "scan") -> tupl
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.kafka_session_timeout,
+        broker_heartbeat_interval=settings.kafka_heartbeat_interval,
+        broker_rebalance_timeout=settings.kafka_rebalance_timeout,
+        # A rebalance or a stop does not wait for events still being handled (an event retrying a slow source
+        # would hold the whole group): what was not acknowledged is not committed and comes again.
+        stream_wait_empty=False,
         web_enabled=False,
         logging_config=LOGGING_CONFIG,
         autodiscover=False,

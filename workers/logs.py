@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from modelscreen.log_limits import RepeatLimiter
+
 current_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
 
 
@@ -29,6 +31,7 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -38,6 +41,10 @@ LOGGING_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "modelscreen.logs.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "filters": {"repeats": {"()": "modelscreen.log_limits.RepeatLimiter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+                            "filters": ["repeats"]}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
+    # the Elasticsearch client logs every request at INFO
+    "loggers": {"elastic_transport": {"level": "WARNING"}},
 }

@@ -74,6 +74,16 @@ class Settings(EngineSettings):
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     app_id: str = "modelscreen"
+    # Consumer group: how fast a dead worker's partitions move to the others (about session + a rebalance)
+    kafka_session_timeout: float = Field(
+        default=10.0, ge=6.0, description="Seconds without a heartbeat before the broker drops a worker from the "
+        "group (the broker's group.min.session.timeout.ms is 6 s by default)")
+    kafka_heartbeat_interval: float = Field(default=2.0, gt=0, description="Seconds between heartbeats; at most "
+                                            "a third of the session timeout")
+    kafka_rebalance_timeout: float = Field(default=20.0, gt=0, description="Seconds the members of a rebalancing "
+                                           "group have to rejoin")
+    shutdown_grace: float = Field(default=25.0, gt=0, description="Seconds a worker has after SIGTERM/SIGINT to "
+                                  "stop cleanly (committing what is done) before it exits anyway")
 
     # Elasticsearch
     elasticsearch_url: str = "http://127.0.0.1:9200"
@@ -93,6 +103,9 @@ class Settings(EngineSettings):
     alert_webhook_url: str | None = None
     alert_webhook_format: Literal["generic", "slack"] = "generic"
     max_attempts: int = Field(default=5, ge=1, description="Tries before an event goes to the dead-letter topic")
+    fetch_deadline: float = Field(
+        default=180.0, gt=0, description="Seconds an event may keep failing transiently (source down, timing out, "
+        "short reads) before it is dead-lettered; permanent failures (not found, forbidden) are at once")
     fetch_max_bytes: int = 64 * 1024**3
     fetch_timeout: float = 60.0
     fetch_file_roots: list[Path] = Field(

@@ -26,6 +26,7 @@ class Pipeline:
         self.prefix = f"t{tag}."
         self.findings = f"logs-modelscreen.findings-t{tag}"
         self.artifacts = f"modelscreen-artifacts-t{tag}"
+        self.inventory = f"modelscreen-inventory-t{tag}"
         self.env = {
             **os.environ,
             "MODELSCREEN_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -35,6 +36,7 @@ class Pipeline:
             "MODELSCREEN_APP_ID": f"modelscreen-t{tag}",
             "MODELSCREEN_FINDINGS_DATA_STREAM": self.findings,
             "MODELSCREEN_ARTIFACTS_INDEX": self.artifacts,
+            "MODELSCREEN_INVENTORY_INDEX": self.inventory,
             "MODELSCREEN_METRICS_PORT": "0",
             **extra_env,
         }
@@ -83,7 +85,7 @@ class Pipeline:
             admin.close()
         except Exception:
             pass
-        for index in (self.findings, self.artifacts):
+        for index in (self.findings, self.artifacts, self.inventory):
             try:
                 self.es.options(ignore_status=[400, 404, 405]).indices.delete_data_stream(name=index)
                 self.es.options(ignore_status=[404]).indices.delete(index=index)

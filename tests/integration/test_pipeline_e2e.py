@@ -170,7 +170,7 @@ def test_poison_event_is_dead_lettered_and_replayed_after_a_fix(pipeline):
     pipeline.send([upload_event(later, event_id="late-1")])
     dead = pipeline.wait_for(lambda: [json.loads(m.value) for m in pipeline.read("dead-letter", expect=1, timeout=3)])
     assert dead and dead[0]["stage"] == "fetch" and "no such file" in dead[0]["reason"]
-    assert dead[0]["topic"] == pipeline.topic("artifact-events") and dead[0]["attempts"] == 2
+    assert dead[0]["topic"] == pipeline.topic("artifact-events") and dead[0]["attempts"] == 1  # permanent: at once
     errors = pipeline.wait_for(lambda: [d for d in pipeline.findings_docs()
                                         if d["rule"]["id"] == "MODELSCREEN-ANALYSIS-ERROR"])
     assert errors and errors[0]["modelscreen"]["verdict"] == "error"
@@ -202,7 +202,9 @@ def test_worker_exposes_prometheus_metrics_and_json_logs(pipeline):
         except OSError:
             return ""
 
-    text = pipeline.wait_for(lambda: (lambda t: t if "modelscreen_consumer_lag" in t else None)(scrape()), timeout=60)
+    # the counters move once the whole batch is written (findings, artifact state), just after the documents show
+    text = pipeline.wait_for(lambda: (lambda t: t if "modelscreen_consumer_lag" in t
+                                      and "modelscreen_findings_total{" in t else None)(scrape()), timeout=60)
     assert text
     assert 'modelscreen_events_total{action="uploaded",store="local"} 1.0' in text
     assert 'modelscreen_dead_letters_total{stage="intake"} 1.0' in text

@@ -48,8 +48,8 @@ def test_scan_stage_retries_a_poison_artifact_then_gives_up_and_keeps_going(tmp_
     good = tmp_path / "good.pkl"
     good.write_bytes(pickle.dumps({"a": 1}))
     rt = SimpleNamespace(settings=Settings(fetch_file_roots=[tmp_path], max_attempts=2),
-                         executor=ThreadPoolExecutor(2), scan_cache=ScanCache(), ruleset_version=None,
-                         scanner=scanner)
+                         executor=ThreadPoolExecutor(2), io_executor=ThreadPoolExecutor(2), scan_cache=ScanCache(),
+                         ruleset_version=None, scanner=scanner)
 
     async def both():
         return await _scan(rt, _event(bad)), await _scan(rt, _event(good))
@@ -58,6 +58,7 @@ def test_scan_stage_retries_a_poison_artifact_then_gives_up_and_keeps_going(tmp_
         bad_outcome, ok_outcome = asyncio.run(both())
     finally:
         rt.executor.shutdown()
+        rt.io_executor.shutdown()
     assert bad_outcome.result.verdict.value == "error" and bad_outcome.result.attempts == 2
     assert "LIMIT-TIME" in bad_outcome.gave_up and "LIMIT-TIME" in bad_outcome.result.error
     assert ok_outcome.gave_up is None and ok_outcome.result.verdict.value == "clean"

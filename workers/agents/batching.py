@@ -11,6 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from faust.types import EventT, StreamT
 
@@ -22,16 +23,70 @@ Handler = Callable[[Sequence[EventT]], Awaitable[None]]
 
 
 async def run_batched(stream: StreamT, handle: Handler, *, stage: str, max_batch: int = 500,
-                      within: float = 0.2) -> None:
-    stream = stream.noack()
-    queue: asyncio.Queue[EventT] = asyncio.Queue(maxsize=max_batch * 2)
-    loop = asyncio.get_running_loop()
+                      within: float = 0.2, per_partition: bool = False) -> None:
+    """Hand the stream to `handle` in batches, acknowledging each event after its batch was handled.
 
-    async def drain() -> None:
+    `per_partition`: each partition is a lane of its own (batches never mix partitions and lanes run side
+    by side), so an event whose handling takes long holds up the later events of its own partition only,
+    until `LANE_BACKLOG` batches of them wait; then the stream waits for that lane (bounded memory)."""
+    stream = stream.noack()
+    lanes: dict[Any, _Lane] = {}
+
+    def lane_for(event: EventT) -> _Lane:
+        key = event.message.tp if per_partition else None
+        lane = lanes.get(key)
+        if lane is None:
+            lane = lanes[key] = _Lane(key, stream, handle, stage=stage, max_batch=max_batch, within=within,
+                                      backlog=max_batch * (LANE_BACKLOG if per_partition else 2))
+        return lane
+
+    try:
+        async for event in stream.events():
+            await lane_for(event).put(event)
+            for lane in lanes.values():
+                lane.check()
+    finally:
+        for lane in lanes.values():
+            lane.task.cancel()
+
+
+LANE_BACKLOG = 5  # batches a partition's lane may hold before the stream waits for it
+
+
+class _Lane:
+    """One queue of events and the task that handles them in batches."""
+
+    def __init__(self, key, stream: StreamT, handle: Handler, *, stage: str, max_batch: int, within: float,
+                 backlog: int):
+        self.key = key
+        self.stream = stream
+        self.handle = handle
+        self.stage = stage
+        self.max_batch = max_batch
+        self.within = within
+        self.queue: asyncio.Queue[EventT] = asyncio.Queue(maxsize=backlog)
+        self.task = asyncio.create_task(self._drain())
+        self.task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: the batch loop of %s stopped: %r", self.stage, self.key or "the stream", task.exception(),
+                      exc_info=task.exception())
+
+    async def put(self, event: EventT) -> None:
+        await self.queue.put(event)
+
+    def check(self) -> None:
+        if self.task.done():
+            self.task.result()  # re-raise what stopped the lane
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self.queue
         while True:
             batch = [await queue.get()]
-            deadline = loop.time() + within
-            while len(batch) < max_batch:
+            deadline = loop.time() + self.within
+            while len(batch) < self.max_batch:
                 if not queue.empty():
                     batch.append(queue.get_nowait())
                     continue
@@ -45,25 +100,21 @@ async def run_batched(stream: StreamT, handle: Handler, *, stage: str, max_batch
             # A handler failure (an outage it did not retry itself, a bug) retries the same batch with
             # backoff: nothing is acknowledged before it was handled, nothing is skipped.
             started = loop.time()
-            await retry_forever(f"handling a batch of {len(batch)}", lambda: handle(batch),
+            await retry_forever(f"handling a batch of {len(batch)}", lambda: self.handle(batch),
                                 is_transient=lambda exc: True)
-            metrics.STAGE_SECONDS.labels(stage).observe(loop.time() - started)
-            metrics.STAGE_EVENTS.labels(stage).inc(len(batch))
+            metrics.STAGE_SECONDS.labels(self.stage).observe(loop.time() - started)
+            metrics.STAGE_EVENTS.labels(self.stage).inc(len(batch))
             for event in batch:
-                await stream.ack(event)
+                await self.stream.ack(event)
 
-    worker = asyncio.create_task(drain())
-    try:
-        async for event in stream.events():
-            await queue.put(event)
-            if worker.done():
-                worker.result()
-    finally:
-        worker.cancel()
+
+# Longest wait between retries during an outage: work resumes within this long after the service is back.
+OUTAGE_MAX_DELAY = 3.0
 
 
 async def retry_forever(what: str, fn: Callable[[], Awaitable], *, is_transient: Callable[[BaseException], bool],
-                        on_retry: Callable[[BaseException, int], None] | None = None, max_delay: float = 30.0):
+                        on_retry: Callable[[BaseException, int], None] | None = None,
+                        max_delay: float = OUTAGE_MAX_DELAY):
     """Await fn() until it succeeds; transient failures back off (with jitter) and retry without limit."""
     attempt = 0
     while True:

@@ -10,5 +10,5 @@ def dead_letter_for(msg, reason: InvalidEvent | str, stage: str, *, attempts: in
     """(topic, key, value) ready for Runtime.send_many; keeps the original bytes and headers."""
     metrics.DEAD_LETTERS.labels(stage).inc()
     dl = dead_letter(reason, msg.value, list(msg.headers or []), stage=stage, topic=msg.topic,
-                     partition=msg.partition, offset=msg.offset, attempts=attempts)
+                     partition=msg.partition, offset=msg.offset, attempts=attempts, key=msg.key)
     return topics.DEAD_LETTER, None, dl.model_dump_json().encode()

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -18,16 +20,17 @@ from modelscreen.agents.batching import retry_forever, run_batched
 from modelscreen.fetch import FetchError
 from modelscreen.logs import current_event_id
 from modelscreen.sinks.ecs import identity
+from modelscreen.pipeline.deadlines import RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
 from modelscreen.pipeline.provenance import (
     ScanOutcome,
     cached_evidence,
     check_group,
     es_unavailable,
-    fetch_and_scan,
     open_checker,
+    scan_fetched_copy,
 )
-from modelscreen.pipeline.scanning import check_announced, failed, from_cache, needs_scan
+from modelscreen.pipeline.scanning import check_announced, failed, fetch_artifact, from_cache, needs_scan
 from modelscreen.provenance.pipeline_checks import LocalEvidence
 from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.agents.normalise import artifact_key
@@ -57,29 +60,17 @@ async def with_provenance(rt: Runtime, items: list[tuple[ScanResult, LocalEviden
                                on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
 
 
-async def _attempts(rt: Runtime, what: str, fn: Callable[[], object]) -> tuple[object | None, str | None, int]:
-    """Run fn() in the scan executor: transient fetch failures retry without limit; anything else (a permanent
-    fetch failure, an unexpected crash) is tried max_attempts times. (value, None, attempts), or
-    (None, reason, attempts) when it gave up."""
+async def _attempts(rt: Runtime, what: str, fn: Callable[[], object], *,
+                    executor=None) -> tuple[object | None, str | None, int]:
+    """Run fn() in an executor (the I/O one by default) under the event's retry policy (pipeline.deadlines):
+    a permanent fetch failure gives up at once, a transient one at the event's deadline, a crash after
+    max_attempts. (value, None, attempts), or (None, reason, attempts) when it gave up."""
     loop = asyncio.get_running_loop()
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            value = await retry_forever(
-                what, lambda: loop.run_in_executor(rt.executor, fn),
-                is_transient=_transient_fetch,
-                on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc(),
-            )
-            return value, None, attempts
-        except Exception as exc:
-            reason = exc.reason if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
-            if attempts < rt.settings.max_attempts:
-                metrics.RETRIES.labels("scan").inc()
-                await asyncio.sleep(min(0.2 * 2**attempts, 5))
-                continue
-            log.error("giving up on %s after %d attempts: %s", what, attempts, reason)
-            return None, reason, attempts
+    policy = RetryPolicy(deadline=rt.settings.fetch_deadline, max_attempts=rt.settings.max_attempts)
+    outcome = await attempt_until(
+        lambda: loop.run_in_executor(executor or rt.io_executor, fn), policy, what=what,
+        on_retry=lambda reason, transient: metrics.RETRIES.labels("fetch" if transient else "scan").inc())
+    return outcome.value, outcome.reason, outcome.attempts
 
 
 async def _scan_or_cached(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
@@ -92,9 +83,18 @@ async def _scan_or_cached(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
 
 
 async def _scan(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
+    """Fetch in the I/O executor (many at once: a slow source holds up no other partition), then scan in the
+    scan executor (one at a time)."""
     started = time.monotonic()
-    done, reason, attempts = await _attempts(
-        rt, f"fetch {event.uri}", lambda: fetch_and_scan(event, rt.settings, rt.ruleset_version, rt.scanner))
+    with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
+        path, reason, attempts = await _attempts(rt, f"fetch {event.uri}",
+                                                 lambda: fetch_artifact(event, rt.settings, Path(tmp)))
+        if reason is None:
+            done, reason, scans = await _attempts(
+                rt, f"scan {event.uri}", lambda: scan_fetched_copy(event, path, rt.settings, rt.ruleset_version,
+                                                 rt.scanner),
+                executor=rt.executor)
+            attempts += scans - 1
     if reason is not None:
         return ScanOutcome(failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason)
     result, evidence = done
@@ -144,7 +144,7 @@ def register(app: App, rt: Runtime) -> None:
         async def handle(batch):
             out = []
             scanned: list[ScanOutcome] = []
-            for ev in batch:  # scans one at a time: CPU-bound, bounded by the scan executor
+            for ev in batch:  # in order within the partition; partitions run side by side (run_batched)
                 msg = ev.message
                 try:
                     event = ArtifactEvent.model_validate_json(msg.value or b"")
@@ -175,4 +175,4 @@ def register(app: App, rt: Runtime) -> None:
             out.extend((topics.SCAN_RESULTS, r.event.event_id.encode(), r.model_dump_json().encode()) for r in checked)
             await rt.send_many(out)
 
-        await run_batched(stream, handle, stage="scan", max_batch=200)
+        await run_batched(stream, handle, stage="scan", max_batch=200, per_partition=True)

@@ -23,16 +23,16 @@ def gateway(host: str | None, port: int | None, config: Path | None, loglevel: s
 
     Answers 202 only once Kafka acknowledged the event, 503 while Kafka is unreachable.
     """
-    from aiohttp import web
+    import asyncio
 
-    from modelscreen.gateway.server import GatewayProducer, create_app  # lazy: aiohttp, for this command only
+    # lazy: aiohttp, for this command only
+    from modelscreen.gateway.server import GatewayProducer, create_app
+    from modelscreen.gateway.serving import serve
 
     configure(loglevel)
     settings = load_gateway_settings(config)
     host = host or settings.gateway_host
     port = settings.gateway_port if port is None else port
     app = create_app(settings, GatewayProducer(settings))
-    logging.getLogger("modelscreen.gateway").info("listening on %s:%d, producing to %s", host, port,
-                                                  settings.topic(STORE_EVENTS))
-    web.run_app(app, host=host, port=port,
-                access_log=None, print=None, shutdown_timeout=max(5.0, settings.gateway_send_timeout))
+    logging.getLogger("modelscreen.gateway").info("producing to %s", settings.topic(STORE_EVENTS))
+    asyncio.run(serve(app, settings, host, port))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from modelscreen import metrics
-from modelscreen.dlq import replay
+from modelscreen.dlq import Replay
 from modelscreen.engine.yara.loader import default_ruleset
 from modelscreen.logs import configure
 from modelscreen.provenance.es_inventory import install_template
@@ -59,8 +59,7 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
               help="scan: the scanning stages; evaluate: behaviour evaluations (needs evaluate_enabled).")
 def worker(config: Path | None, loglevel: str, stage: str) -> None:
     """Run the stream workers (normalise, scan, index, alert; or the evaluate stage). Scale by starting more."""
-    from faust.worker import Worker
-
+    from modelscreen.agents.shutdown import BoundedWorker  # lazy: Faust, needed by this command only
     from modelscreen.app import create_app  # lazy: Faust and every agent, needed by this command only
 
     configure(loglevel)
@@ -72,7 +71,8 @@ def worker(config: Path | None, loglevel: str, stage: str) -> None:
         metrics.serve(settings.metrics_port)
     except OSError as exc:
         click.echo(f"metrics endpoint not started: {exc}", err=True)
-    Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+    BoundedWorker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                  shutdown_grace=settings.shutdown_grace).execute_from_commandline()
 
 
 @click.command()
@@ -106,13 +106,18 @@ def dlq() -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be re-queued, consume nothing.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Stop after this long without messages.")
 def dlq_replay(config: Path | None, stage: str | None, limit: int | None, dry_run: bool, timeout: float) -> None:
-    """Re-queue dead letters to the topic they came from, with their original bytes and headers.
+    """Re-queue dead letters to the topic they came from, with their original key, bytes and headers.
 
-    Uses its own consumer group, so each dead letter is replayed once; `--dry-run` only lists.
+    Each stage remembers what was replayed (its own consumer offsets), so `--stage` leaves the other stages'
+    dead letters for later. A run stops at the end of the topic as it was when it started: each dead letter is
+    replayed at most once per run. One JSON line per dead letter on stdout; a summary on stderr.
+    `--dry-run` only lists.
     """
     settings = _settings(config)
-    for line in replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout):
+    run = Replay(settings, stage=stage, limit=limit, dry_run=dry_run, idle_timeout=timeout)
+    for line in run.run():
         click.echo(json.dumps(line))
+    click.echo(json.dumps(run.summary), err=True)
 
 
 @click.command()

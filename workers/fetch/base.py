@@ -3,12 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-class FetchError(Exception):
-    def __init__(self, reason: str, *, transient: bool):
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient  # True: source down or overloaded, retry; False: retrying will not help
+from modelscreen.fetch.errors import FetchError, check_complete
 
 
 @dataclass(frozen=True)
@@ -18,8 +13,8 @@ class FetchLimits:
     chunk: int = 1 << 20
 
 
-# HTTP statuses after which asking again may help
-TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+# HTTP statuses after which asking again may help (fetch.errors.transient_status: also the other 5xx)
+TRANSIENT_HTTP = frozenset({408, 425, 429, *range(500, 600)})
 
 
 def too_large(limits: FetchLimits) -> FetchError:
@@ -27,13 +22,15 @@ def too_large(limits: FetchLimits) -> FetchError:
 
 
 def save_bounded(read, dest, limits: FetchLimits, *, announced: int | str | None = None):
-    """Write what read(n) yields to `dest`, refusing an announced or actual size above max_bytes."""
+    """Write what read(n) yields to `dest`, refusing an announced or actual size above max_bytes; fewer bytes
+    than announced is a short read (transient: the transfer broke off), never a file to scan."""
     if isinstance(announced, str):
-        announced = int(announced) if announced.isdigit() else None
+        announced = int(announced) if announced.strip().isdigit() else None
     if announced is not None and announced > limits.max_bytes:
         raise too_large(limits)
     with open(dest, "wb") as out:
-        copy_bounded(read, out.write, limits)
+        received = copy_bounded(read, out.write, limits)
+    check_complete(received, announced)
     return dest
 
 

@@ -1,14 +1,17 @@
-"""http(s):// URIs: streamed to a file, size-capped, with timeouts and retries on transient failures."""
+"""http(s):// URIs: streamed to a file, size-capped, checked against Content-Length, with timeouts and retries
+on transient failures."""
 from __future__ import annotations
 
 import base64
+import http.client
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from modelscreen import __version__
-from modelscreen.fetch.base import TRANSIENT_HTTP, FetchError, FetchLimits, save_bounded
+from modelscreen.fetch.base import FetchError, FetchLimits, save_bounded
+from modelscreen.fetch.errors import classify, transient_status
 
 RETRIES = 3
 
@@ -28,11 +31,13 @@ def download(uri: str, dest: Path, limits: FetchLimits, *, retries: int = RETRIE
                 req.add_unredirected_header("Authorization", auth)
             with urllib.request.urlopen(req, timeout=limits.timeout) as resp:
                 return save_bounded(resp.read, dest, limits, announced=resp.headers.get("Content-Length"))
+        except FetchError as exc:
+            last = exc
         except urllib.error.HTTPError as exc:
-            last = FetchError(f"HTTP {exc.code} for {uri}", transient=exc.code in TRANSIENT_HTTP)
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            last = FetchError(f"cannot reach {uri}: {getattr(exc, 'reason', exc)}", transient=True)
-        if not last.transient:
+            last = FetchError(f"HTTP {exc.code} for {uri}", transient=transient_status(exc.code))
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            last = classify(exc, uri)
+        if not last.transient or attempt == retries - 1:
             raise last
         time.sleep(min(2**attempt * 0.5, 5))
     assert last is not None

@@ -281,7 +281,15 @@ def _webhook_handler(spec: StoreAuth):
             log.warning("refused %s from %s: body of %d bytes is over %d", spec.path, peer,
                         request.content_length, limit, extra=extra)
             return _refuse(store, 413, f"body over {limit} bytes")
-        body = await _read_body(request, limit)
+        try:
+            body = await asyncio.wait_for(_read_body(request, limit), settings.gateway_body_timeout)
+        except asyncio.TimeoutError:
+            metrics.SLOW_CLIENTS.inc()
+            log.warning("refused %s from %s: body not received within %gs", spec.path, peer,
+                        settings.gateway_body_timeout, extra=extra)
+            resp = _refuse(store, 408, f"body not received within {settings.gateway_body_timeout:g}s")
+            resp.force_close()
+            return resp
         if body is None:
             log.warning("refused %s from %s: body over %d bytes", spec.path, peer, limit, extra=extra)
             return _refuse(store, 413, f"body over {limit} bytes")

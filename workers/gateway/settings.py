@@ -20,6 +20,13 @@ class GatewaySettings(Settings):
     gateway_send_timeout: float = Field(
         default=10.0, gt=0,
         description="Seconds to wait for Kafka's acknowledgement before answering 503 (the store retries)")
+    gateway_header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a connection has to send a complete request head (also how long "
+        "an idle keep-alive connection stays open)")
+    gateway_body_timeout: float = Field(default=10.0, gt=0,
+                                        description="Seconds a request has to send its whole body")
+    gateway_max_connections: int = Field(default=256, ge=1, description="Open connections at most; one more is "
+                                         "answered 503 and closed")
     gateway_allow_unauthenticated: bool = Field(
         default=False,
         description="Accept webhooks on store paths whose secret is not configured (development only)")

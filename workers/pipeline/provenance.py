@@ -4,13 +4,14 @@ in its executors and retries what is transient."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
 
 from modelscreen.schemas.events import ArtifactEvent
 from modelscreen.schemas.results import ScanResult
-from modelscreen.pipeline.scanning import scan_fetched
+from modelscreen.pipeline.scanning import scan_fetched, scan_local
 from modelscreen.sandbox.scanning import SandboxScanner
 from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
 from modelscreen.provenance.checks import apply_findings
@@ -49,6 +50,14 @@ def fetch_and_scan(event: ArtifactEvent, settings: Settings, ruleset_version: st
     policy = pipeline_policy(settings)
     return scan_fetched(event, settings, ruleset_version=ruleset_version, scanner=scanner,
                         inspect=lambda result, path: collect_evidence(result, path, policy=policy, settings=settings))
+
+
+def scan_fetched_copy(event: ArtifactEvent, path: Path, settings: Settings, ruleset_version: str | None,
+                      scanner: SandboxScanner | None = None) -> tuple[ScanResult, LocalEvidence | None]:
+    """fetch_and_scan for a copy fetched already (scanning.fetch_artifact)."""
+    policy = pipeline_policy(settings)
+    return scan_local(event, path, ruleset_version=ruleset_version, scanner=scanner,
+                      inspect=lambda result, local: collect_evidence(result, local, policy=policy, settings=settings))
 
 
 def open_checker(settings: Settings) -> ProvenanceChecker:

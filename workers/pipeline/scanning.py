@@ -13,6 +13,7 @@ from modelscreen.schemas.results import ScanResult
 from modelscreen.engine import ENGINE_VERSION, Limits
 from modelscreen.engine.verdict import verdict_for, worst_verdict
 from modelscreen.fetch import FetchError, fetch_to_file
+from modelscreen.fetch.errors import check_complete
 from modelscreen.sandbox import SandboxError
 from modelscreen.sandbox.scanning import SandboxScanner, failure_report, shared_scanner
 from modelscreen.settings import Settings
@@ -74,21 +75,39 @@ def scan_fetched(event: ArtifactEvent, settings: Settings, *, limits: Limits | N
     The bytes are scanned in a sandboxed child of `scanner` (default: the process's); raises ScanFailed when
     that child crashed or ran over a limit."""
     with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
-        path = fetch_to_file(event.uri, Path(tmp) / "artifact", settings)
-        try:
-            reports = (scanner or shared_scanner()).scan_or_raise(
-                path, event.uri, name=display_name(event), limits=limits, tensor_digests=inspect is not None)
-        except SandboxError as exc:
-            raise ScanFailed(failure_report(event.uri, exc, path.stat().st_size)) from None
-        if event.artifact_type is not None:
-            for report in reports:
-                report.artifact_type = event.artifact_type
-        top = reports[0]
-        result = ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
-                            reports=reports, engine_version=ENGINE_VERSION,
-                            ruleset_version=top.ruleset_version or ruleset_version,
-                            scanned_at=datetime.now(timezone.utc), error=top.error)
-        extra = inspect(result, path) if inspect is not None and not result.error else None
+        path = fetch_artifact(event, settings, Path(tmp))
+        return scan_local(event, path, limits=limits, ruleset_version=ruleset_version, inspect=inspect,
+                          scanner=scanner)
+
+
+def fetch_artifact(event: ArtifactEvent, settings: Settings, directory: Path) -> Path:
+    """The artifact's bytes as a local file (in `directory`, or where a file:// URI points). Raises FetchError;
+    a transfer that broke off (fewer bytes than the source or the store announced) is a transient one."""
+    path = fetch_to_file(event.uri, directory / "artifact", settings)
+    if not event.uri.startswith("file:"):  # a local file's size is what it is: a mismatch is a finding
+        check_complete(path.stat().st_size, event.size, event.uri)
+    return path
+
+
+def scan_local(event: ArtifactEvent, path: Path, *, limits: Limits | None = None, ruleset_version: str | None = None,
+               inspect: Callable[[ScanResult, Path], T] | None = None,
+               scanner: SandboxScanner | None = None) -> tuple[ScanResult, T | None]:
+    """Scan the fetched copy in a sandboxed child of `scanner` (default: the process's); `inspect` as in
+    scan_fetched. Raises ScanFailed when that child crashed or ran over a limit."""
+    try:
+        reports = (scanner or shared_scanner()).scan_or_raise(
+            path, event.uri, name=display_name(event), limits=limits, tensor_digests=inspect is not None)
+    except SandboxError as exc:
+        raise ScanFailed(failure_report(event.uri, exc, path.stat().st_size)) from None
+    if event.artifact_type is not None:
+        for report in reports:
+            report.artifact_type = event.artifact_type
+    top = reports[0]
+    result = ScanResult(event=event, sha256=top.sha256, size=top.size, format=top.format, verdict=top.verdict,
+                        reports=reports, engine_version=ENGINE_VERSION,
+                        ruleset_version=top.ruleset_version or ruleset_version,
+                        scanned_at=datetime.now(timezone.utc), error=top.error)
+    extra = inspect(result, path) if inspect is not None and not result.error else None
     return result, extra
 
 

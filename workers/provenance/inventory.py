@@ -372,7 +372,7 @@ class Inventory(abc.ABC):
                 def change(r: InventoryRecord) -> None:
                     r.manifest = True
 
-                self.update(rec.identity_obj(), rec.sha256, change, digests=rec.digests)
+                self.update(rec.identity_obj(), rec.sha256, change, digests=rec.digests, refresh=False)
 
 
 def _check_sha(value: str) -> str:

@@ -383,7 +383,7 @@ def evidence_findings(result: ScanResult, evidence: LocalEvidence | None, *, inv
         def mark(rec: InventoryRecord) -> None:
             rec.manifest = True
 
-        inventory.update(identity, result.sha256, mark)
+        inventory.update(identity, result.sha256, mark, refresh=False)  # the hot path waits for no refresh
     if manifest is not None:
         prev = _previous_manifest(inventory, result)
         if prev is not None:

@@ -167,8 +167,11 @@ def _prune(value: Any) -> Any:
     return value
 
 
+ANALYSIS_ERROR = "MODELSCREEN-ANALYSIS-ERROR"
+
+
 def error_finding(report: ArtifactReport) -> Finding:
-    return Finding(rule_id="MODELSCREEN-ANALYSIS-ERROR", severity=Severity.medium,
+    return Finding(rule_id=ANALYSIS_ERROR, severity=Severity.medium,
                    title="Artifact could not be analysed", detail=report.error or "unknown error",
                    analyzer="engine", remediation="Treat as unscanned: do not approve until it scans cleanly.")
 
@@ -209,18 +212,26 @@ def merge_artifacts(existing: dict | None, results: Sequence[ScanResult]) -> dic
         for result in results:
             existing = merge_artifact(existing, result)
         return existing
-    last = results[-1]
+    # The same bytes: a result that could not analyse them says nothing new about them, so it never
+    # replaces a verdict from a scan that could; it is kept as last_error until one succeeds.
+    analysed = [r for r in results if not r.error]
+    last = (analysed or results)[-1]
     doc = dict(existing or {})
-    counts = {s.value: 0 for s in Severity}
-    for report in last.reports:
-        for f in report.findings:
-            counts[f.severity.value] += 1
-    doc.update(sha256=last.sha256, verdict=last.verdict.value, counts=counts,
-               finding_count=sum(counts.values()), format=last.format, size=last.size,
-               engine_version=last.engine_version, ruleset_version=last.ruleset_version,
-               last_event_id=last.event.event_id)
-    if last.event.artifact_type is not None:
-        doc["artifact_type"] = last.event.artifact_type.value
+    if analysed or doc.get("verdict") in (None, Verdict.error.value):
+        counts = {s.value: 0 for s in Severity}
+        for report in last.reports:
+            for f in report.findings:
+                counts[f.severity.value] += 1
+        doc.update(sha256=last.sha256, verdict=last.verdict.value, counts=counts,
+                   finding_count=sum(counts.values()), format=last.format, size=last.size,
+                   engine_version=last.engine_version, ruleset_version=last.ruleset_version,
+                   last_event_id=last.event.event_id)
+        if last.event.artifact_type is not None:
+            doc["artifact_type"] = last.event.artifact_type.value
+    if analysed:
+        doc.pop("last_error", None)
+    else:
+        doc["last_error"] = one_line(last.error or "unknown error")
     seen = {_iso(r.event.time) for r in results}
     doc["first_seen"] = min(filter(None, (doc.get("first_seen"), *seen)))
     doc["last_seen"] = max(filter(None, (doc.get("last_seen"), *seen)))

@@ -1,7 +1,9 @@
 """Write scan results to Elasticsearch: ECS finding documents and the latest state per artifact.
 
 Idempotent: finding ids are derived from (event, artifact, finding), so a redelivered result
-creates no duplicate; artifact state is merged with optimistic concurrency control.
+creates no duplicate; artifact state is merged with optimistic concurrency control. A result that analysed
+its artifact supersedes the "could not be analysed" findings of earlier results for the same event (a
+replay after a fix): they get `modelscreen.superseded: true`, which the current views exclude.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 from modelscreen.schemas import Severity
 from modelscreen.schemas.results import ScanResult
-from modelscreen.sinks.ecs import finding_documents, merge_artifacts
+from modelscreen.sinks.ecs import ANALYSIS_ERROR, finding_documents, merge_artifacts
 
 log = logging.getLogger("modelscreen.sinks.elasticsearch")
 
@@ -47,8 +49,9 @@ class FindingsWriter:
         from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, TransportError
 
         try:
-            written = await self._write_findings(results)
+            written, ids = await self._write_findings(results)
             await self._write_artifacts(results)
+            await self._supersede_errors(results, keep=ids)
         except (ConnectionError, ConnectionTimeout) as exc:
             raise TransientIndexError(str(exc)) from exc
         except ApiError as exc:
@@ -59,7 +62,8 @@ class FindingsWriter:
             raise TransientIndexError(str(exc)) from exc
         return written
 
-    async def _write_findings(self, results: Sequence[ScanResult]) -> int:
+    async def _write_findings(self, results: Sequence[ScanResult]) -> tuple[int, set[str]]:
+        """(documents written, their ids)."""
         operations: list[dict] = []
         owners: list[str] = []
         op = "create" if self.data_stream else "index"
@@ -69,10 +73,11 @@ class FindingsWriter:
                 operations.append(doc)
                 owners.append(result.event.event_id)
         if not operations:
-            return 0
+            return 0, set()
+        ids = {op_[next(iter(op_))]["_id"] for op_ in operations[::2]}
         resp = await self.es.bulk(operations=operations, refresh=False, filter_path=_BULK_FIELDS)
         if not resp.get("errors"):
-            return len(owners)
+            return len(owners), ids
         permanent: dict[str, str] = {}
         transient = False
         for owner, item in zip(owners, resp["items"]):
@@ -88,7 +93,38 @@ class FindingsWriter:
             raise TransientIndexError("some documents were refused with a retryable status")
         if permanent:
             raise PermanentIndexError(permanent)
-        return len(owners)
+        return len(owners), ids
+
+    async def _supersede_errors(self, results: Sequence[ScanResult], *, keep: set[str]) -> None:
+        """Mark the analysis-error findings of these events superseded when a result now analysed them
+        (a search filtered on keywords and one bulk write, no refresh; ids this batch wrote are kept)."""
+        event_ids = sorted({r.event.event_id for r in results if not r.error})
+        if not event_ids:
+            return
+        resp = await self.es.search(
+            index=self.findings_target, size=10000, seq_no_primary_term=True, ignore_unavailable=True,
+            query={"bool": {"filter": [{"terms": {"modelscreen.event_id": event_ids}},
+                                       {"term": {"rule.id": ANALYSIS_ERROR}}],
+                            "must_not": [{"term": {"modelscreen.superseded": True}}]}},
+            filter_path=["hits.hits._index", "hits.hits._id", "hits.hits._seq_no", "hits.hits._primary_term",
+                         "hits.hits._source"])
+        operations: list[dict] = []
+        for hit in resp.get("hits", {}).get("hits", []):
+            if hit["_id"] in keep:
+                continue
+            doc = dict(hit["_source"])
+            doc["modelscreen"] = {**(doc.get("modelscreen") or {}), "superseded": True}
+            operations.append({"index": {"_index": hit["_index"], "_id": hit["_id"], "if_seq_no": hit["_seq_no"],
+                                         "if_primary_term": hit["_primary_term"]}})
+            operations.append(doc)
+        if not operations:
+            return
+        resp = await self.es.bulk(operations=operations, refresh=False, filter_path=_BULK_FIELDS)
+        for item in resp.get("items", []) if resp.get("errors") else []:
+            status = next(iter(item.values())).get("status", 200)
+            if status in _TRANSIENT_STATUS:
+                raise TransientIndexError(f"superseding an analysis error refused with {status}")
+            # 409: changed meanwhile; the next result for the event looks again
 
     async def _write_artifacts(self, results: Sequence[ScanResult]) -> None:
         pending: dict[str, list[ScanResult]] = {}

@@ -12,6 +12,7 @@ from modelscreen.assets import templates_dir
 
 TEMPLATE_DIR = templates_dir()
 COMPONENT = "modelscreen-findings-mappings"
+SINCE_CREATED = {"modelscreen": {"properties": {"superseded": {"type": "boolean"}}}}
 
 
 def load_template(name: str) -> dict[str, Any]:
@@ -56,6 +57,8 @@ def install(es, *, findings_target: str, artifacts_index: str) -> dict[str, Any]
             es.indices.create_data_stream(name=findings_target)
     elif not es.indices.exists(index=findings_target):
         es.indices.create(index=findings_target)
+    # fields added since the target was created (templates shape only indices created after them)
+    es.indices.put_mapping(index=findings_target, properties=SINCE_CREATED)
     if not es.indices.exists(index=artifacts_index):
         es.indices.create(index=artifacts_index)
     return {"findings": findings_target, "data_stream": data_stream, "artifacts": artifacts_index}

@@ -146,6 +146,13 @@ def normalise_raw(value: bytes, headers: list[tuple[str, bytes]] | None = None) 
         raise InvalidEvent(f"{name}: malformed payload ({type(exc).__name__})", code="invalid") from None
 
 
+def _key_bytes(key: bytes | str | None) -> bytes | None:
+    """A message key as bytes (clients hand some keys over decoded); an empty key is no key."""
+    if isinstance(key, str):
+        key = key.encode("utf-8", "surrogatepass")
+    return bytes(key) if key else None
+
+
 def dead_letter(
     error: InvalidEvent | str,
     value: bytes | None,
@@ -157,6 +164,7 @@ def dead_letter(
     offset: int | None = None,
     attempts: int = 1,
     time: datetime | None = None,
+    key: bytes | str | None = None,
 ) -> DeadLetter:
     """Build the DeadLetter for a message, keeping the original value and headers byte for byte."""
     reason = str(error) if isinstance(error, InvalidEvent) else error
@@ -175,6 +183,7 @@ def dead_letter(
         reason=reason or "unknown",
         stage=stage,
         original=bytes(value or b""),
+        key=_key_bytes(key),
         headers=kept,
         topic=topic,
         partition=partition,

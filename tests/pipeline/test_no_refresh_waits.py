@@ -1,0 +1,54 @@
+"""The scan stage's inventory writes never wait for an index refresh (safetensors uploads included)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from modelscreen.provenance import ProvenanceChecker
+from modelscreen.provenance.es_inventory import ElasticsearchInventory
+from modelscreen.provenance.pipeline_checks import LocalEvidence, evidence_findings
+from modelscreen.provenance.policy import ProvenancePolicy
+from modelscreen.schemas import Verdict
+from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.schemas.inventory import TensorManifest
+from modelscreen.schemas.results import ScanResult
+
+SHA = "a" * 64
+
+
+class RecordingES:
+    """Just enough of the synchronous client for the inventory; remembers every write's refresh."""
+
+    def __init__(self):
+        self.docs: dict[str, dict] = {}
+        self.refreshes: list = []
+        self.seq = 0
+
+    def options(self, **_kw):
+        return self
+
+    def get(self, index, id):
+        doc = self.docs.get(id)
+        return {"found": doc is not None, "_source": doc, "_seq_no": self.seq, "_primary_term": 1}
+
+    def index(self, index, id, document, refresh=False, **_kw):
+        self.refreshes.append(refresh)
+        self.docs[id] = document
+        self.seq += 1
+
+    def search(self, **_kw):
+        return {"hits": {"hits": []}}
+
+
+def test_a_safetensors_upload_writes_its_manifest_and_record_without_waiting_for_a_refresh():
+    es = RecordingES()
+    inventory = ElasticsearchInventory(es, "inv", ensure=False)
+    event = ArtifactEvent(action=Action.uploaded, store=StoreKind.s3, uri="s3://b/m/model.safetensors",
+                          name="m/model.safetensors", time=datetime(2026, 12, 1, tzinfo=timezone.utc),
+                          source_event_id="e1", raw_type="test", actor="alice")
+    result = ScanResult(event=event, sha256=SHA, size=10, format="safetensors", verdict=Verdict.clean,
+                        engine_version="t", scanned_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    evidence = LocalEvidence(manifest=TensorManifest(sha256=SHA, size=10))
+    evidence_findings(result, evidence, inventory=inventory, policy=ProvenancePolicy())
+    ProvenanceChecker(inventory, ProvenancePolicy()).process_many([result])
+    assert len(es.refreshes) >= 3  # manifest, record marked, record of the upload
+    assert "wait_for" not in es.refreshes and True not in es.refreshes
