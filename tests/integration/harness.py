@@ -238,3 +238,18 @@ def own_bucket(s3, prefix: str):
             for obj in page.get("Contents", []):
                 s3.delete_object(Bucket=name, Key=obj["Key"])
         s3.delete_bucket(Bucket=name)
+
+
+@contextlib.contextmanager
+def file_store_pipeline(kafka_bootstrap: str, elasticsearch_url: str, tmp: Path, **extra_env: str):
+    """A set-up pipeline whose fetcher may read files under `tmp/store` (`p.store`); closed afterwards."""
+    store = tmp / "store"
+    store.mkdir()
+    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]),
+                 **extra_env)
+    p.store = store
+    p.setup()
+    try:
+        yield p
+    finally:
+        p.close()

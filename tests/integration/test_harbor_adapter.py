@@ -282,7 +282,6 @@ def test_kafka_mode_scans_through_the_pipeline_workers(oci_registry, kafka_boots
     from tests.integration.harness import Pipeline
 
     p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_OCI_PLAIN_HTTP=json.dumps([oci_registry]))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
     proc = None
     try:
         p.setup()
@@ -305,5 +304,4 @@ def test_kafka_mode_scans_through_the_pipeline_workers(oci_registry, kafka_boots
     finally:
         if proc is not None:
             stop(proc)
-        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
         p.close()

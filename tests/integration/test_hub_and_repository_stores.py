@@ -36,10 +36,8 @@ def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, store):
     p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_HF_ENDPOINT=store.url,
                  MODELSCREEN_HF_TOKEN="hf_e2e", MODELSCREEN_ARTIFACTORY_URL=store.url + "/artifactory",
                  MODELSCREEN_ARTIFACTORY_TOKEN="af_e2e")
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
     p.setup()
     yield p
-    p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
     p.close()
 
 

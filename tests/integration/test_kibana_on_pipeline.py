@@ -31,7 +31,6 @@ def test_saved_searches_find_what_the_pipeline_indexed(kafka_bootstrap, elastics
     store = tmp_path / "store"
     store.mkdir()
     p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
     try:
         p.setup()
         evil = store / "evil.pkl"
@@ -71,5 +70,4 @@ def test_saved_searches_find_what_the_pipeline_indexed(kafka_bootstrap, elastics
         assert run(searches["modelscreen-search-unapproved-downloads"]) == []
         assert run(searches["modelscreen-search-analysis-errors"]) == []
     finally:
-        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
         p.close()

@@ -69,7 +69,6 @@ def test_a_harbor_push_becomes_per_file_findings(oci_registry, kafka_bootstrap, 
     webhook["event_data"]["resources"] = [{"digest": manifest, "tag": "v1.2.0",
                                            "resource_url": f"{oci_registry}/{repo}:v1.2.0"}]
     p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_OCI_PLAIN_HTTP=json.dumps([oci_registry]))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
     try:
         p.setup()
         p.start_worker()
@@ -81,7 +80,6 @@ def test_a_harbor_push_becomes_per_file_findings(oci_registry, kafka_bootstrap, 
         clean = p.wait_for(lambda: p.artifact_doc(hashlib.sha256(WEIGHTS).hexdigest()), timeout=60)
         assert clean and clean["verdict"] == "clean"
     finally:
-        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
         p.close()
 
 
@@ -97,7 +95,6 @@ def test_a_harbor_push_of_an_ollama_model_is_scanned_per_named_layer(oci_registr
     webhook["event_data"]["resources"] = [{"digest": manifest, "tag": "q4", "resource_url": f"{oci_registry}/{repo}:q4"}]
     webhook["event_data"]["repository"].update(name="ollama-tiny", repo_full_name=repo)
     p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_OCI_PLAIN_HTTP=json.dumps([oci_registry]))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
     try:
         p.setup()
         p.start_worker()
@@ -109,7 +106,6 @@ def test_a_harbor_push_of_an_ollama_model_is_scanned_per_named_layer(oci_registr
         license_doc = p.wait_for(lambda: p.artifact_doc(hashlib.sha256(b"MIT License\n").hexdigest()), timeout=60)
         assert license_doc and license_doc["verdict"] == "clean" and license_doc["artifact_type"] == "model-package"
     finally:
-        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
         p.close()
 
 
@@ -143,7 +139,6 @@ def test_a_model_sig_layer_is_checked_layer_by_layer_in_the_pipeline(oci_registr
     webhook["event_data"]["repository"].update(name="signed-tiny", repo_full_name=repo)
     p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_OCI_PLAIN_HTTP=json.dumps([oci_registry]),
                  MODELSCREEN_PROVENANCE_POLICY=str(tmp_path / "policy.yaml"))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
     try:
         p.setup()
         p.start_worker()
@@ -152,5 +147,4 @@ def test_a_model_sig_layer_is_checked_layer_by_layer_in_the_pipeline(oci_registr
                           timeout=120)
         assert docs and {d["file"]["name"] for d in docs} == {"model.safetensors"}
     finally:
-        p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
         p.close()

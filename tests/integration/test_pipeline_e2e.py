@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.integration.harness import Pipeline, TcpProxy, upload_event
+from tests.integration.harness import TcpProxy, file_store_pipeline, upload_event
 
 pytestmark = pytest.mark.integration
 
@@ -37,14 +37,8 @@ def benign(path, n=0):
 
 @pytest.fixture
 def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path,
-                 MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]))
-    p.store = store
-    p.setup()
-    yield p
-    p.close()
+    with file_store_pipeline(kafka_bootstrap, elasticsearch_url, tmp_path) as p:
+        yield p
 
 
 def _calls(pipeline):

@@ -12,7 +12,7 @@ from modelscreen.evaluation.service import EvaluationOptions, make_baseline, sha
 from modelscreen.provenance.es_inventory import ElasticsearchInventory
 from modelscreen.schemas.inventory import ArtifactIdentity
 from tests.evaluation import models as m
-from tests.integration.harness import Pipeline, upload_event
+from tests.integration.harness import file_store_pipeline, upload_event
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("onnxruntime")
@@ -20,15 +20,8 @@ pytest.importorskip("onnxruntime")
 
 @pytest.fixture
 def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
-    p.store = store
-    p.setup()
-    yield p
-    p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
-    p.close()
+    with file_store_pipeline(kafka_bootstrap, elasticsearch_url, tmp_path) as p:
+        yield p
 
 
 def test_new_version_drifting_from_its_baseline_is_a_finding(pipeline, tmp_path):

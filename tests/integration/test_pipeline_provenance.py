@@ -3,13 +3,12 @@ become findings in Elasticsearch; the inventory records who uploaded and who dow
 from __future__ import annotations
 
 import hashlib
-import json
 import pickle
 
 import pytest
 
 from modelscreen.schemas.inventory import ArtifactIdentity
-from tests.integration.harness import Pipeline, upload_event
+from tests.integration.harness import file_store_pipeline, upload_event
 from modelscreen.provenance.es_inventory import ElasticsearchInventory
 
 pytestmark = pytest.mark.integration
@@ -17,15 +16,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
-    p.store = store
-    p.setup()
-    yield p
-    p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
-    p.close()
+    with file_store_pipeline(kafka_bootstrap, elasticsearch_url, tmp_path) as p:
+        yield p
 
 
 def _weights(path, n):

@@ -20,7 +20,7 @@ from modelscreen.schemas.events import ArtifactEvent  # noqa: E402
 from modelscreen.schemas.inventory import ArtifactIdentity, SignatureStatus  # noqa: E402
 from modelscreen.schemas.policy import ProvenancePolicy  # noqa: E402
 from modelscreen.schemas.results import ScanResult  # noqa: E402
-from tests.integration.harness import S3_CREDS, Pipeline, own_bucket, upload_event  # noqa: E402
+from tests.integration.harness import S3_CREDS, file_store_pipeline, own_bucket, upload_event  # noqa: E402
 from tests.provenance.test_signatures import sign_with_key, write_key  # noqa: E402
 from modelscreen.fetch import fetch_to_file  # noqa: E402
 from modelscreen.pipeline.scanning import scan_event  # noqa: E402
@@ -45,21 +45,14 @@ def keys(tmp_path):
 
 @pytest.fixture
 def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, keys):
-    store = tmp_path / "store"
-    store.mkdir()
     (_, pub), _ = keys
     policy = tmp_path / "policy.yaml"
     policy.write_text(json.dumps({"version": 1, "defaults": {"require_signature": False,
                                                              "signing": {"public_key": str(pub)}},
                                   "rules": [{"store": "*", "name": "signed/*", "require_signature": True}]}))
-    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]),
-                 MODELSCREEN_PROVENANCE_POLICY=str(policy))
-    p.env["MODELSCREEN_INVENTORY_INDEX"] = f"modelscreen-inventory-t{p.tag}"
-    p.store = store
-    p.setup()
-    yield p
-    p.es.options(ignore_status=[404]).indices.delete(index=p.env["MODELSCREEN_INVENTORY_INDEX"])
-    p.close()
+    with file_store_pipeline(kafka_bootstrap, elasticsearch_url, tmp_path,
+                             MODELSCREEN_PROVENANCE_POLICY=str(policy)) as p:
+        yield p
 
 
 def _rule_docs(pipeline, rule):
