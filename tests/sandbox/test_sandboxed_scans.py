@@ -122,3 +122,49 @@ def test_cli_report_is_the_same_with_one_or_two_jobs(tmp_path):
         docs.append(doc)
     assert docs[0] == docs[1]
     assert [a["path"] for a in docs[0]["artifacts"]][-1] == str(tmp_path / "sub" / "z.pkl")
+
+
+MARKER_RULE = """
+rule SUSP_Sandbox_Marker
+{
+    meta:
+        id = "MSY-TST-501"
+        description = "Marker for the hot-reload-into-children test"
+        author = "modelscreen"
+        date = "2026-12-06"
+        reference = "https://attack.mitre.org/techniques/T1195/"
+        severity = "high"
+        score = 75
+        category = "test"
+        version = 1
+        scope = "small-file,config,metadata"
+    strings:
+        $m = "MODELSCREEN-SANDBOX-MARKER"
+    condition:
+        $m
+}
+"""
+
+
+def test_a_hot_reloaded_ruleset_reaches_the_children(tmp_path):
+    import shutil
+
+    from modelscreen.engine.yara.loader import (configure_default_ruleset, load_ruleset, packaged_rules_dir,
+                                                ruleset_from_bundle, set_default_ruleset)
+    from modelscreen.sandbox.scanning import SandboxScanner
+
+    rules = tmp_path / "yara"
+    shutil.copytree(packaged_rules_dir(), rules)
+    (rules / "test").mkdir()
+    (rules / "test" / "marker.yar").write_text(MARKER_RULE)
+    target = tmp_path / "notes.txt"
+    target.write_text("release notes\nMODELSCREEN-SANDBOX-MARKER\n")
+    with SandboxScanner(jobs=1) as scanner:
+        assert "MSY-TST-501" not in {f.rule_id for f in scanner.scan(target)[0].findings}
+        try:
+            # as the rules agent does with a published bundle: the parent swaps, the warm child follows
+            set_default_ruleset(ruleset_from_bundle(load_ruleset(rules).bundle()))
+            [report] = scanner.scan(target)
+        finally:
+            configure_default_ruleset()
+    assert "MSY-TST-501" in {f.rule_id for f in report.findings}

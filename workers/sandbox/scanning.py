@@ -16,7 +16,15 @@ from pathlib import Path
 from modelscreen.schemas import ArtifactReport, Finding, Severity, Verdict
 from modelscreen.engine import Limits
 from modelscreen.engine.scanner import scan_path, scan_stream
-from modelscreen.engine.yara.loader import configure_default_ruleset, default_source
+from modelscreen.engine.yara.loader import (
+    Ruleset,
+    configure_default_ruleset,
+    default_source,
+    ruleset_from_bundle,
+    set_default_ruleset,
+    swapped_ruleset,
+)
+from modelscreen.schemas.rules import RuleBundle
 from modelscreen.sandbox.limits import SandboxLimits
 from modelscreen.sandbox.pool import SandboxPool
 from modelscreen.sandbox.runner import SandboxCrash, SandboxError, SandboxMemoryExceeded, SandboxTimeout
@@ -61,9 +69,25 @@ def failure_report(path: str, exc: SandboxError, size: int | None = None) -> Art
                           error=f"{finding.rule_id}: {exc}"[:500])
 
 
+# A published rule bundle swapped in by the parent (a hot reload) reaches the children with their tasks:
+# (version, engine, bundle JSON), compiled once per child and version.
+SwappedRules = tuple[str, str, str]
+_child_rules_version: str | None = None
+
+
+def _use_swapped_rules(rules: SwappedRules | None) -> None:
+    global _child_rules_version
+    if rules is None or rules[0] == _child_rules_version:
+        return
+    version, engine, bundle_json = rules
+    set_default_ruleset(ruleset_from_bundle(RuleBundle.model_validate_json(bundle_json), engine))
+    _child_rules_version = version
+
+
 def scan_file(path: str, display: str | None = None, name: str | None = None, limits: Limits | None = None,
-              tensor_digests: bool = False) -> list[ArtifactReport]:
+              tensor_digests: bool = False, rules: SwappedRules | None = None) -> list[ArtifactReport]:
     """In the child: scan one local file (the path is opened there, so no byte is read by the parent)."""
+    _use_swapped_rules(rules)
     if display is None:
         return scan_path(path, limits=limits)
     st = os.stat(path)
@@ -95,6 +119,7 @@ class SandboxScanner:
     def __init__(self, jobs: int | None = None, limits: Limits | None = None, *,
                  sandbox: SandboxLimits | None = None, initializer: Callable | None = None, initargs: tuple = ()):
         self.limits = limits
+        self._swapped: tuple[Ruleset, SwappedRules] | None = None
         self.pool = SandboxPool(jobs, sandbox or sandbox_limits_for(limits), initializer=_child_setup,
                                 initargs=(default_source(), initializer, initargs))
 
@@ -105,7 +130,19 @@ class SandboxScanner:
     def scan_or_raise(self, path: str | os.PathLike, display: str | None = None, *, name: str | None = None,
                       limits: Limits | None = None, tensor_digests: bool = False) -> list[ArtifactReport]:
         """Reports for one file (`display`: the path reports show), or the SandboxError that stopped its child."""
-        return self.pool.run(scan_file, str(path), display, name, limits or self.limits, tensor_digests)
+        return self.pool.run(scan_file, str(path), display, name, limits or self.limits, tensor_digests,
+                             self._swapped_rules())
+
+    def _swapped_rules(self) -> SwappedRules | None:
+        """The parent's hot-reloaded ruleset, serialised once per version, for the children."""
+        ruleset = swapped_ruleset()
+        if ruleset is None:
+            return None
+        cached = self._swapped
+        if cached is None or cached[0] is not ruleset:
+            cached = (ruleset, (ruleset.version, ruleset.engine_name, ruleset.bundle().model_dump_json()))
+            self._swapped = cached
+        return cached[1]
 
     def scan(self, path: str | os.PathLike, display: str | None = None, *, name: str | None = None,
              limits: Limits | None = None, tensor_digests: bool = False) -> list[ArtifactReport]:

@@ -398,6 +398,7 @@ def ruleset_from_bundle(bundle: RuleBundle, engine: str | None = None) -> Rulese
 
 _default_lock = threading.Lock()
 _default: tuple[Ruleset | None, str | None] | None = None
+_swapped: Ruleset | None = None  # a published bundle swapped in over the configured library
 
 
 def default_ruleset() -> tuple[Ruleset | None, str | None]:
@@ -417,21 +418,27 @@ def default_ruleset() -> tuple[Ruleset | None, str | None]:
 
 def configure_default_ruleset(rules_dir: str | os.PathLike | None = None, engine: str | None = None) -> None:
     """Choose the directory and engine of the default ruleset (None: packaged library, YARA-X); reloads lazily."""
-    global _default, _source
+    global _default, _source, _swapped
     with _default_lock:
         _source = (Path(rules_dir) if rules_dir else None, engine or None)
-        _default = None
+        _default = _swapped = None
 
 
 def reset_default_ruleset() -> None:
     """Forget the loaded default; the next scan loads it again from the configured source."""
-    global _default
+    global _default, _swapped
     with _default_lock:
-        _default = None
+        _default = _swapped = None
 
 
 def set_default_ruleset(ruleset: Ruleset) -> None:
     """Swap the ruleset every later scan uses (a validated bundle published to running workers)."""
-    global _default
+    global _default, _swapped
     with _default_lock:
         _default = (ruleset, None)
+        _swapped = ruleset
+
+
+def swapped_ruleset() -> Ruleset | None:
+    """The ruleset swapped in by `set_default_ruleset`, if any: child processes that scan must use it too."""
+    return _swapped
