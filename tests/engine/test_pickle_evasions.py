@@ -19,7 +19,10 @@ CHILD = textwrap.dedent("""
     import io, os, pickle, sys   # a loading script that imported os (as most do)
     from tests.fixtures import make_evasions as E
     data = E.EVASIONS[sys.argv[1]](sys.argv[2])
-    if sys.argv[1] in E.LOADED_IN_A_LOOP:   # a loader reading records until the file ends
+    if sys.argv[1] in E.LOADED_BY_JOBLIB:
+        import joblib
+        joblib.load(io.BytesIO(data))
+    elif sys.argv[1] in E.LOADED_IN_A_LOOP:   # a loader reading records until the file ends
         f = io.BytesIO(data)
         while f.tell() < len(data):
             pickle.load(f)
