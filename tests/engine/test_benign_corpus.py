@@ -39,3 +39,16 @@ def test_few_suspicious_each_explained():
             assert medium and all(f.detail for f in medium), name
             suspicious[name] = [f.rule_id for f in medium]
     assert len(suspicious) <= 0.05 * len(MANIFEST), suspicious
+
+
+@pytest.mark.parametrize("prefix, needles", [
+    ("xgboost/", [b"xgboost.sklearn", b"XGBClassifier", b"XGBRegressor", b"Booster"]),
+    ("onnx/contrib_", [b"com.microsoft", b"FusedMatMul", b"Gelu", b"Attention", b"SkipLayerNormalization"]),
+])
+def test_covers_xgboost_and_onnx_contrib_ops(prefix, needles):
+    names = [n for n in MANIFEST if n.startswith(prefix)]
+    blob = b"".join((ROOT / n).read_bytes() for n in names)
+    assert all(n in blob for n in needles), prefix
+    if prefix == "xgboost/":
+        assert any(n.endswith(".joblib") for n in names) and any(n.endswith(".pkl") for n in names)
+    assert [n for n in names if _scan(n)[0] != "clean"] == []

@@ -16,19 +16,27 @@ from modelscreen.engine import scan_bytes
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent("""
-    import os, pickle, sys   # a loading script that imported os (as most do)
+    import io, os, pickle, sys   # a loading script that imported os (as most do)
     from tests.fixtures import make_evasions as E
     data = E.EVASIONS[sys.argv[1]](sys.argv[2])
-    try:
-        pickle.loads(data)   # the C loader, as used by torch.load / pickle.load
-    except Exception:
-        pass
+    if sys.argv[1] in E.LOADED_BY_JOBLIB:
+        import joblib
+        joblib.load(io.BytesIO(data))
+    elif sys.argv[1] in E.LOADED_IN_A_LOOP:   # a loader reading records until the file ends
+        f = io.BytesIO(data)
+        while f.tell() < len(data):
+            pickle.load(f)
+    else:
+        try:
+            pickle.loads(data)   # the C loader, as used by torch.load / pickle.load
+        except Exception:
+            pass
 """)
 
 
 def test_every_class_is_covered():
     classes = {name.split("_", 1)[0] for name in E.EVASIONS}
-    assert classes == {"traversal", "applies", "implied", "gadget", "main"}
+    assert classes == {"traversal", "applies", "implied", "gadget", "main", "exception"}
     assert len(E.EVASIONS) >= 15
 
 

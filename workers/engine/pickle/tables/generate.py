@@ -1,6 +1,6 @@
 """Development-time generator of the pickle tables committed next to it (never run by the scanner).
 
-    python -m modelscreen.engine.pickle.tables.generate [--libs numpy,scipy,sklearn,...]
+    python -m modelscreen.engine.pickle.tables.generate [--libs numpy,scipy,sklearn,...] [--only-known-safe]
 
 aliases.json  which module attribute is which module, function or class (`posixpath.os` -> `os`,
               `os.system` -> `posix.system`), read from the live modules of the generating interpreter
@@ -562,6 +562,19 @@ def _example_objects() -> dict[str, object]:
     except ImportError:
         pass
     try:
+        import numpy as np
+        import xgboost as xgb
+
+        X = np.random.default_rng(0).random((20, 2))
+        y = (X[:, 0] > 0.5).astype(int)
+        kw = {"n_estimators": 2, "max_depth": 2, "n_jobs": 1}
+        models = [xgb.XGBClassifier(**kw).fit(X, y), xgb.XGBRegressor(**kw).fit(X, X[:, 0]),
+                  xgb.XGBRanker(**kw).fit(X, y, qid=np.zeros(20, dtype=int)), xgb.XGBRFClassifier(**kw).fit(X, y),
+                  xgb.XGBRFRegressor(**kw).fit(X, X[:, 0])]
+        out["xgboost models"] = models + [models[0].get_booster()]
+    except ImportError:
+        pass
+    try:
         from scipy import sparse
 
         m = sparse.random(4, 4, density=0.5, format="csr", random_state=0)
@@ -589,7 +602,6 @@ def known_safe() -> dict[str, str]:
     """Globals the libraries' own pickles of the example objects name (read with pickletools, our own
     bytes), plus NAMED_SAFE; each with its source."""
     import pickle
-    from importlib.metadata import version
 
     found: dict[str, str] = dict(NAMED_SAFE)
     from modelscreen.engine.context import ScanContext
@@ -608,10 +620,7 @@ def known_safe() -> dict[str, str]:
                 if "<" in path or path.startswith(("__main__", "dataclasses", "types")):
                     continue
                 lib = path.split(".")[0]
-                try:
-                    v = version({"sklearn": "scikit-learn"}.get(lib, lib))
-                except Exception:  # noqa: BLE001 - stdlib names
-                    v = "python " + sys.version.split()[0]
+                v = _dist_version(lib) or "python " + sys.version.split()[0]
                 found.setdefault(path, f"pickle of {what} ({lib} {v})")
     return dict(sorted(found.items()))
 
@@ -625,14 +634,25 @@ def renamed_modules() -> dict[str, str]:
 def versions(libs: list[str]) -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for name in libs:
-        try:
-            from importlib.metadata import version
-
-            dist = {"sklearn": "scikit-learn", "yaml": "PyYAML"}.get(name, name)
-            out[name] = version(dist)
-        except Exception:  # noqa: BLE001
-            pass
+        v = _dist_version(name)
+        if v:
+            out[name] = v
     return out
+
+
+# import name -> the distributions that install it (xgboost also ships as the CPU-only xgboost-cpu)
+DISTRIBUTIONS = {"sklearn": ("scikit-learn",), "yaml": ("PyYAML",), "xgboost": ("xgboost", "xgboost-cpu")}
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in DISTRIBUTIONS.get(name, (name,)):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
 
 
 def main(argv: list[str]) -> None:
@@ -645,6 +665,10 @@ def main(argv: list[str]) -> None:
     made_from = versions(list(roots))
     names = set(std) | set(lib) | set(sys.builtin_module_names)
     names |= {m.name for m in pkgutil.iter_modules() if m.name in sys.stdlib_module_names}
+    if "--only-known-safe" in argv:  # the allow-list alone (new example objects), without the slow walks
+        (HERE / "known_safe.json").write_text(json.dumps({"made_from": made_from, "known_safe": known_safe()},
+                                                         indent=0, sort_keys=True) + "\n")
+        return
     table = aliases(sorted(n for n in names if n))
     (HERE / "aliases.json").write_text(json.dumps({"made_from": made_from, "modules": sorted(names),
                                                    "renamed": renamed_modules(), "aliases": table},
