@@ -8,13 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.agents.scan import _scan
 from modelscreen.embedded.watch import watch
 from modelscreen.pipeline.cache import ScanCache
 from modelscreen.pipeline.scanning import ScanFailed, scan_fetched
 from modelscreen.sandbox import SandboxLimits
 from modelscreen.sandbox.scanning import SandboxScanner
-from modelscreen.schemas.events import Action, ArtifactEvent, StoreKind
+from modelscreen.schemas.events import Action, ArtifactEvent, DeadLetter, StoreKind
+from modelscreen.schemas.results import ScanResult
 from modelscreen.settings import Settings
 from modelscreen.sinks.sqlite_store import SqliteStore
 from tests.sandbox import hostile
@@ -62,6 +64,34 @@ def test_scan_stage_retries_a_poison_artifact_then_gives_up_and_keeps_going(tmp_
     assert bad_outcome.result.verdict.value == "error" and bad_outcome.result.attempts == 2
     assert "LIMIT-TIME" in bad_outcome.gave_up and "LIMIT-TIME" in bad_outcome.result.error
     assert ok_outcome.gave_up is None and ok_outcome.result.verdict.value == "clean"
+    # the indexed result carries the artifact's error report with the sandbox's finding
+    report = bad_outcome.result.reports[0]
+    assert report.verdict.value == "error" and [f.rule_id for f in report.findings] == ["LIMIT-TIME"]
+
+
+def test_a_crash_that_exhausts_its_retries_is_indexed_and_dead_lettered_with_its_error_report(tmp_path, scanner):
+    bad = tmp_path / "crash.txt"
+    bad.write_bytes(b"MODELSCREEN-TEST SEGV\n")
+    rt = SimpleNamespace(settings=Settings(fetch_file_roots=[tmp_path], max_attempts=2),
+                         executor=ThreadPoolExecutor(1), io_executor=ThreadPoolExecutor(1), scan_cache=ScanCache(),
+                         ruleset_version=None, scanner=scanner)
+    try:
+        outcome = asyncio.run(_scan(rt, _event(bad)))
+    finally:
+        rt.executor.shutdown()
+        rt.io_executor.shutdown()
+    result = outcome.result
+    assert outcome.gave_up and result.verdict.value == "error" and result.attempts == 2
+    indexed = ScanResult.model_validate_json(result.model_dump_json())
+    assert [f.rule_id for f in indexed.reports[0].findings] == ["ENGINE-CRASH"]
+    assert indexed.reports[0].path == bad.as_uri() and indexed.reports[0].verdict.value == "error"
+
+    msg = SimpleNamespace(value=b"{}", headers=[], topic="artifact-events", partition=0, offset=7, key=b"k")
+    _topic, _key, value = dead_letter_for(msg, outcome.gave_up, "fetch", attempts=result.attempts,
+                                          report=result.reports[0])
+    letter = DeadLetter.model_validate_json(value)
+    assert "ENGINE-CRASH" in letter.reason and letter.attempts == 2
+    assert [f.rule_id for f in letter.report.findings] == ["ENGINE-CRASH"]
 
 
 def test_watch_records_a_crash_as_an_error_and_scans_the_rest(tmp_path, scanner):
