@@ -122,7 +122,8 @@ async def _add_cached_evidence(rt: Runtime, outcomes: list[ScanOutcome]) -> list
     loop = asyncio.get_running_loop()
     found = await retry_forever(
         "signature bundles",
-        lambda: loop.run_in_executor(rt.io_executor, cached_evidence, [o.result for o in cached], rt.settings),
+        lambda: loop.run_in_executor(rt.io_executor, cached_evidence, [o.result for o in cached], rt.settings,
+                                     rt.scanner),
         is_transient=_transient_fetch, on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc())
     evidence = {id(o): e for o, e in zip(cached, found)}
     out = []
