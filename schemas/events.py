@@ -11,7 +11,7 @@ import hashlib
 import re
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+if TYPE_CHECKING:  # report.py imports this module; DeadLetter is completed there (model_rebuild)
+    from modelscreen.schemas.report import ArtifactReport
 
 EVENT_ID_VERSION = "1"
 
@@ -243,6 +246,9 @@ class DeadLetter(BaseModel):
     offset: int | None = Field(default=None, ge=0)
     time: datetime = Field(description="When it was dead-lettered (UTC)")
     attempts: int = Field(default=1, ge=0, description="How many times processing was tried")
+    report: ArtifactReport | None = Field(
+        default=None, description="The artifact's `error` report when its scan gave up (e.g. ENGINE-CRASH, "
+                                  "LIMIT-MEMORY or LIMIT-TIME from the sandbox)")
 
     @field_validator("time")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from modelscreen.schemas.events import ArtifactType
+from modelscreen.schemas.events import ArtifactType, DeadLetter
 from modelscreen.schemas.findings import Finding, Verdict
 from modelscreen.schemas.inventory import TensorManifest
 from modelscreen.schemas.text import ScannedText, raw_hex
@@ -51,3 +51,6 @@ class ScanReport(BaseModel):
     version: str = REPORT_VERSION
     engine_version: str | None = None
     artifacts: list[ArtifactReport] = Field(default_factory=list)
+
+
+DeadLetter.model_rebuild(_types_namespace={"ArtifactReport": ArtifactReport})  # its `report` field

@@ -47,6 +47,10 @@ def keys(tmp_path):
     return k1, k2
 
 
+def in_process(func, *args):
+    return func(*args)
+
+
 def policy_for(pub, **defaults) -> ProvenancePolicy:
     return ProvenancePolicy.model_validate({"defaults": {"signing": {"public_key": str(pub)}, **defaults}})
 
@@ -213,12 +217,13 @@ def test_a_cached_scan_still_verifies_the_bundle_without_reading_the_bytes(store
         raise AssertionError("the cached path must not hash the bytes again")
 
     monkeypatch.setattr(hashing.Config, "hash", no_hashing)
-    ok = collect_cached_evidence(result, policy=policy_for(pub), settings=settings)
+    here = in_process  # the patch above lives in this process: verify here, not in a sandboxed child
+    ok = collect_cached_evidence(result, policy=policy_for(pub), settings=settings, run=here)
     assert ok.signature is not None and ok.signature.verified
-    wrong = collect_cached_evidence(result, policy=policy_for(other_pub), settings=settings)
+    wrong = collect_cached_evidence(result, policy=policy_for(other_pub), settings=settings, run=here)
     assert rules(wrong.signature.findings) == ["SIGNATURE-UNEXPECTED-SIGNER"]
     swapped = result.model_copy(update={"sha256": "0" * 64})  # the cache says other bytes than were signed
-    bad = collect_cached_evidence(swapped, policy=policy_for(pub), settings=settings)
+    bad = collect_cached_evidence(swapped, policy=policy_for(pub), settings=settings, run=here)
     assert rules(bad.signature.findings) == ["SIGNATURE-TAMPERED-FILE"]
 
 

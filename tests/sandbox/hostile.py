@@ -97,3 +97,14 @@ def raise_value_error():
 
 def pid() -> int:
     return os.getpid()
+
+
+def crash_bundle_verifier() -> None:
+    """Pool initializer: the signature-bundle verifier dies in C (SIGSEGV) on every bundle, as a hostile bundle
+    could make a parser do."""
+    from modelscreen.provenance import pipeline_checks
+
+    def verify_bundle(model, bundle, options):
+        _segv()
+
+    pipeline_checks.verify_bundle = verify_bundle  # the parent's task names it; this child resolves it here

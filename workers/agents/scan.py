@@ -20,7 +20,7 @@ from modelscreen.agents.batching import retry_forever, run_batched
 from modelscreen.fetch import FetchError
 from modelscreen.logs import current_event_id
 from modelscreen.sinks.ecs import identity
-from modelscreen.pipeline.deadlines import RetryPolicy, attempt_until
+from modelscreen.pipeline.deadlines import Outcome, RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
 from modelscreen.pipeline.provenance import (
     ScanOutcome,
@@ -30,7 +30,7 @@ from modelscreen.pipeline.provenance import (
     open_checker,
     scan_fetched_copy,
 )
-from modelscreen.pipeline.scanning import check_announced, failed, fetch_artifact, from_cache, needs_scan
+from modelscreen.pipeline.scanning import ScanFailed, check_announced, failed, fetch_artifact, from_cache, needs_scan
 from modelscreen.provenance.pipeline_checks import LocalEvidence
 from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.agents.normalise import artifact_key
@@ -60,16 +60,21 @@ async def with_provenance(rt: Runtime, items: list[tuple[ScanResult, LocalEviden
                                on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
 
 
-async def _attempts(rt: Runtime, what: str, fn: Callable[[], object], *,
-                    executor=None) -> tuple[object | None, str | None, int]:
+async def _attempt(rt: Runtime, what: str, fn: Callable[[], object], *, executor=None) -> Outcome:
     """Run fn() in an executor (the I/O one by default) under the event's retry policy (pipeline.deadlines):
     a permanent fetch failure gives up at once, a transient one at the event's deadline, a crash after
-    max_attempts. (value, None, attempts), or (None, reason, attempts) when it gave up."""
+    max_attempts."""
     loop = asyncio.get_running_loop()
     policy = RetryPolicy(deadline=rt.settings.fetch_deadline, max_attempts=rt.settings.max_attempts)
-    outcome = await attempt_until(
+    return await attempt_until(
         lambda: loop.run_in_executor(executor or rt.io_executor, fn), policy, what=what,
         on_retry=lambda reason, transient: metrics.RETRIES.labels("fetch" if transient else "scan").inc())
+
+
+async def _attempts(rt: Runtime, what: str, fn: Callable[[], object], *,
+                    executor=None) -> tuple[object | None, str | None, int]:
+    """_attempt as (value, None, attempts), or (None, reason, attempts) when it gave up."""
+    outcome = await _attempt(rt, what, fn, executor=executor)
     return outcome.value, outcome.reason, outcome.attempts
 
 
@@ -89,15 +94,19 @@ async def _scan(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
     with tempfile.TemporaryDirectory(prefix="modelscreen-fetch-") as tmp:
         path, reason, attempts = await _attempts(rt, f"fetch {event.uri}",
                                                  lambda: fetch_artifact(event, rt.settings, Path(tmp)))
+        report = None
         if reason is None:
-            done, reason, scans = await _attempts(
+            scan = await _attempt(
                 rt, f"scan {event.uri}", lambda: scan_fetched_copy(event, path, rt.settings, rt.ruleset_version,
                                                  rt.scanner),
                 executor=rt.executor)
-            attempts += scans - 1
+            reason, attempts = scan.reason, attempts + scan.attempts - 1
+            if isinstance(scan.error, ScanFailed):  # the sandbox's ENGINE-CRASH / LIMIT-* report of the last try
+                report = scan.error.report
     if reason is not None:
-        return ScanOutcome(failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version), reason)
-    result, evidence = done
+        return ScanOutcome(failed(event, reason, attempts=attempts, ruleset_version=rt.ruleset_version,
+                                  report=report), reason)
+    result, evidence = scan.value
     metrics.SCAN_SECONDS.observe(time.monotonic() - started)
     metrics.SCANS.labels(result.verdict.value, "false").inc()
     rt.scan_cache.put(result)
@@ -113,7 +122,8 @@ async def _add_cached_evidence(rt: Runtime, outcomes: list[ScanOutcome]) -> list
     loop = asyncio.get_running_loop()
     found = await retry_forever(
         "signature bundles",
-        lambda: loop.run_in_executor(rt.io_executor, cached_evidence, [o.result for o in cached], rt.settings),
+        lambda: loop.run_in_executor(rt.io_executor, cached_evidence, [o.result for o in cached], rt.settings,
+                                     rt.scanner),
         is_transient=_transient_fetch, on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc())
     evidence = {id(o): e for o, e in zip(cached, found)}
     out = []
@@ -162,7 +172,8 @@ def register(app: App, rt: Runtime) -> None:
                 if outcome is not None:
                     scanned.append(replace(outcome, message=msg))
             scanned = await _add_cached_evidence(rt, scanned)
-            out.extend(dead_letter_for(o.message, o.gave_up, "fetch", attempts=o.result.attempts)
+            out.extend(dead_letter_for(o.message, o.gave_up, "fetch", attempts=o.result.attempts,
+                                       report=o.result.reports[0] if o.result.reports else None)
                        for o in scanned if o.gave_up)
             # Provenance is inventory I/O: groups run side by side; events about the same inventory record
             # form one group (checked in order, recorded in one write) instead of overwriting each other.

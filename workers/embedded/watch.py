@@ -25,7 +25,7 @@ from modelscreen.schemas.text import printable_text
 from modelscreen.engine import ENGINE_VERSION, Limits
 from modelscreen.engine.scanner import iter_files
 from modelscreen.pipeline.scanning import ScanFailed, failed, scan_fetched
-from modelscreen.sandbox.scanning import SandboxScanner
+from modelscreen.sandbox.scanning import SandboxScanner, shared_scanner
 from modelscreen.settings import Settings
 from modelscreen.sinks.sqlite_store import SqliteStore
 from modelscreen.fetch import FetchError
@@ -97,11 +97,13 @@ class Processor:
     def __call__(self, change: FileChange) -> ScanResult:
         event = change.event(self.root)
         checker = self.checker
-        inspect = None if checker is None else (
-            lambda result, path: collect_evidence(result, path, policy=checker.policy, settings=self.settings))
+        scanner = self.scanner or shared_scanner()
+        inspect = None if checker is None else (  # a signature bundle is verified in a child of the same pool
+            lambda result, path: collect_evidence(result, path, policy=checker.policy, settings=self.settings,
+                                                  run=scanner.pool.run))
         try:
             result, evidence = scan_fetched(event, self.settings, limits=self.limits, inspect=inspect,
-                                            scanner=self.scanner)
+                                            scanner=scanner)
         except (FetchError, ScanFailed) as exc:  # gone, unreadable, or its sandboxed scan died: error, never clean
             result, evidence = failed(event, exc, attempts=1, ruleset_version=None), None
         if checker is not None and not result.error:

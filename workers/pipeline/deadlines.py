@@ -36,6 +36,7 @@ class Outcome:
     reason: str | None = None  # set when it gave up
     attempts: int = 0
     transient: bool = False  # the last failure was transient (it ran out of time)
+    error: BaseException | None = None  # the last failure, when it gave up after one
 
     @property
     def gave_up(self) -> bool:
@@ -60,6 +61,7 @@ async def attempt_until(call: Callable[[], Awaitable[Any]], policy: RetryPolicy,
     give_up_at = now() + policy.deadline
     attempts = 0
     last: str | None = None
+    last_exc: BaseException | None = None
     while True:
         attempts += 1
         remaining = give_up_at - now()
@@ -69,20 +71,21 @@ async def attempt_until(call: Callable[[], Awaitable[Any]], policy: RetryPolicy,
         except asyncio.TimeoutError:
             cut = f"no result within the deadline of {policy.deadline:g}s"
             return Outcome(reason=f"{last} ({cut}, {attempts} attempts)" if last else cut, attempts=attempts,
-                           transient=True)
+                           transient=True, error=last_exc)
         except Exception as exc:
             reason, transient = failure_reason(exc)
-            last = reason
+            last, last_exc = reason, exc
         if transient is False:
-            return Outcome(reason=reason, attempts=attempts)
+            return Outcome(reason=reason, attempts=attempts, error=last_exc)
         if transient is None and attempts >= policy.max_attempts:
             log.error("giving up on %s after %d attempts: %s", what, attempts, reason)
-            return Outcome(reason=reason, attempts=attempts)
+            return Outcome(reason=reason, attempts=attempts, error=last_exc)
         delay = policy.delay(attempts)
         if now() + delay >= give_up_at:
             log.error("giving up on %s after %d attempts: %s", what, attempts, reason)
             return Outcome(reason=f"{reason} (still failing after {attempts} attempts, deadline "
-                                  f"{policy.deadline:g}s)", attempts=attempts, transient=bool(transient))
+                                  f"{policy.deadline:g}s)", attempts=attempts, transient=bool(transient),
+                           error=last_exc)
         if on_retry:
             on_retry(reason, transient)
         log.warning("%s failed (%s), retry %d in %.1fs", what, reason, attempts, delay)

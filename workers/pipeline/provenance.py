@@ -12,7 +12,7 @@ from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
 from modelscreen.schemas.events import ArtifactEvent
 from modelscreen.schemas.results import ScanResult
 from modelscreen.pipeline.scanning import scan_fetched, scan_local
-from modelscreen.sandbox.scanning import SandboxScanner
+from modelscreen.sandbox.scanning import SandboxScanner, shared_scanner
 from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
 from modelscreen.provenance.checks import apply_findings
 from modelscreen.provenance.pipeline_checks import (
@@ -46,18 +46,23 @@ def es_unavailable(exc: BaseException) -> bool:
 def fetch_and_scan(event: ArtifactEvent, settings: Settings, ruleset_version: str | None,
                    scanner: SandboxScanner | None = None) -> tuple[ScanResult, LocalEvidence | None]:
     """Fetch, scan (in a sandboxed child of `scanner`, default the process's pool), and collect provenance
-    evidence from the fetched copy (no inventory read here). Raises ScanFailed when the child died."""
+    evidence from the fetched copy (no inventory read here; a signature bundle is verified in a child of the
+    same pool). Raises ScanFailed when the scan's child died."""
     policy = pipeline_policy(settings)
+    scanner = scanner or shared_scanner()
     return scan_fetched(event, settings, ruleset_version=ruleset_version, scanner=scanner,
-                        inspect=lambda result, path: collect_evidence(result, path, policy=policy, settings=settings))
+                        inspect=lambda result, path: collect_evidence(result, path, policy=policy, settings=settings,
+                                                                      run=scanner.pool.run))
 
 
 def scan_fetched_copy(event: ArtifactEvent, path: Path, settings: Settings, ruleset_version: str | None,
                       scanner: SandboxScanner | None = None) -> tuple[ScanResult, LocalEvidence | None]:
     """fetch_and_scan for a copy fetched already (scanning.fetch_artifact)."""
     policy = pipeline_policy(settings)
+    scanner = scanner or shared_scanner()
     return scan_local(event, path, ruleset_version=ruleset_version, scanner=scanner,
-                      inspect=lambda result, local: collect_evidence(result, local, policy=policy, settings=settings))
+                      inspect=lambda result, local: collect_evidence(result, local, policy=policy, settings=settings,
+                                                                     run=scanner.pool.run))
 
 
 def open_checker(settings: Settings) -> ProvenanceChecker:
@@ -82,10 +87,13 @@ def check_group(checker: ProvenanceChecker, items: list[tuple[ScanResult, LocalE
     return [r if r.error else next(done) for r, _e in items]
 
 
-def cached_evidence(results: list[ScanResult], settings: Settings) -> list[LocalEvidence | None]:
-    """For cached scans: the signature bundle next to each artifact, verified against the cached sha256.
-    None where the bundle's manifest needs the bytes hashed (the caller fetches and scans after all)."""
+def cached_evidence(results: list[ScanResult], settings: Settings,
+                    scanner: SandboxScanner | None = None) -> list[LocalEvidence | None]:
+    """For cached scans: the signature bundle next to each artifact, verified against the cached sha256 in a
+    sandboxed child of `scanner` (default: the process's pool). None where the bundle's manifest needs the
+    bytes hashed (the caller fetches and scans after all)."""
     policy = pipeline_policy(settings)
+    run = (scanner or shared_scanner()).pool.run
     seen: dict[tuple, LocalEvidence | None] = {}  # events about the same artifact and bytes: one lookup
     out = []
     for result in results:
@@ -93,7 +101,7 @@ def cached_evidence(results: list[ScanResult], settings: Settings) -> list[Local
         key = (ev.uri, result.sha256, ev.action, ev.store, ev.store_name, ev.name)
         if key not in seen:
             try:
-                seen[key] = collect_cached_evidence(result, policy=policy, settings=settings)
+                seen[key] = collect_cached_evidence(result, policy=policy, settings=settings, run=run)
             except BytesNeeded:
                 seen[key] = None
         out.append(seen[key])

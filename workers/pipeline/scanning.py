@@ -130,9 +130,13 @@ def from_cache(event: ArtifactEvent, cached: ScanResult) -> ScanResult:
 
 
 def failed(event: ArtifactEvent, error: FetchError | ScanFailed | str, *, attempts: int,
-           ruleset_version: str | None) -> ScanResult:
+           ruleset_version: str | None, report: ArtifactReport | None = None) -> ScanResult:
+    """The `error` result of an event that gave up; it carries the artifact's error `report` (a ScanFailed's
+    own by default: ENGINE-CRASH / LIMIT-MEMORY / LIMIT-TIME with its finding)."""
     reason = error.reason if isinstance(error, FetchError) else str(error)
-    reports = [error.report] if isinstance(error, ScanFailed) else []
+    if report is None and isinstance(error, ScanFailed):
+        report = error.report
+    reports = [report] if report is not None else []
     return ScanResult(event=event, sha256=event.expected_sha256, size=event.size, verdict=Verdict.error,
                       engine_version=ENGINE_VERSION, ruleset_version=ruleset_version, reports=reports,
                       format=reports[0].format if reports else None,

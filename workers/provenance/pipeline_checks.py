@@ -37,9 +37,11 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from modelscreen.schemas import Finding
 from modelscreen.schemas.events import Action
@@ -60,6 +62,9 @@ from modelscreen.provenance.policy import load_policy
 from modelscreen.settings import Settings
 from modelscreen.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
 from modelscreen.provenance.tensors import ManifestError, diff_manifests, tensor_manifest
+from modelscreen.sandbox import SandboxCrash, SandboxError, SandboxMemoryExceeded, SandboxTimeout, run_sandboxed
+from modelscreen.sandbox.runner import reason as raised_reason
+from modelscreen.sandbox.scanning import failure_finding
 
 log = logging.getLogger("modelscreen.provenance.pipeline")
 
@@ -69,6 +74,10 @@ DIRECTORY_BUNDLE = "model.sig"
 DRIFT_NAMES = 10  # tensor names listed in a drift finding
 DRIFT_CANDIDATES = 5  # previous versions tried for a stored manifest
 DRIFT_RULE = "MODEL-TENSOR-DRIFT"
+
+# Runs a module-level function in a sandboxed child and returns its value, or raises a SandboxError:
+# run_sandboxed (the default), or a SandboxPool's run.
+Runner = Callable[..., Any]
 
 
 @dataclass
@@ -167,50 +176,70 @@ def _s3_bundle(uri: str, tmp: Path, settings, req: EffectiveRequirements, ev: Lo
     return path
 
 
+def verify_bundle(model: str, bundle: str, options: dict) -> tuple[str, Any]:
+    """In the sandboxed child: verify_model(model, bundle, **options), its two expected refusals returned as
+    values ("bytes-needed" / "usage", message) beside ("checked", SignatureCheck)."""
+    try:
+        return "checked", verify_model(model, bundle, **options)
+    except BytesNeeded as exc:
+        return "bytes-needed", str(exc)
+    except SignatureUsageError as exc:
+        return "usage", str(exc)
+
+
 def _verify(model: Path, bundle: Path, only: str | None, req: EffectiveRequirements, ev: LocalEvidence,
-            sha256: str | None = None) -> None:
+            sha256: str | None = None, run: Runner | None = None) -> None:
+    """Verify the fetched bundle in a sandboxed child (`run`, default a fresh one): the bundle's parsers read
+    hostile bytes; a child that crashes or runs over a limit is a finding here, never a crash of the caller."""
     trust = req.signing
     if trust is None:
         log.warning("signature bundle %s found, but the policy configures no signing trust for it: not verified",
                     ev.bundle)
         return
+    options = dict(public_key=trust.public_key, certificate=trust.certificate, chain=trust.chain,
+                   sigstore_identity=trust.sigstore_identity, sigstore_issuer=trust.sigstore_issuer,
+                   trust_config=trust.trust_config, allowed_signers=req.allowed_signers, severities=req.severities,
+                   only=only, sha256=sha256)
     try:
-        check = verify_model(model, bundle, public_key=trust.public_key, certificate=trust.certificate,
-                             chain=trust.chain, sigstore_identity=trust.sigstore_identity,
-                             sigstore_issuer=trust.sigstore_issuer, trust_config=trust.trust_config,
-                             allowed_signers=req.allowed_signers, severities=req.severities, only=only,
-                             sha256=sha256)
-    except BytesNeeded:
-        raise
-    except SignatureUsageError as exc:
+        kind, value = (run or run_sandboxed)(verify_bundle, str(model), str(bundle), options)
+    except (SandboxCrash, SandboxMemoryExceeded, SandboxTimeout) as exc:  # the child did not return
+        failure = failure_finding(exc).model_copy(update={"location": ev.bundle})
         ev.findings.append(_finding(req, "SIGNATURE-INVALID", "Signature cannot be verified",
-                                    f"{ev.bundle}: {exc} (check the policy's signing trust)"[:1000]))
+                                    f"{ev.bundle}: verifying the bundle stopped its sandboxed child "
+                                    f"({failure.rule_id}: {exc})"[:1000], location=ev.bundle))
+        ev.findings.append(failure)
         return
-    except Exception as exc:  # noqa: BLE001 - a garbled bundle is a finding, never a crash of the stage
+    except SandboxError as exc:  # raised by the verifier: a garbled bundle is a finding, never a crash
         ev.findings.append(_finding(req, "SIGNATURE-INVALID", "Signature cannot be verified",
-                                    f"{ev.bundle}: {type(exc).__name__}: {exc}"[:1000]))
+                                    f"{ev.bundle}: {exc.exc_type or 'Error'}: {raised_reason(exc)}"[:1000]))
         return
-    check.bundle = ev.bundle
-    ev.signature = check
+    if kind == "bytes-needed":
+        raise BytesNeeded(value)
+    if kind == "usage":
+        ev.findings.append(_finding(req, "SIGNATURE-INVALID", "Signature cannot be verified",
+                                    f"{ev.bundle}: {value} (check the policy's signing trust)"[:1000]))
+        return
+    value.bundle = ev.bundle
+    ev.signature = value
 
 
 def _signature_evidence(uri: str, local_path: Path | None, req: EffectiveRequirements, settings, ev: LocalEvidence,
-                        sha256: str | None = None) -> None:
+                        sha256: str | None = None, run: Runner | None = None) -> None:
     scheme = _scheme(uri)
     if scheme == "file":
         found = _local_bundle(local_path, settings, req, ev)
         if found:
-            _verify(*found, req, ev, sha256=sha256)
+            _verify(*found, req, ev, sha256=sha256, run=run)
     elif scheme == "s3":
         with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:  # only S3 downloads the bundle
             bundle = _s3_bundle(uri, Path(tmp), settings, req, ev)
             if bundle is not None:
-                _verify(local_path or Path(tmp, "not-fetched"), bundle, None, req, ev, sha256=sha256)
+                _verify(local_path or Path(tmp, "not-fetched"), bundle, None, req, ev, sha256=sha256, run=run)
     elif scheme == "oci" and local_path is not None and req.signing is not None:  # else nothing to verify with
         with tempfile.TemporaryDirectory(prefix="modelscreen-sig-") as tmp:
             found = _oci_bundle(uri, local_path, Path(tmp), settings, req, ev)
             if found:
-                _verify(*found, req, ev, sha256=sha256)
+                _verify(*found, req, ev, sha256=sha256, run=run)
 
 
 def _oci_bundle(uri: str, local_path: Path, tmp: Path, settings, req: EffectiveRequirements, ev: LocalEvidence
@@ -253,16 +282,17 @@ def _oci_bundle(uri: str, local_path: Path, tmp: Path, settings, req: EffectiveR
     return tree, tmp / "bundle.sig", own.name
 
 
-def verify_package(directory: Path, bundle: Path, req: EffectiveRequirements, *, where: str) -> LocalEvidence:
+def verify_package(directory: Path, bundle: Path, req: EffectiveRequirements, *, where: str,
+                   run: Runner | None = None) -> LocalEvidence:
     """A `model.sig` shipped inside a multi-file package (an OCI model package), checked against the
-    package's files reassembled under `directory`; `where` names the bundle in findings."""
+    package's files reassembled under `directory` in a sandboxed child (`run`); `where` names the bundle."""
     ev = LocalEvidence(bundle=where)
-    _verify(directory, bundle, None, req, ev)
+    _verify(directory, bundle, None, req, ev, run=run)
     return ev
 
 
 def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | None = None,
-                            settings=None) -> LocalEvidence:
+                            settings=None, run: Runner | None = None) -> LocalEvidence:
     """For a scan reused from the cache (the bytes are not fetched again): the signature bundle that
     accompanies this event's artifact, checked against the cached sha256. Raises BytesNeeded when the
     bundle's manifest can only be checked by hashing the bytes (the caller then fetches and scans)."""
@@ -278,15 +308,16 @@ def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | No
             local = resolve(event.uri, fetch_limits(settings), roots=list(getattr(settings, "fetch_file_roots", None) or []))
         except FetchError:
             return ev  # gone or outside the roots: the cached scan stands, no bundle can be read
-        _signature_evidence(event.uri, local, req, settings, ev, sha256=result.sha256)
+        _signature_evidence(event.uri, local, req, settings, ev, sha256=result.sha256, run=run)
     elif _scheme(event.uri) == "s3":
-        _signature_evidence(event.uri, None, req, settings, ev, sha256=result.sha256)
+        _signature_evidence(event.uri, None, req, settings, ev, sha256=result.sha256, run=run)
     return ev
 
 
 def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: ProvenancePolicy | None = None,
-                     settings=None) -> LocalEvidence:
-    """Look at the fetched copy at `local_path` (call while it exists). Reads no inventory."""
+                     settings=None, run: Runner | None = None) -> LocalEvidence:
+    """Look at the fetched copy at `local_path` (call while it exists). Reads no inventory. Fetching stays
+    here; a bundle's bytes are parsed and verified in a sandboxed child (`run`, default: a fresh one)."""
     ev = LocalEvidence()
     event = result.event
     if local_path is None or result.error or event.action not in (Action.uploaded, Action.downloaded):
@@ -294,7 +325,7 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
     local_path = Path(local_path)
     req = requirements_for(event, policy or ProvenancePolicy())
     scheme = _scheme(event.uri)
-    _signature_evidence(event.uri, local_path, req, settings, ev)
+    _signature_evidence(event.uri, local_path, req, settings, ev, run=run)
     git_sha1 = event.expected_digests.get("git-sha1")
     if scheme == "hf" and git_sha1 and not event.expected_sha256:
         # a non-LFS file of a Hub repository: the git blob id is the only digest the Hub gives
@@ -394,12 +425,13 @@ def evidence_findings(result: ScanResult, evidence: LocalEvidence | None, *, inv
 
 
 def extra_provenance_findings(result: ScanResult, local_path: Path | None, *, inventory: Inventory,
-                              policy: ProvenancePolicy | None = None, settings=None) -> list[Finding]:
+                              policy: ProvenancePolicy | None = None, settings=None,
+                              run: Runner | None = None) -> list[Finding]:
     """Both steps at once (the fetched copy must still exist). Add the findings with checks.apply_findings
     before ProvenanceChecker.process, so a failed pipeline verification replaces SIGNATURE-MISSING."""
-    evidence = collect_evidence(result, local_path, policy=policy, settings=settings)
+    evidence = collect_evidence(result, local_path, policy=policy, settings=settings, run=run)
     return evidence_findings(result, evidence, inventory=inventory, policy=policy)
 
 
-__all__ = ["DRIFT_RULE", "LocalEvidence", "SIGNATURE_MAX_BYTES", "collect_cached_evidence", "collect_evidence",
-           "drift_finding", "evidence_findings", "extra_provenance_findings", "pipeline_policy"]
+__all__ = ["DRIFT_RULE", "LocalEvidence", "Runner", "SIGNATURE_MAX_BYTES", "collect_cached_evidence", "collect_evidence",
+           "drift_finding", "evidence_findings", "extra_provenance_findings", "pipeline_policy", "verify_bundle"]

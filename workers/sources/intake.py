@@ -165,6 +165,7 @@ def dead_letter(
     attempts: int = 1,
     time: datetime | None = None,
     key: bytes | str | None = None,
+    report: ArtifactReport | None = None,
 ) -> DeadLetter:
     """Build the DeadLetter for a message, keeping the original value and headers byte for byte."""
     reason = str(error) if isinstance(error, InvalidEvent) else error
@@ -190,4 +191,5 @@ def dead_letter(
         offset=offset,
         time=time or datetime.now(timezone.utc),
         attempts=attempts,
+        report=report,
     )
