@@ -23,6 +23,7 @@ from types import ModuleType
 from pydantic import ValidationError
 
 from modelscreen.schemas.events import ArtifactEvent, DeadLetter
+from modelscreen.schemas.report import ArtifactReport
 
 from modelscreen.sources import cloudevents
 from modelscreen.sources.base import InvalidEvent
