@@ -61,7 +61,7 @@ from modelscreen.provenance.hf import HubFile, check_file
 from modelscreen.provenance.policy import load_policy
 from modelscreen.settings import Settings
 from modelscreen.provenance.signatures import BytesNeeded, SignatureUsageError, verify_model
-from modelscreen.provenance.tensors import ManifestError, diff_manifests, tensor_manifest
+from modelscreen.provenance.tensors import diff_manifests, tensor_manifest
 from modelscreen.sandbox import SandboxCrash, SandboxError, SandboxMemoryExceeded, SandboxTimeout, run_sandboxed
 from modelscreen.sandbox.runner import reason as raised_reason
 from modelscreen.sandbox.scanning import failure_finding
@@ -335,9 +335,9 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
     if from_scan is not None:
         ev.manifest = from_scan  # digested in the scan's own pass
     elif (result.format or "").lower() == "safetensors" and local_path.is_file():
-        try:
-            ev.manifest = tensor_manifest(local_path)
-        except (ManifestError, OSError) as exc:  # the scan reports malformed files itself
+        try:  # the header is parsed in a sandboxed child too
+            ev.manifest = (run or run_sandboxed)(tensor_manifest, str(local_path))
+        except SandboxError as exc:  # the scan reports malformed files itself; a drift baseline is optional
             log.info("no tensor manifest for %s: %s", event.uri, exc)
     return ev
 
