@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -253,3 +254,20 @@ def file_store_pipeline(kafka_bootstrap: str, elasticsearch_url: str, tmp: Path,
         yield p
     finally:
         p.close()
+
+
+class Payload:
+    """A pickle that would run os.system if loaded (it never is here)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch /nonexistent/{self.marker}",))
+
+
+def malicious(path, marker="x"):
+    path.write_bytes(pickle.dumps(Payload(marker), protocol=2))
+    return path

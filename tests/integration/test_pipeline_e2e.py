@@ -8,26 +8,9 @@ import time
 
 import pytest
 
-from tests.integration.harness import TcpProxy, file_store_pipeline, upload_event
+from tests.integration.harness import TcpProxy, file_store_pipeline, malicious, upload_event
 
 pytestmark = pytest.mark.integration
-
-
-class Payload:
-    """A pickle that would run os.system if loaded (it never is here)."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch /nonexistent/{self.marker}",))
-
-
-def malicious(path, marker="x"):
-    path.write_bytes(pickle.dumps(Payload(marker), protocol=2))
-    return path
 
 
 def benign(path, n=0):

@@ -17,26 +17,9 @@ import time
 
 import pytest
 
-from tests.integration.harness import Pipeline, TcpProxy, upload_event
+from tests.integration.harness import Payload, TcpProxy, file_store_pipeline, malicious, upload_event
 
 pytestmark = pytest.mark.integration
-
-
-class Payload:
-    """A pickle that would run os.system if loaded (it never is here)."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch /nonexistent/{self.marker}",))
-
-
-def malicious(path, marker="x"):
-    path.write_bytes(pickle.dumps(Payload(marker), protocol=2))
-    return path
 
 
 def uri_event(uri: str, event_id: str, **data) -> bytes:
@@ -76,13 +59,8 @@ class Source(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]))
-    p.store = store
-    p.setup()
-    yield p
-    p.close()
+    with file_store_pipeline(kafka_bootstrap, elasticsearch_url, tmp_path) as p:
+        yield p
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from modelscreen.schemas.rules import RuleSample
-from tests.integration.harness import Pipeline, upload_event
+from tests.integration.harness import Pipeline, file_store_pipeline, upload_event
 from modelscreen.engine.yara.loader import load_ruleset
 from modelscreen.rule_bundles import with_samples
 
@@ -58,13 +58,8 @@ def _marker_file(store: Path, name: str, tag: str) -> Path:
 
 @pytest.fixture
 def pipeline(kafka_bootstrap, elasticsearch_url, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    p = Pipeline(kafka_bootstrap, elasticsearch_url, tmp_path, MODELSCREEN_FETCH_FILE_ROOTS=json.dumps([str(store)]))
-    p.store = store
-    p.setup()
-    yield p
-    p.close()
+    with file_store_pipeline(kafka_bootstrap, elasticsearch_url, tmp_path) as p:
+        yield p
 
 
 def _hits(p: Pipeline, rule_id: str, sha: str | None = None):
