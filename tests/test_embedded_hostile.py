@@ -14,13 +14,7 @@ from tests.corpus.hostile import generate as g
 
 
 def _store_with_undecodable_names(tmp_path):
-    d = tmp_path / "models"
-    d.mkdir()
-    raw = os.fsencode(d)
-    for name in (b"caf\xe9.pkl", b"\xff\xfe.pt", b"good.pkl"):
-        with open(raw + b"/" + name, "wb") as fh:
-            fh.write(g.mp.os_system(g.CANARY))
-    (d / "config.json").write_bytes(g.json_with_lone_surrogates())
+    d = g.undecodable_names_dir(tmp_path / "models", (b"caf\xe9.pkl", b"\xff\xfe.pt", b"good.pkl"))
     (d / "100%_sure.pkl").write_bytes(g.mp.os_system(g.CANARY))
     return d
 

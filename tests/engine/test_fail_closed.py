@@ -132,14 +132,7 @@ def test_unreadable_directory_is_an_error_artifact(tmp_path, monkeypatch):
 
 # --- reports always serialise ------------------------------------------------------------------------
 def _undecodable_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "names"
-    root.mkdir()
-    raw = os.fsencode(root)
-    for name in (b"caf\xe9.pkl", b"\xff\xfe.bin", b"ok.pkl"):
-        with open(raw + b"/" + name, "wb") as fh:
-            fh.write(g.mp.os_system(g.CANARY))
-    (root / "config.json").write_bytes(g.json_with_lone_surrogates())
-    return root
+    return g.undecodable_names_dir(tmp_path / "names", (b"caf\xe9.pkl", b"\xff\xfe.bin", b"ok.pkl"))
 
 
 def test_undecodable_names_keep_every_report_and_their_bytes(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import json
 import struct
 import sys
@@ -303,3 +304,15 @@ def write_all(outdir: str | Path) -> list[Path]:
 if __name__ == "__main__":  # pragma: no cover
     for written in write_all(sys.argv[1] if len(sys.argv) > 1 else "hostile-corpus"):
         print(written)
+
+
+def undecodable_names_dir(root: Path, names: tuple[bytes, ...]) -> Path:
+    """A directory of malicious pickles under the given raw (non-UTF-8) names, plus a config.json with
+    lone surrogates: one odd name must never cost the other artifacts their reports."""
+    root.mkdir()
+    raw = os.fsencode(root)
+    for name in names:
+        with open(raw + b"/" + name, "wb") as fh:
+            fh.write(mp.os_system(CANARY))
+    (root / "config.json").write_bytes(json_with_lone_surrogates())
+    return root
