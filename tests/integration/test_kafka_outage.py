@@ -50,6 +50,24 @@ def _send(pipeline, prefix: str, n: int) -> list[str]:
     return ids
 
 
+def _wait_produced(pipeline, name: str, n: int, timeout: float = 120) -> bool:
+    """Wait (polling fast) until the topic holds n messages; whether it did."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=pipeline.kafka)
+    try:
+        topic = pipeline.topic(name)
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(consumer.end_offsets(tps).values()) >= n:
+                return True
+            time.sleep(0.02)
+        return False
+    finally:
+        consumer.close()
+
+
 def _kafka_client_problems(lines: list[str]) -> list[dict]:
     out = []
     for line in lines:
@@ -68,10 +86,11 @@ def test_a_kafka_outage_mid_stream_delays_work_but_loses_and_duplicates_nothing(
     _send(pipeline, "warm", 1)
     assert pipeline.wait_for(lambda: _per_event(pipeline)["warm-0"], timeout=180), "warm-up event never indexed"
 
-    # mid-stream: the broker dies right after a batch was produced, while the worker handles it
+    # mid-stream: the broker dies once the worker has normalised a batch, while it scans and indexes it
     log_path = pipeline.tmp / "worker-0.log"
     at_outage = log_path.stat().st_size
     before = _send(pipeline, "before", 100)
+    normalised = _wait_produced(pipeline, "artifact-events", 1 + len(before))
     broker.stop()
     done_at_outage = sum(1 for i in before if _per_event(pipeline)[i])
     time.sleep(OUTAGE_S)
@@ -99,13 +118,15 @@ def test_a_kafka_outage_mid_stream_delays_work_but_loses_and_duplicates_nothing(
     time.sleep(5)  # time for a late duplicate to show
     counts = _per_event(pipeline)
     assert {i: counts[i] for i in everything} == {i: 1 for i in everything}  # no loss, no duplicate
+    assert sum(counts.values()) == len(everything)
+    assert pipeline.findings_docs({"term": {"rule.id": "MODELSCREEN-ANALYSIS-ERROR"}}) == []
     assert pipeline.read("dead-letter", expect=1, timeout=5) == []  # delayed, not given up
     assert worker.poll() is None
 
     problems = _kafka_client_problems(outage_lines)
     by_logger = Counter(d["log.logger"] for d in problems)
     held = sum(int(n) for d in problems for n in re.findall(r"\(repeated (\d+) times", d["message"]))
-    print(f"{done_at_outage}/{len(before)} of the batch indexed when the broker was killed, "
+    print(f"batch normalised: {normalised}; {done_at_outage}/{len(before)} indexed when the broker was killed, "
           f"{sum(1 for i in before if during[i])} at the end of the outage; broker down "
           f"{OUTAGE_S}s, restarted in {restart_s:.1f}s; first new result {first_new[0] if first_new else 0:.1f}s "
           f"and all {len(everything)} events {all_s:.1f}s after it was back; {len(problems)} Kafka client "
