@@ -23,6 +23,7 @@ from modelscreen.sinks.ecs import identity
 from modelscreen.pipeline.deadlines import Outcome, RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
 from modelscreen.pipeline.provenance import (
+    Group,
     ScanOutcome,
     cached_evidence,
     check_batch,
@@ -41,8 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelscreen.agents.scan")
 
 
-async def with_provenance(rt: Runtime, groups: list[list[tuple[ScanResult, LocalEvidence | None]]]
-                          ) -> list[ScanResult]:
+async def with_provenance(rt: Runtime, groups: list[Group]) -> list[ScanResult]:
     """Provenance checks of a batch's groups (pipeline.provenance.check_batch) in the I/O executor; an
     inventory outage delays, never skips."""
     loop = asyncio.get_running_loop()

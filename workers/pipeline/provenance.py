@@ -75,7 +75,7 @@ def open_checker(settings: Settings) -> ProvenanceChecker:
     return ProvenanceChecker(inventory, load_policy(settings.provenance_policy))
 
 
-Group = list[tuple[ScanResult, "LocalEvidence | None"]]
+Group = list[tuple[ScanResult, LocalEvidence | None]]  # results about one inventory record, in order
 
 
 def check_batch(checker: ProvenanceChecker, groups: list[Group]) -> list[list[ScanResult]]:
@@ -84,11 +84,12 @@ def check_batch(checker: ProvenanceChecker, groups: list[Group]) -> list[list[Sc
     write goes in one bulk request that waits for no refresh. A group whose records changed meanwhile is
     checked again on its own (the record changes are idempotent)."""
     staged = StagedInventory(checker.inventory)
-    reads = [inventory_reads(r, e, checker.policy) for items in groups for r, e in items]
+    firsts = [_distinct(items) for items in groups]
+    reads = [inventory_reads(r, e, checker.policy) for items in firsts for r, e in items]
     staged.read_ahead(record_ids=[i for x in reads for i in x.get("record_ids", ())],
                       searches=[q for x in reads for q in x.get("searches", ())],
                       manifests=[m for x in reads for m in x.get("manifests", ())])
-    staged.read_ahead(manifests=[m for items in groups for r, _e in items for m in drift_reads(staged, r)])
+    staged.read_ahead(manifests=[m for items in firsts for r, _e in items for m in drift_reads(staged, r)])
     view = ProvenanceChecker(staged, checker.policy)
     done = []
     for i, items in enumerate(groups):
@@ -97,6 +98,14 @@ def check_batch(checker: ProvenanceChecker, groups: list[Group]) -> list[list[Sc
     for i in sorted({i for rid in staged.flush() for i in staged.touched.get(rid, ())}):
         done[i] = check_group(checker, groups[i])
     return done
+
+
+def _distinct(items: Group) -> Group:
+    """A group's results share identity and bytes: what they read differs only by action and evidence."""
+    first: dict[tuple, tuple] = {}
+    for result, evidence in items:
+        first.setdefault((result.event.action, id(evidence)), (result, evidence))
+    return list(first.values())
 
 
 def check_group(checker: ProvenanceChecker, items: Group) -> list[ScanResult]:

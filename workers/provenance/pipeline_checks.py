@@ -45,13 +45,13 @@ from typing import Any
 
 from modelscreen.schemas import Finding
 from modelscreen.schemas.events import Action
-from modelscreen.schemas.inventory import InventoryRecord, TensorManifest
+from modelscreen.schemas.inventory import InventoryRecord, TensorManifest, record_id
 from modelscreen.schemas.policy import EffectiveRequirements, ProvenancePolicy
 from modelscreen.schemas.results import ScanResult
 from modelscreen.fetch import fetch_limits
 from modelscreen.fetch.base import FetchError
 from modelscreen.provenance.checks import _finding, requirements_for
-from modelscreen.provenance.inventory import Inventory, identity_for_event, new_record
+from modelscreen.provenance.inventory import Inventory, identity_for_event
 from modelscreen.fetch.local import resolve
 from modelscreen.fetch.oci import parse as parse_oci
 from modelscreen.fetch.oci import registry_for
@@ -394,7 +394,7 @@ def inventory_reads(result: ScanResult, evidence: LocalEvidence | None, policy: 
         searches.append({"sha256": result.sha256})  # store_manifest marks every record of these bytes
     elif (result.format or "").lower() == "safetensors":
         manifests.append(result.sha256)
-    return {"record_ids": [new_record(identity, result.sha256).id], "searches": searches, "manifests": manifests}
+    return {"record_ids": [record_id(identity.key, result.sha256)], "searches": searches, "manifests": manifests}
 
 
 def drift_reads(inventory: Inventory, result: ScanResult) -> list[str]:
