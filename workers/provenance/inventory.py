@@ -213,15 +213,14 @@ class Inventory(abc.ABC):
         first = results[0]
         identity = identity_for_event(first.event)
         changes = [self._record_change(r) for r in results]
-        wants_pending = any(w for _c, w in changes)
 
         def change(rec: InventoryRecord) -> None:
-            for apply, _w in changes:
+            for apply in changes:
                 apply(rec)
 
-        return self.update(identity, first.sha256, change, refresh=refresh or wants_pending)
+        return self.update(identity, first.sha256, change, refresh=refresh)
 
-    def _record_change(self, result: ScanResult) -> tuple[Callable[[InventoryRecord], None], bool]:
+    def _record_change(self, result: ScanResult) -> Callable[[InventoryRecord], None]:
         ev = result.event
         verdict = content_verdict(result)
         top_findings = result.reports[0].findings if result.reports else []
@@ -248,7 +247,7 @@ class Inventory(abc.ABC):
                                               sha256=result.sha256))
                 rec.approval = ApprovalStatus.pending
 
-        return change, wants_pending
+        return change
 
     def approve(self, identity: ArtifactIdentity, sha256: str, *, by: str, reason: str = "", force: bool = False,
                 at: datetime | None = None) -> InventoryRecord:
