@@ -9,7 +9,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from modelscreen.schemas.findings import Severity
 
@@ -177,7 +177,21 @@ class ProvenancePolicy(BaseModel):
     defaults: Requirements = Field(default_factory=Requirements)
     rules: list[PolicyRule] = Field(default_factory=list)
 
+    _resolved: dict[tuple, EffectiveRequirements] = PrivateAttr(default_factory=dict)
+
     def for_artifact(self, store: str, store_name: str | None, name: str) -> EffectiveRequirements:
+        """The requirements for one artifact; asked per artifact on the pipeline's hot path, so answers are
+        kept (a policy is never changed after loading: a new file is a new policy). Read the answer, never
+        change it."""
+        key = (store, store_name, name)
+        found = self._resolved.get(key)
+        if found is None:
+            if len(self._resolved) >= 4096:
+                self._resolved.clear()
+            found = self._resolved[key] = self._resolve(store, store_name, name)
+        return found
+
+    def _resolve(self, store: str, store_name: str | None, name: str) -> EffectiveRequirements:
         eff = EffectiveRequirements()
         layers: list[tuple[int | None, Requirements]] = [(None, self.defaults)]
         layers += [(i, r) for i, r in enumerate(self.rules) if r.matches(store, store_name, name)]

@@ -178,7 +178,9 @@ class Settings(EngineSettings):
 
     def elasticsearch_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the Elasticsearch client, sync or async."""
-        kw: dict[str, Any] = {"hosts": [self.elasticsearch_url], "request_timeout": 30}
+        from modelscreen.sinks.es_json import serializers  # imports the Elasticsearch client: only when used
+
+        kw: dict[str, Any] = {"hosts": [self.elasticsearch_url], "request_timeout": 30, "serializers": serializers()}
         if self.elasticsearch_api_key:
             kw["api_key"] = self.elasticsearch_api_key.get_secret_value()
         elif self.elasticsearch_username:

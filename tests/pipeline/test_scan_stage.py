@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from modelscreen.agents import scan as stage  # noqa: E402
 from modelscreen.engine.yara.loader import default_ruleset  # noqa: E402
+from modelscreen.fetch import FetchError  # noqa: E402
 from modelscreen.pipeline.cache import ScanCache  # noqa: E402
 from modelscreen.pipeline.provenance import ScanOutcome  # noqa: E402
 from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory  # noqa: E402
@@ -79,7 +80,7 @@ async def run_stage(rt, events):
     groups: dict = {}
     for o in outcomes:
         groups.setdefault(o.result.event.event_id, []).append((o.result, o.evidence))
-    return outcomes, [r for g in groups.values() for r in await stage.with_provenance(rt, g)]
+    return outcomes, await stage.with_provenance(rt, list(groups.values()))
 
 
 def signature_rules(result):
@@ -133,3 +134,33 @@ def test_a_failed_fetch_gives_up_with_a_reason(rt, store):
     with pytest.raises(dataclasses.FrozenInstanceError):
         outcome.gave_up = None
 
+
+
+def test_a_cached_scan_whose_bundle_store_stays_down_gives_up_at_its_deadline(rt, store, monkeypatch):
+    model = weights(store / "m.safetensors", w=[1, 2])
+    sign_with_key(model, store / "m.safetensors.sig", rt.private_key)
+    first = asyncio.run(run_stage(rt, [event_for(model, name="signed/m.safetensors", version="v1")]))[0][0]
+    calls = []
+    real = stage.cached_evidence
+
+    def store_down_for(n):
+        def lookup(results, settings, scanner=None):
+            calls.append(len(results))
+            if len(calls) <= n:
+                return [FetchError("bundle store: connection refused", transient=True) for _ in results]
+            return real(results, settings, scanner)
+        return lookup
+
+    rt.settings = rt.settings.model_copy(update={"fetch_deadline": 1.5})
+    monkeypatch.setattr(stage, "cached_evidence", store_down_for(2))  # back after one retry
+    again = event_for(model, name="signed/m.safetensors", version="v2", sha256=first.result.sha256)
+    [outcome], [result] = asyncio.run(run_stage(rt, [again]))
+    assert outcome.gave_up is None and result.cached and signature_rules(result) == []
+    assert outcome.evidence.bundle.endswith("m.safetensors.sig")
+
+    calls.clear()
+    monkeypatch.setattr(stage, "cached_evidence", store_down_for(10**6))  # never back
+    later = event_for(model, name="signed/m.safetensors", version="v3", sha256=first.result.sha256)
+    [outcome], [result] = asyncio.run(run_stage(rt, [later]))
+    assert "connection refused" in outcome.gave_up and "deadline" in outcome.gave_up
+    assert result.verdict.value == "error" and 2 <= len(calls) < 20  # retried with backoff, then stopped

@@ -23,9 +23,10 @@ from modelscreen.sinks.ecs import identity
 from modelscreen.pipeline.deadlines import Outcome, RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
 from modelscreen.pipeline.provenance import (
+    Group,
     ScanOutcome,
     cached_evidence,
-    check_group,
+    check_batch,
     es_unavailable,
     open_checker,
     scan_fetched_copy,
@@ -41,19 +42,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelscreen.agents.scan")
 
 
-def _transient_fetch(exc: BaseException) -> bool:
-    return isinstance(exc, FetchError) and exc.transient
-
-
-async def with_provenance(rt: Runtime, items: list[tuple[ScanResult, LocalEvidence | None]]) -> list[ScanResult]:
-    """Provenance checks of one group (pipeline.provenance.check_group) in the I/O executor; an inventory
-    outage delays, never skips."""
+async def with_provenance(rt: Runtime, groups: list[Group]) -> list[ScanResult]:
+    """Provenance checks of a batch's groups (pipeline.provenance.check_batch) in the I/O executor; an
+    inventory outage delays, never skips."""
     loop = asyncio.get_running_loop()
 
     def process() -> list[ScanResult]:
         if rt.provenance is None:
             rt.provenance = open_checker(rt.settings)
-        return check_group(rt.provenance, items)
+        return [r for done in check_batch(rt.provenance, groups) for r in done]
 
     return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.io_executor, process),
                                is_transient=es_unavailable,
@@ -114,27 +111,48 @@ async def _scan(rt: Runtime, event: ArtifactEvent) -> ScanOutcome:
 
 
 async def _add_cached_evidence(rt: Runtime, outcomes: list[ScanOutcome]) -> list[ScanOutcome]:
-    """Signature bundles of cached scans, verified in one I/O-executor call for the batch; where a bundle's
-    manifest needs the bytes hashed, the artifact is fetched and scanned after all."""
+    """Signature bundles of cached scans, verified in one I/O-executor call for the batch; a bundle whose
+    store was unreachable is tried again under its event's deadline (then the event gives up, like a fetch);
+    where a bundle's manifest needs the bytes hashed, the artifact is fetched and scanned after all."""
     cached = [o for o in outcomes if o.result.cached]
     if not cached:
         return outcomes
     loop = asyncio.get_running_loop()
-    found = await retry_forever(
-        "signature bundles",
-        lambda: loop.run_in_executor(rt.io_executor, cached_evidence, [o.result for o in cached], rt.settings,
-                                     rt.scanner),
-        is_transient=_transient_fetch, on_retry=lambda exc, n: metrics.RETRIES.labels("fetch").inc())
+    found = await loop.run_in_executor(rt.io_executor, cached_evidence, [o.result for o in cached], rt.settings,
+                                       rt.scanner)
     evidence = {id(o): e for o, e in zip(cached, found)}
     out = []
     for o in outcomes:
         if id(o) not in evidence:
             out.append(o)
-        elif evidence[id(o)] is None:
+            continue
+        got = evidence[id(o)]
+        if isinstance(got, FetchError):
+            got = await _bundle_until_deadline(rt, o)
+        if isinstance(got, ScanOutcome):  # gave up
+            out.append(got)
+        elif got is None:
             out.append(replace(await _scan(rt, o.result.event), message=o.message))
         else:
-            out.append(replace(o, evidence=evidence[id(o)]))
+            out.append(replace(o, evidence=got))
     return out
+
+
+async def _bundle_until_deadline(rt: Runtime, o: ScanOutcome) -> LocalEvidence | ScanOutcome | None:
+    """The signature bundle of one cached scan whose store was unreachable, retried under the event's retry
+    policy; the event's failed outcome when it gives up."""
+    def lookup():
+        [got] = cached_evidence([o.result], rt.settings, rt.scanner)
+        if isinstance(got, FetchError):
+            raise got
+        return got
+
+    outcome = await _attempt(rt, f"signature bundle of {o.result.event.uri}", lookup)
+    if outcome.gave_up:
+        result = failed(o.result.event, outcome.reason, attempts=outcome.attempts,
+                        ruleset_version=rt.ruleset_version)
+        return ScanOutcome(result, outcome.reason, message=o.message)
+    return outcome.value
 
 
 async def _outcome(rt: Runtime, event: ArtifactEvent, out: list) -> ScanOutcome | None:
@@ -175,14 +193,12 @@ def register(app: App, rt: Runtime) -> None:
             out.extend(dead_letter_for(o.message, o.gave_up, "fetch", attempts=o.result.attempts,
                                        report=o.result.reports[0] if o.result.reports else None)
                        for o in scanned if o.gave_up)
-            # Provenance is inventory I/O: groups run side by side; events about the same inventory record
-            # form one group (checked in order, recorded in one write) instead of overwriting each other.
+            # Events about the same inventory record form one group (checked in order, recorded in one write);
+            # the batch's groups are checked together (reads asked ahead, writes sent at once).
             groups: dict[tuple[str, str | None], list] = {}
             for o in scanned:
                 groups.setdefault((identity(o.result.event), o.result.sha256), []).append((o.result, o.evidence))
-
-            checked = [r for done in await asyncio.gather(*(with_provenance(rt, g) for g in groups.values()))
-                       for r in done]
+            checked = await with_provenance(rt, list(groups.values())) if groups else []
             out.extend((topics.SCAN_RESULTS, r.event.event_id.encode(), r.model_dump_json().encode()) for r in checked)
             await rt.send_many(out)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
 
+from modelscreen.fetch import FetchError
 from modelscreen.schemas.events import ArtifactEvent
 from modelscreen.schemas.results import ScanResult
 from modelscreen.pipeline.scanning import scan_fetched, scan_local
@@ -19,9 +20,12 @@ from modelscreen.provenance.pipeline_checks import (
     LocalEvidence,
     collect_cached_evidence,
     collect_evidence,
+    drift_reads,
     evidence_findings,
+    inventory_reads,
     pipeline_policy,
 )
+from modelscreen.provenance.staged import StagedInventory
 from modelscreen.provenance.signatures import BytesNeeded
 from modelscreen.settings import Settings
 
@@ -71,7 +75,40 @@ def open_checker(settings: Settings) -> ProvenanceChecker:
     return ProvenanceChecker(inventory, load_policy(settings.provenance_policy))
 
 
-def check_group(checker: ProvenanceChecker, items: list[tuple[ScanResult, LocalEvidence | None]]) -> list[ScanResult]:
+Group = list[tuple[ScanResult, LocalEvidence | None]]  # results about one inventory record, in order
+
+
+def check_batch(checker: ProvenanceChecker, groups: list[Group]) -> list[list[ScanResult]]:
+    """check_group for each group of a batch through one StagedInventory: what the groups read is asked
+    ahead (records and manifests in one request, searches in another, drift baselines in a third), what they
+    write goes in one bulk request that waits for no refresh. A group whose records changed meanwhile is
+    checked again on its own (the record changes are idempotent)."""
+    staged = StagedInventory(checker.inventory)
+    firsts = [_distinct(items) for items in groups]
+    reads = [inventory_reads(r, e, checker.policy) for items in firsts for r, e in items]
+    staged.read_ahead(record_ids=[i for x in reads for i in x.get("record_ids", ())],
+                      searches=[q for x in reads for q in x.get("searches", ())],
+                      manifests=[m for x in reads for m in x.get("manifests", ())])
+    staged.read_ahead(manifests=[m for items in firsts for r, _e in items for m in drift_reads(staged, r)])
+    view = ProvenanceChecker(staged, checker.policy)
+    done = []
+    for i, items in enumerate(groups):
+        staged.writer = i
+        done.append(check_group(view, items))
+    for i in sorted({i for rid in staged.flush() for i in staged.touched.get(rid, ())}):
+        done[i] = check_group(checker, groups[i])
+    return done
+
+
+def _distinct(items: Group) -> Group:
+    """A group's results share identity and bytes: what they read differs only by action and evidence."""
+    first: dict[tuple, tuple] = {}
+    for result, evidence in items:
+        first.setdefault((result.event.action, id(evidence)), (result, evidence))
+    return list(first.values())
+
+
+def check_group(checker: ProvenanceChecker, items: Group) -> list[ScanResult]:
     """Inventory, approvals, pins, policy, signatures and drift for results about one inventory record
     (`evidence` from the fetched copy, or None); checked one by one, recorded in one write."""
     todo = []
@@ -88,10 +125,11 @@ def check_group(checker: ProvenanceChecker, items: list[tuple[ScanResult, LocalE
 
 
 def cached_evidence(results: list[ScanResult], settings: Settings,
-                    scanner: SandboxScanner | None = None) -> list[LocalEvidence | None]:
+                    scanner: SandboxScanner | None = None) -> list[LocalEvidence | FetchError | None]:
     """For cached scans: the signature bundle next to each artifact, verified against the cached sha256 in a
     sandboxed child of `scanner` (default: the process's pool). None where the bundle's manifest needs the
-    bytes hashed (the caller fetches and scans after all)."""
+    bytes hashed (the caller fetches and scans after all); the FetchError where the bundle's store could not
+    be reached (the caller retries that one under its event's deadline)."""
     policy = pipeline_policy(settings)
     run = (scanner or shared_scanner()).pool.run
     seen: dict[tuple, LocalEvidence | None] = {}  # events about the same artifact and bytes: one lookup
@@ -104,5 +142,9 @@ def cached_evidence(results: list[ScanResult], settings: Settings,
                 seen[key] = collect_cached_evidence(result, policy=policy, settings=settings, run=run)
             except BytesNeeded:
                 seen[key] = None
+            except FetchError as exc:
+                if not exc.transient:
+                    raise
+                seen[key] = exc
         out.append(seen[key])
     return out

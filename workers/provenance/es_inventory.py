@@ -54,6 +54,45 @@ def install_template(es, index: str = DEFAULT_INDEX) -> dict[str, Any]:
     return {"inventory": index}
 
 
+def _search_body(*, identity: str | None = None, model_key: str | None = None, sha256: str | None = None,
+                 store: str | None = None, name: str | None = None, pinned: bool | None = None,
+                 approval: ApprovalStatus | None = None, limit: int = 1000) -> dict[str, Any]:
+    """The request body of Inventory.search: every filter given, latest seen first."""
+    filters: list[dict] = [{"term": {"doc_type": "record"}}]
+    for field, value in (("identity", identity), ("model_key", model_key), ("sha256", sha256), ("store", store)):
+        if value is not None:
+            filters.append({"term": {field: value}})
+    if name is not None:
+        filters.append({"wildcard": {"name": {"value": name}}})
+    if pinned is not None:
+        filters.append({"term": {"pinned": pinned}})
+    if approval is not None:
+        filters.append({"term": {"approval": ApprovalStatus(approval).value}})
+    return {"query": {"bool": {"filter": filters}}, "size": min(int(limit), 10000),
+            "sort": [{"last_seen": {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
+                     {"identity": {"order": "asc"}}, {"id": {"order": "asc"}}]}
+
+
+def _source(doc: dict) -> dict:
+    src = dict(doc["_source"])
+    src.pop("doc_type", None)
+    return src
+
+
+def _hits(res: dict) -> list[InventoryRecord]:
+    return [InventoryRecord.model_validate(_source(hit)) for hit in res.get("hits", {}).get("hits", [])]
+
+
+def _record_with_token(doc: dict) -> tuple[InventoryRecord, Any] | None:
+    if not doc.get("found"):
+        return None
+    return InventoryRecord.model_validate(_source(doc)), (doc["_seq_no"], doc["_primary_term"])
+
+
+def _manifest(doc: dict) -> TensorManifest | None:
+    return TensorManifest.model_validate(_source(doc)) if doc.get("found") else None
+
+
 class ElasticsearchInventory(Inventory):
     def __init__(self, es, index: str = DEFAULT_INDEX, *, ensure: bool = True, owns_client: bool = False,
                  refresh_on_write: bool = False):
@@ -79,12 +118,7 @@ class ElasticsearchInventory(Inventory):
             self.es.close()
 
     def _load(self, rid: str) -> tuple[InventoryRecord, Any] | None:
-        res = self._es_404.get(index=self.index, id=rid)
-        if not res.get("found"):
-            return None
-        src = dict(res["_source"])
-        src.pop("doc_type", None)
-        return InventoryRecord.model_validate(src), (res["_seq_no"], res["_primary_term"])
+        return _record_with_token(self._es_404.get(index=self.index, id=rid))
 
     def _save(self, record: InventoryRecord, token: Any, *, refresh: bool = True) -> bool:
         from elasticsearch import ConflictError
@@ -105,27 +139,61 @@ class ElasticsearchInventory(Inventory):
     def search(self, *, identity: str | None = None, model_key: str | None = None, sha256: str | None = None,
                store: str | None = None, name: str | None = None, pinned: bool | None = None,
                approval: ApprovalStatus | None = None, limit: int = 1000) -> list[InventoryRecord]:
-        filters: list[dict] = [{"term": {"doc_type": "record"}}]
-        for field, value in (("identity", identity), ("model_key", model_key), ("sha256", sha256),
-                             ("store", store)):
-            if value is not None:
-                filters.append({"term": {field: value}})
-        if name is not None:
-            filters.append({"wildcard": {"name": {"value": name}}})
-        if pinned is not None:
-            filters.append({"term": {"pinned": pinned}})
-        if approval is not None:
-            filters.append({"term": {"approval": ApprovalStatus(approval).value}})
-        res = self._es_404.search(
-            index=self.index, query={"bool": {"filter": filters}}, size=min(int(limit), 10000),
-            sort=[{"last_seen": {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
-                  {"identity": {"order": "asc"}}, {"id": {"order": "asc"}}])
-        out = []
-        for hit in res.get("hits", {}).get("hits", []):
-            src = dict(hit["_source"])
-            src.pop("doc_type", None)
-            out.append(InventoryRecord.model_validate(src))
-        return out
+        return _hits(self._es_404.search(index=self.index, **_search_body(
+            identity=identity, model_key=model_key, sha256=sha256, store=store, name=name, pinned=pinned,
+            approval=approval, limit=limit)))
+
+    # batches: one request each (mget, msearch, bulk)
+
+    def read_many(self, record_ids: list[str], manifest_shas: list[str]
+                  ) -> tuple[dict[str, tuple[InventoryRecord, Any] | None], dict[str, TensorManifest | None]]:
+        ids = [*record_ids, *(f"manifest-{sha}" for sha in manifest_shas)]
+        docs = self.es.mget(index=self.index, ids=ids)["docs"] if ids else []
+        got = {}
+        for doc in docs:
+            if "error" in doc:  # asked again alone: its error, if any, is the client's
+                got[doc["_id"]] = self._es_404.get(index=self.index, id=doc["_id"])
+            else:
+                got[doc["_id"]] = doc
+        records = {rid: _record_with_token(got.get(rid, {})) for rid in record_ids}
+        manifests = {sha: _manifest(got.get(f"manifest-{sha}", {})) for sha in manifest_shas}
+        return records, manifests
+
+    def search_many(self, queries: list[dict[str, Any]]) -> list[list[InventoryRecord]]:
+        if not queries:
+            return []
+        searches: list[dict] = []
+        for q in queries:
+            searches += [{"index": self.index, "ignore_unavailable": True}, _search_body(**q)]
+        answers = self.es.msearch(searches=searches)["responses"]
+        return [self.search(**q) if "error" in a else _hits(a) for q, a in zip(queries, answers)]
+
+    def write_many(self, records: list[tuple[InventoryRecord, Any]], manifests: list[TensorManifest]) -> set[str]:
+        ops: list[dict] = []
+        for m in manifests:
+            ops += [{"index": {"_id": f"manifest-{m.sha256}"}},
+                    {"doc_type": "tensor-manifest", **m.model_dump(mode="json")}]
+        for rec, token in records:
+            head = {"_id": rec.id}
+            if token is not None:
+                head["if_seq_no"], head["if_primary_term"] = token
+            ops += [{"create" if token is None else "index": head},
+                    {"doc_type": "record", **rec.model_dump(mode="json")}]
+        if not ops:
+            return set()
+        res = self.es.bulk(index=self.index, operations=ops,
+                           refresh="wait_for" if self.refresh_on_write else False)
+        failed: set[str] = set()
+        for item in res["items"]:
+            out = next(iter(item.values()))
+            if out.get("status", 500) >= 300:
+                failed.add(out["_id"])
+        lost = failed - {rec.id for rec, _t in records}
+        if lost:  # a manifest write failed (overloaded, say): written again alone, its error the client's
+            for m in manifests:
+                if f"manifest-{m.sha256}" in lost:
+                    self.put_manifest(m)
+        return failed - lost
 
     def put_manifest(self, manifest: TensorManifest) -> None:
         self.es.index(index=self.index, id=f"manifest-{manifest.sha256}",
@@ -133,12 +201,7 @@ class ElasticsearchInventory(Inventory):
                       refresh="wait_for" if self.refresh_on_write else False)
 
     def get_manifest(self, sha256: str) -> TensorManifest | None:
-        res = self._es_404.get(index=self.index, id=f"manifest-{sha256}")
-        if not res.get("found"):
-            return None
-        src = dict(res["_source"])
-        src.pop("doc_type", None)
-        return TensorManifest.model_validate(src)
+        return _manifest(self._es_404.get(index=self.index, id=f"manifest-{sha256}"))
 
     @staticmethod
     def _baseline_id(name: str) -> str:
@@ -151,11 +214,7 @@ class ElasticsearchInventory(Inventory):
 
     def get_baseline(self, name: str) -> BehaviourBaseline | None:
         res = self._es_404.get(index=self.index, id=self._baseline_id(name))
-        if not res.get("found"):
-            return None
-        src = dict(res["_source"])
-        src.pop("doc_type", None)
-        return BehaviourBaseline.model_validate(src)
+        return BehaviourBaseline.model_validate(_source(res)) if res.get("found") else None
 
     def refresh(self) -> None:
         self.es.indices.refresh(index=self.index)

@@ -143,6 +143,24 @@ class Inventory(abc.ABC):
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # batches (the scan stage's StagedInventory); backends answer them in one request where they can
+    def read_many(self, record_ids: list[str], manifest_shas: list[str]
+                  ) -> tuple[dict[str, tuple[InventoryRecord, Any] | None], dict[str, TensorManifest | None]]:
+        """Records (with their tokens, None when missing) and tensor manifests, by id and sha256."""
+        return ({rid: self._load(rid) for rid in record_ids}, {sha: self.get_manifest(sha) for sha in manifest_shas})
+
+    def search_many(self, queries: list[dict[str, Any]]) -> list[list[InventoryRecord]]:
+        """`search(**query)` for each query, in order."""
+        return [self.search(**q) for q in queries]
+
+    def write_many(self, records: list[tuple[InventoryRecord, Any]], manifests: list[TensorManifest]) -> set[str]:
+        """Save records read with the given tokens (None: create) and store manifests, waiting for no refresh.
+        The ids of records not written: changed (or created) meanwhile, or refused for now (an overloaded
+        node); the caller redoes their changes one by one."""
+        for manifest in manifests:
+            self.put_manifest(manifest)
+        return {rec.id for rec, token in records if not self._save(rec, token, refresh=False)}
+
     # reading
     def get(self, rid: str) -> InventoryRecord | None:
         got = self._load(rid)
@@ -195,15 +213,14 @@ class Inventory(abc.ABC):
         first = results[0]
         identity = identity_for_event(first.event)
         changes = [self._record_change(r) for r in results]
-        wants_pending = any(w for _c, w in changes)
 
         def change(rec: InventoryRecord) -> None:
-            for apply, _w in changes:
+            for apply in changes:
                 apply(rec)
 
-        return self.update(identity, first.sha256, change, refresh=refresh or wants_pending)
+        return self.update(identity, first.sha256, change, refresh=refresh)
 
-    def _record_change(self, result: ScanResult) -> tuple[Callable[[InventoryRecord], None], bool]:
+    def _record_change(self, result: ScanResult) -> Callable[[InventoryRecord], None]:
         ev = result.event
         verdict = content_verdict(result)
         top_findings = result.reports[0].findings if result.reports else []
@@ -230,7 +247,7 @@ class Inventory(abc.ABC):
                                               sha256=result.sha256))
                 rec.approval = ApprovalStatus.pending
 
-        return change, wants_pending
+        return change
 
     def approve(self, identity: ArtifactIdentity, sha256: str, *, by: str, reason: str = "", force: bool = False,
                 at: datetime | None = None) -> InventoryRecord:

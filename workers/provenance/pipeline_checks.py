@@ -45,7 +45,7 @@ from typing import Any
 
 from modelscreen.schemas import Finding
 from modelscreen.schemas.events import Action
-from modelscreen.schemas.inventory import InventoryRecord, TensorManifest
+from modelscreen.schemas.inventory import InventoryRecord, TensorManifest, record_id
 from modelscreen.schemas.policy import EffectiveRequirements, ProvenancePolicy
 from modelscreen.schemas.results import ScanResult
 from modelscreen.fetch import fetch_limits
@@ -97,12 +97,18 @@ def _policy_at(path: str, mtime_ns: int) -> ProvenancePolicy:
     return load_policy(path)
 
 
+_NO_POLICY = ProvenancePolicy()  # shared, never changed
+
+
 def pipeline_policy(settings) -> ProvenancePolicy:
-    """The policy the worker is configured with (settings.provenance_policy, else the environment), re-read
-    when the file changes."""
-    path = getattr(settings, "provenance_policy", None) or Settings().provenance_policy
+    """The policy the worker is configured with (settings.provenance_policy; without a Settings object, the
+    environment's), re-read when the file changes. Called per artifact: reads no environment when given
+    Settings."""
+    path = getattr(settings, "provenance_policy", None)
+    if path is None and not isinstance(settings, Settings):
+        path = Settings().provenance_policy
     if not path:
-        return load_policy(None)
+        return _NO_POLICY
     try:
         mtime = Path(path).stat().st_mtime_ns
     except OSError:
@@ -344,21 +350,58 @@ def collect_evidence(result: ScanResult, local_path: Path | None, *, policy: Pro
 
 # --- step 2: the inventory ----------------------------------------------------------------------------
 
-def _previous_manifest(inventory: Inventory, result: ScanResult) -> tuple[InventoryRecord, TensorManifest] | None:
+def _previous_versions(inventory: Inventory, result: ScanResult) -> list[InventoryRecord]:
+    """Records of earlier bytes of the same file of the same model, latest seen first: the drift baselines
+    to try (at most DRIFT_CANDIDATES)."""
     identity = identity_for_event(result.event)
     if not identity.model_key or not identity.name:
-        return None  # a nameless artifact has no versions
-    tried: set[str] = set()
+        return []  # a nameless artifact has no versions
+    out: dict[str, InventoryRecord] = {}
     for rec in inventory.search(model_key=identity.model_key):  # latest seen first
-        if not rec.sha256 or rec.sha256 == result.sha256 or rec.sha256 in tried or rec.path != identity.path:
-            continue
-        tried.add(rec.sha256)
+        if rec.sha256 and rec.sha256 != result.sha256 and rec.sha256 not in out and rec.path == identity.path:
+            out[rec.sha256] = rec
+            if len(out) >= DRIFT_CANDIDATES:
+                break
+    return list(out.values())
+
+
+def _previous_manifest(inventory: Inventory, result: ScanResult) -> tuple[InventoryRecord, TensorManifest] | None:
+    for rec in _previous_versions(inventory, result):
         manifest = inventory.get_manifest(rec.sha256)
         if manifest is not None:
             return rec, manifest
-        if len(tried) >= DRIFT_CANDIDATES:
-            break
     return None
+
+
+def _checked(result: ScanResult) -> bool:
+    return bool(result.sha256) and not result.error and result.event.action in (Action.uploaded, Action.downloaded)
+
+
+def _fresh_manifest(result: ScanResult, evidence: LocalEvidence | None) -> TensorManifest | None:
+    manifest = evidence.manifest if evidence is not None else None
+    return manifest if manifest is not None and manifest.sha256 == result.sha256 else None
+
+
+def inventory_reads(result: ScanResult, evidence: LocalEvidence | None, policy: ProvenancePolicy) -> dict:
+    """What evidence_findings and checks.check_event will read for this result, as StagedInventory.read_ahead
+    arguments: its record, the searches by model and by bytes, the stored manifest of these bytes."""
+    if not _checked(result):
+        return {}
+    identity = identity_for_event(result.event)
+    searches = [{"model_key": identity.model_key}] if identity.model_key else []
+    manifests = []
+    if _fresh_manifest(result, evidence) is not None or requirements_for(result.event, policy).require_signature:
+        searches.append({"sha256": result.sha256})  # store_manifest marks every record of these bytes
+    elif (result.format or "").lower() == "safetensors":
+        manifests.append(result.sha256)
+    return {"record_ids": [record_id(identity.key, result.sha256)], "searches": searches, "manifests": manifests}
+
+
+def drift_reads(inventory: Inventory, result: ScanResult) -> list[str]:
+    """The stored manifests a drift check of this result will read (after inventory_reads were read ahead)."""
+    if not _checked(result) or (result.format or "").lower() != "safetensors":
+        return []
+    return [rec.sha256 for rec in _previous_versions(inventory, result)]
 
 
 def drift_finding(req: EffectiveRequirements, key: str, previous: InventoryRecord, old: TensorManifest,
@@ -389,7 +432,7 @@ def evidence_findings(result: ScanResult, evidence: LocalEvidence | None, *, inv
                       policy: ProvenancePolicy | None = None) -> list[Finding]:
     """Findings from the evidence, recorded in the inventory. Inventory errors propagate."""
     event = result.event
-    if not result.sha256 or result.error or event.action not in (Action.uploaded, Action.downloaded):
+    if not _checked(result):
         return []
     policy = policy or ProvenancePolicy()
     req = requirements_for(event, policy)
@@ -403,9 +446,7 @@ def evidence_findings(result: ScanResult, evidence: LocalEvidence | None, *, inv
         inventory.set_signature(identity, result.sha256, check.info(bundle=evidence.bundle))
         out.extend(check.findings)
 
-    manifest = evidence.manifest
-    if manifest is not None and manifest.sha256 != result.sha256:
-        manifest = None  # the file changed between the scan and the manifest
+    manifest = _fresh_manifest(result, evidence)  # None when the file changed between the scan and the manifest
     if manifest is None and (result.format or "").lower() == "safetensors":
         manifest = inventory.get_manifest(result.sha256)
     elif manifest is not None:
@@ -433,5 +474,6 @@ def extra_provenance_findings(result: ScanResult, local_path: Path | None, *, in
     return evidence_findings(result, evidence, inventory=inventory, policy=policy)
 
 
-__all__ = ["DRIFT_RULE", "LocalEvidence", "Runner", "SIGNATURE_MAX_BYTES", "collect_cached_evidence", "collect_evidence",
-           "drift_finding", "evidence_findings", "extra_provenance_findings", "pipeline_policy", "verify_bundle"]
+__all__ = ["DRIFT_RULE", "LocalEvidence", "Runner", "SIGNATURE_MAX_BYTES", "collect_cached_evidence",
+           "collect_evidence", "drift_finding", "drift_reads", "evidence_findings", "extra_provenance_findings",
+           "inventory_reads", "pipeline_policy", "verify_bundle"]
