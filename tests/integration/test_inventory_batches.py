@@ -14,16 +14,10 @@ from modelscreen.schemas.inventory import TensorManifest
 from modelscreen.settings import Settings
 from tests.integration.test_provenance_e2e import es, index  # noqa: F401 - fixtures
 from tests.provenance.conftest import make_result
+from tests.provenance.test_pipeline_checks import store  # noqa: F401 - fixture
 from tests.provenance.test_staged_inventory import POLICY, batch_of_groups, provenance_rules, seed, state
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path):
-    d = tmp_path / "store"
-    d.mkdir()
-    return d
 
 
 def test_batch_requests_read_and_write_what_one_by_one_requests_do(es, index):  # noqa: F811

@@ -41,14 +41,19 @@ class RecordingES:
         return {"hits": {"hits": []}}
 
 
-def test_a_safetensors_upload_writes_its_manifest_and_record_without_waiting_for_a_refresh():
-    es = RecordingES()
-    inventory = ElasticsearchInventory(es, "inv", ensure=False)
+def safetensors_upload() -> ScanResult:
     event = ArtifactEvent(action=Action.uploaded, store=StoreKind.s3, uri="s3://b/m/model.safetensors",
                           name="m/model.safetensors", time=datetime(2026, 12, 1, tzinfo=timezone.utc),
                           source_event_id="e1", raw_type="test", actor="alice")
-    result = ScanResult(event=event, sha256=SHA, size=10, format="safetensors", verdict=Verdict.clean,
-                        engine_version="t", scanned_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    report = ArtifactReport(path=event.uri, sha256=SHA, size=10, format="safetensors", verdict=Verdict.clean)
+    return ScanResult(event=event, sha256=SHA, size=10, format="safetensors", verdict=Verdict.clean,
+                      reports=[report], engine_version="t", scanned_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+
+
+def test_a_safetensors_upload_writes_its_manifest_and_record_without_waiting_for_a_refresh():
+    es = RecordingES()
+    inventory = ElasticsearchInventory(es, "inv", ensure=False)
+    result = safetensors_upload()
     evidence = LocalEvidence(manifest=TensorManifest(sha256=SHA, size=10))
     evidence_findings(result, evidence, inventory=inventory, policy=ProvenancePolicy())
     ProvenanceChecker(inventory, ProvenancePolicy()).process_many([result])
@@ -75,12 +80,7 @@ class BatchRecordingES(RecordingES):
 def test_a_batch_opening_a_pending_approval_waits_for_no_refresh():
     es = BatchRecordingES()
     inventory = ElasticsearchInventory(es, "inv", ensure=False)
-    event = ArtifactEvent(action=Action.uploaded, store=StoreKind.s3, uri="s3://b/m/model.safetensors",
-                          name="m/model.safetensors", time=datetime(2026, 12, 1, tzinfo=timezone.utc),
-                          source_event_id="e1", raw_type="test", actor="alice")
-    report = ArtifactReport(path=event.uri, sha256=SHA, size=10, format="safetensors", verdict=Verdict.clean)
-    result = ScanResult(event=event, sha256=SHA, size=10, format="safetensors", verdict=Verdict.clean,
-                        reports=[report], engine_version="t", scanned_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    result = safetensors_upload()
     policy = ProvenancePolicy.model_validate({"defaults": {"require_approval": True}})
     evidence = LocalEvidence(manifest=TensorManifest(sha256=SHA, size=10))
     [[checked]] = check_batch(ProvenanceChecker(inventory, policy), [[(result, evidence)]])

@@ -15,9 +15,8 @@ from modelscreen.provenance import ProvenanceChecker, identity_for_event  # noqa
 from modelscreen.provenance.pipeline_checks import collect_evidence  # noqa: E402
 from modelscreen.provenance.sqlite_inventory import SqliteInventory  # noqa: E402
 from modelscreen.provenance.staged import StagedInventory  # noqa: E402
-from modelscreen.settings import Settings  # noqa: E402
 from tests.provenance.conftest import make_result  # noqa: E402
-from tests.provenance.test_pipeline_checks import in_process, scan, weights  # noqa: E402
+from tests.provenance.test_pipeline_checks import in_process, scan, settings, store, weights  # noqa: E402,F401
 
 POLICY = ProvenancePolicy.model_validate({"rules": [{"store": "*", "name": "org/gated*", "require_approval": True}]})
 
@@ -58,18 +57,6 @@ def batch_of_groups(store, settings):
 def state(inv):
     return sorted((r.id, r.approval.value, r.pinned, r.manifest, r.verdict, r.last_seen, tuple(r.uploaded_by),
                    tuple(r.downloaded_by), len(r.approvals)) for r in inv.search(limit=10000))
-
-
-@pytest.fixture
-def store(tmp_path):
-    d = tmp_path / "store"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def settings(store):
-    return Settings(fetch_file_roots=[store])
 
 
 def test_a_batch_gives_what_checking_each_group_alone_gives(tmp_path, store, settings):
