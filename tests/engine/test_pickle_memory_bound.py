@@ -31,7 +31,7 @@ def test_peak_rss_does_not_grow_with_the_memo(tmp_path, with_global):
     for n in (700_000, 2_800_000):
         p = tmp_path / f"records-{n}.pkl"
         with open(p, "wb") as fh:
-            size = write_records(fh, n, with_global=with_global)
+            write_records(fh, n, with_global=with_global)
         verdict, rules, peak = run_sandboxed(scan_and_measure, str(p), limits=limits)
         assert verdict in ("clean", "suspicious") and not any(r.startswith(("LIMIT", "ENGINE")) for r in rules)
         peaks.append(peak)

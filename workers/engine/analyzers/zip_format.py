@@ -232,11 +232,11 @@ def analyze(stream: BinaryIO, ctx: ScanContext) -> None:
     except (_CentralDirectoryError, struct.error) as exc:
         cd, cd_error = None, str(exc)
     if cd is not None:
-        entries, concat, cd_start, _total = cd
+        entries, _concat, cd_start, _total = cd
         entries = entries + _cross_check(stream, ctx, entries, cd_start)
     else:
         entries = _local_walk(stream, size, ctx)
-        concat, cd_start = 0, size
+        cd_start = size
         if not entries:
             ctx.add("ZIP-MALFORMED", Severity.medium, "Not a readable zip archive",
                     cd_error or "no end-of-central-directory record and no local file header at the start",
