@@ -158,6 +158,8 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
 def _prune(value: Any) -> Any:
     """Drop None values so the mapping never sees an explicit null object; text from scanned bytes that
     UTF-8 cannot encode (lone surrogates) gets its visible escapes, so the document always serialises."""
+    if type(value) is str:  # the common case first: ascii needs no escaping
+        return value if value.isascii() else printable_text(value)
     if isinstance(value, dict):
         return {k: _prune(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
