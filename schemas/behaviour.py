@@ -6,13 +6,14 @@ made with, the suite itself (so the pipeline can re-run it) and the outputs per 
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelscreen.schemas.findings import Finding
+from modelscreen.schemas.times import as_utc
 
 _SHA256 = r"^[0-9a-f]{64}$"
 
@@ -62,7 +63,7 @@ class BehaviourBaseline(BaseModel):
     @field_validator("recorded_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return as_utc(value)
 
 
 class ProbeMove(BaseModel):
@@ -128,7 +129,7 @@ class BehaviourEvaluation(BaseModel):
     @field_validator("evaluated_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return as_utc(value)
 
 
 class EvaluationReport(BaseModel):

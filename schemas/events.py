@@ -9,7 +9,7 @@ import base64
 import binascii
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from modelscreen.schemas.times import as_utc
 
 if TYPE_CHECKING:  # report.py imports this module; DeadLetter is completed there (model_rebuild)
     from modelscreen.schemas.report import ArtifactReport
@@ -74,13 +76,6 @@ def compute_event_id(store: str, source_event_id: str, uri: str, action: str) ->
     """Deterministic id: the same raw event (redelivered, or re-normalised) always gets the same id."""
     material = "\x1f".join((EVENT_ID_VERSION, store, source_event_id, uri, action)).encode("utf-8", "surrogatepass")
     return hashlib.sha256(material).hexdigest()[:32]
-
-
-def _utc(value: datetime) -> datetime:
-    # Naive datetimes are taken to be UTC; aware ones are converted.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
 
 
 def _no_control(value: str | None, what: str) -> str | None:
@@ -164,7 +159,7 @@ class ArtifactEvent(BaseModel):
     @field_validator("time")
     @classmethod
     def _time_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+        return as_utc(value)
 
     @field_validator("uri")
     @classmethod
@@ -253,4 +248,4 @@ class DeadLetter(BaseModel):
     @field_validator("time")
     @classmethod
     def _time_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+        return as_utc(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -18,14 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelscreen.schemas.behaviour import BehaviourEvaluation
 from modelscreen.schemas.findings import Verdict
+from modelscreen.schemas.times import as_utc
 
 INVENTORY_VERSION = "1"
 _SHA256 = r"^[0-9a-f]{64}$"
 _IDENTITY_RE = re.compile(r"^(?P<store>[a-z][a-z0-9-]*)(?:/(?P<store_name>[^:#@]+(?::\d+)?))?:(?P<rest>.+)$")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class ArtifactIdentity(BaseModel):
@@ -121,7 +118,7 @@ class Approval(BaseModel):
     @field_validator("at")
     @classmethod
     def _at_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+        return as_utc(value)
 
 
 class Pin(BaseModel):
@@ -134,7 +131,7 @@ class Pin(BaseModel):
     @field_validator("at")
     @classmethod
     def _at_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+        return as_utc(value)
 
 
 class SignatureStatus(str, Enum):
@@ -157,7 +154,7 @@ class SignatureInfo(BaseModel):
     @field_validator("checked_at")
     @classmethod
     def _at_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+        return as_utc(value)
 
 
 class InventoryRecord(BaseModel):
