@@ -1,4 +1,4 @@
-"""The Faust app: topics, the scan cache table, and the four agents wired together."""
+"""The Faust app: topics, the scan cache, and the agents wired together."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from faust.types import TopicT
 
 from modelscreen import __version__, topics
-from modelscreen.agents import alert, evaluate, index, normalise, rules, scan
+from modelscreen.agents import alert, evaluate, normalise, rules, scan
 from modelscreen.agents.batching import retry_forever
 from modelscreen.engine.yara.loader import default_ruleset
 from modelscreen.logs import LOGGING_CONFIG
@@ -32,6 +32,8 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # dead letters carry the original message, 
 # Faust's default (16 KiB) splits a stage's batch into dozens of record batches, each sent in turn;
 # below the brokers' default 1 MiB message limit, which a record batch must fit.
 PRODUCER_BATCH_BYTES = 512 * 1024
+# Faust's default (1 MiB per partition and fetch) keeps a busy worker waiting on fetch round trips.
+CONSUMER_FETCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Runtime:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=16))
     es: AsyncElasticsearch | None = None
-    writer: FindingsWriter | None = None  # opened by the index agent on first use
+    writer: FindingsWriter | None = None  # opened on first use (agents.results)
     ruleset_version: str | None = None
     provenance: ProvenanceChecker | None = None  # opened by the scan agent on first use
     scanner: SandboxScanner | None = None  # None: the process's shared sandbox pool
@@ -94,8 +96,9 @@ STAGES = ("scan", "evaluate")
 
 
 def create_app(settings: Settings | None = None, *, stage: str = "scan") -> tuple[faust.App, Runtime]:
-    """`scan`: normalise, scan, index, alert, rules. `evaluate`: the behaviour evaluate stage alone, as its own
-    app (consumer group `<app_id>-evaluate`) so heavy evaluations never slow scanning."""
+    """`scan`: normalise, scan (both end by indexing, agents.results), alert, rules. `evaluate`: the behaviour
+    evaluate stage alone, as its own app (consumer group `<app_id>-evaluate`) so heavy evaluations never slow
+    scanning."""
     settings = settings or Settings()
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES)})")
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None, *, stage: str = "scan") -> tupl
         producer_acks=-1,
         producer_max_request_size=MAX_MESSAGE_BYTES,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        consumer_max_fetch_size=CONSUMER_FETCH_BYTES,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.kafka_session_timeout,
@@ -132,7 +136,7 @@ def create_app(settings: Settings | None = None, *, stage: str = "scan") -> tupl
                  topics.DEAD_LETTER, topics.EVALUATIONS):
         rt.topics[name] = app.topic(settings.topic(name), value_type=bytes, key_type=bytes,
                                     partitions=settings.topic_partitions if name != topics.DEAD_LETTER else 1)
-    for agents in ((normalise, scan, index, alert, rules) if stage == "scan" else (evaluate,)):
+    for agents in ((normalise, scan, alert, rules) if stage == "scan" else (evaluate,)):
         agents.register(app, rt)
     register_lag_gauge(app)
     return app, rt

@@ -84,6 +84,33 @@ def test_the_same_event_three_times_leaves_one_finding(pipeline):
     assert len(docs) == 1
 
 
+def test_downloads_of_bytes_the_worker_scanned_take_one_hop(pipeline):
+    """Once an upload was scanned and indexed, later events of the same bytes are checked, indexed and published
+    by the normalise stage: never on artifact-events, yet on scan-results and alerts like any other."""
+    pipeline.start_worker()
+    f = malicious(pipeline.store / "popular.pt")
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    pipeline.send([upload_event(f, event_id="first-upload", sha256=sha)])
+    assert pipeline.wait_for(lambda: _calls(pipeline), timeout=90)
+    downloads = [f"download-{i}" for i in range(5)]
+    pipeline.send([upload_event(f, event_id=e, sha256=sha, action="downloaded", actor=f"user{i}")
+                   for i, e in enumerate(downloads)])
+    docs = pipeline.wait_for(lambda: len(_calls(pipeline)) == 6 and _calls(pipeline), timeout=90)
+    assert docs, "the downloads were not indexed"
+    by_event = {d["modelscreen"]["source_event_id"]: d for d in docs}
+    assert sorted(by_event) == sorted(["first-upload", *downloads])
+    for e in downloads:
+        assert by_event[e]["labels"]["action"] == "downloaded" and by_event[e]["modelscreen"]["cached"] is True
+    assert [m.key for m in pipeline.read("artifact-events", expect=6, timeout=5)] == [sha.encode()]
+    ids = {d["modelscreen"]["event_id"] for d in docs}
+    assert {json.loads(m.value)["event"]["event_id"] for m in pipeline.read("scan-results", expect=6)} == ids
+    assert {json.loads(m.value)["event_id"] for m in pipeline.read("alerts", expect=6)} == ids
+    actors = {"alice", *(f"user{i}" for i in range(5))}
+    state = pipeline.wait_for(lambda: set((pipeline.artifact_doc(sha) or {}).get("actors", [])) == actors
+                              and pipeline.artifact_doc(sha), timeout=30)
+    assert state and state["verdict"] == "malicious", pipeline.artifact_doc(sha)
+
+
 def test_download_whose_bytes_differ_from_the_announced_digest_is_critical(pipeline):
     pipeline.start_worker()
     f = benign(pipeline.store / "weights.pkl")

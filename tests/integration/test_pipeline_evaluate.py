@@ -52,6 +52,15 @@ def test_new_version_drifting_from_its_baseline_is_a_finding(pipeline, tmp_path)
     assert recorded[0].behaviour.findings == ["BEHAVIOUR-DRIFT"]
     assert pipeline.read("evaluations", expect=1)
 
+    # scan-results is a topic others may write to: what no scan stage wrote is dead-lettered with the reason
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=pipeline.kafka, acks="all")
+    producer.send(pipeline.topic("scan-results"), key=b"k", value=b'{"not": "a scan result"}').get(30)
+    producer.close()
+    letters = [json.loads(m.value) for m in pipeline.read("dead-letter", expect=1, timeout=60)]
+    assert [(d["stage"], d["reason"].startswith("invalid scan result")) for d in letters] == [("evaluate", True)]
+
 
 def test_cli_keeps_baselines_in_the_elasticsearch_inventory(pipeline, tmp_path):
     models = tmp_path / "models"

@@ -72,3 +72,39 @@ def test_a_slow_partition_holds_up_only_itself():
     assert len(done_early) == 30 and {e.message.tp.partition for e in done_early} == {1}
     assert all(len({e.message.tp for e in b}) == 1 for b in batches)
     assert len(stream.acked) == len(events)
+
+
+def test_tails_overlap_the_next_batch_run_in_order_and_ack_after_they_finished():
+    """A handler's tail (its writes) runs while the next batch is handled; tails keep batch order, a failing
+    tail is retried, and no event is acknowledged before its batch's tail finished."""
+    stream = Stream([Event(0, i) for i in range(6)])
+    log: list = []
+    failed = set()
+
+    async def handle(batch):
+        first = batch[0].message.offset
+        log.append(("handle", first))
+
+        async def tail():
+            log.append(("tail start", first))
+            await asyncio.sleep(0.2)
+            if first == 2 and first not in failed:
+                failed.add(first)
+                raise RuntimeError("a bug the retry gets past")
+            assert [e.message.offset for e in stream.acked] == list(range(first))  # earlier batches only
+            log.append(("tail end", first))
+
+        return tail
+
+    async def main():
+        task = asyncio.create_task(run_batched(stream, handle, stage="t", max_batch=2, within=0.01))
+        await asyncio.sleep(3)  # the failed tail is retried after a backoff of at most 0.4 s
+        task.cancel()
+
+    asyncio.run(main())
+    assert [e.message.offset for e in stream.acked] == list(range(6))
+    ends = [first for what, first in log if what == "tail end"]
+    assert ends == [0, 2, 4]
+    # batch 2 was handled before the tail of batch 0 ended
+    assert log.index(("handle", 2)) < log.index(("tail end", 0))
+

@@ -18,6 +18,7 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from modelscreen.agents import scan as stage  # noqa: E402
+from modelscreen.agents.results import with_provenance  # noqa: E402
 from modelscreen.engine.yara.loader import default_ruleset  # noqa: E402
 from modelscreen.fetch import FetchError  # noqa: E402
 from modelscreen.pipeline.cache import ScanCache  # noqa: E402
@@ -40,12 +41,6 @@ class FakeRuntime:
     io_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
     ruleset_version: str | None = field(default_factory=lambda: default_ruleset()[0].version)
     scanner: None = None  # the process's shared sandbox pool
-
-
-@pytest.fixture
-def store(tmp_path):
-    (tmp_path / "store").mkdir()
-    return tmp_path / "store"
 
 
 @pytest.fixture
@@ -80,7 +75,7 @@ async def run_stage(rt, events):
     groups: dict = {}
     for o in outcomes:
         groups.setdefault(o.result.event.event_id, []).append((o.result, o.evidence))
-    return outcomes, await stage.with_provenance(rt, list(groups.values()))
+    return outcomes, await with_provenance(rt, list(groups.values()))
 
 
 def signature_rules(result):

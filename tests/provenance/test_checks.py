@@ -132,3 +132,22 @@ def test_a_group_of_results_reads_the_inventory_once_and_gets_the_same_findings(
         tuple(alone[0])}
     rec = inventory.find(IDENT, sha(b"weights"))[0]
     assert {f"user{i}" for i in range(20)} <= set(rec.downloaded_by)
+
+
+def test_a_group_answers_each_distinct_question_once_and_no_other(inventory, monkeypatch):
+    """Results that differ only in event id and time share one check; an uploader named in a finding, or other
+    reports, get their own."""
+    import modelscreen.provenance.checks as checks
+
+    shared = prod(action="downloaded", actor="bob")
+    group = [shared.model_copy(update={"event": shared.event.model_copy(update={"event_id": f"e{i}"})})
+             for i in range(10)]
+    uploads = [prod(action="uploaded", actor=a) for a in ("carol", "dave")]
+    asked = []
+    real = checks.check_event
+    monkeypatch.setattr(checks, "check_event", lambda ev, r, *a: asked.append(ev.event_id) or real(ev, r, *a))
+    checked = ProvenanceChecker(inventory, PROD).process_many(group + uploads)
+    assert len(asked) == 3  # one for the ten downloads, one per uploader
+    pending = [next(f for f in r.reports[0].findings if f.rule_id == "PROVENANCE-PENDING-APPROVAL")
+               for r in checked[10:]]
+    assert ["carol" in f.detail for f in pending] == [True, False] and "dave" in pending[1].detail

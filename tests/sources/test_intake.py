@@ -133,3 +133,30 @@ def test_dead_letter_round_trip():
     back = DeadLetter.model_validate_json(dl.model_dump_json())
     assert back.original == value and back.headers == [("ce_id", b"\xff\x00"), ("x", b"")]
     assert back == dl
+
+
+@pytest.mark.parametrize("levels", [30, 62, 63, 64, 65, 100])
+@pytest.mark.parametrize("noise", ["", "[" * 70])
+def test_the_depth_limit_holds_whatever_the_brackets_in_strings(levels, noise):
+    """Only text with more brackets than the limit is walked; the answer is the walk's either way."""
+    from modelscreen.sources.intake import _depth_ok, parse_value
+
+    text = '{"n": "' + noise + '", "x": ' + "[" * levels + "1" + "]" * levels + "}"
+    if _depth_ok(json.loads(text)):
+        assert parse_value(text.encode())["n"] == noise
+    else:
+        with pytest.raises(InvalidEvent, match="nests too deeply"):
+            parse_value(text.encode())
+
+
+@pytest.mark.parametrize("escape, ok", [("\\u00e9", True), ("\\uD800", False), ("\\udfff", False),
+                                        ("\\ud83d\\ude00", True), ("\\\\ud800", True)])
+def test_only_escapes_of_lone_surrogates_are_refused(escape, ok):
+    from modelscreen.sources.intake import parse_value
+
+    value = ('{"a": "x' + escape + '"}').encode()
+    if ok:
+        assert parse_value(value)["a"].startswith("x")
+    else:
+        with pytest.raises(InvalidEvent, match="invalid Unicode escapes"):
+            parse_value(value)

@@ -4,6 +4,10 @@ Faust acknowledges an event when the agent's loop moves past it, even when the l
 mid-batch at shutdown. Here the stream runs with acks disabled; a separate task handles batches and
 acks them after the handler returned, so an offset is committed only after its results are written.
 Whatever is unacknowledged when the worker stops is delivered again (at-least-once).
+
+A handler may return a tail: the rest of its batch's work (index writes, produce). The lane starts on the
+next batch while the tail runs, so one batch's Elasticsearch and Kafka round trips overlap the next batch's
+work; tails run one at a time in batch order, and a batch is acknowledged after its tail finished.
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from modelscreen import metrics
 
 log = logging.getLogger("modelscreen.agents")
 
-Handler = Callable[[Sequence[EventT]], Awaitable[None]]
+Tail = Callable[[], Awaitable[None]]
+Handler = Callable[[Sequence[EventT]], Awaitable[Tail | None]]
 
 
 async def run_batched(stream: StreamT, handle: Handler, *, stage: str, max_batch: int = 500,
@@ -51,6 +56,7 @@ async def run_batched(stream: StreamT, handle: Handler, *, stage: str, max_batch
 
 
 LANE_BACKLOG = 5  # batches a partition's lane may hold before the stream waits for it
+FILL_NAP = 0.005  # seconds a filling batch waits for more events at a time
 
 
 class _Lane:
@@ -83,29 +89,42 @@ class _Lane:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         queue = self.queue
-        while True:
-            batch = [await queue.get()]
-            deadline = loop.time() + self.within
-            while len(batch) < self.max_batch:
-                if not queue.empty():
-                    batch.append(queue.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
-                except asyncio.TimeoutError:
-                    break
-            # A handler failure (an outage it did not retry itself, a bug) retries the same batch with
-            # backoff: nothing is acknowledged before it was handled, nothing is skipped.
-            started = loop.time()
-            await retry_forever(f"handling a batch of {len(batch)}", lambda: self.handle(batch),
-                                is_transient=lambda exc: True)
-            metrics.STAGE_SECONDS.labels(self.stage).observe(loop.time() - started)
-            metrics.STAGE_EVENTS.labels(self.stage).inc(len(batch))
-            for event in batch:
-                await self.stream.ack(event)
+        tail: asyncio.Task | None = None  # the previous batch's tail, then its acknowledgements
+        try:
+            while True:
+                batch = [await queue.get()]
+                deadline = loop.time() + self.within
+                while len(batch) < self.max_batch:
+                    if not queue.empty():
+                        batch.append(queue.get_nowait())
+                        continue
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    # A short nap, then whatever arrived meanwhile: a wait per event would cost a task and a
+                    # timer each.
+                    await asyncio.sleep(min(remaining, FILL_NAP))
+                # A handler failure (an outage it did not retry itself, a bug) retries the same batch with
+                # backoff: nothing is acknowledged before it was handled, nothing is skipped.
+                started = loop.time()
+                rest = await self._retried(len(batch), lambda: self.handle(batch))
+                if tail is not None:
+                    await tail
+                tail = asyncio.create_task(self._finish(batch, rest, started))
+        finally:
+            if tail is not None:
+                tail.cancel()
+
+    async def _retried(self, n: int, fn: Callable[[], Awaitable]):
+        return await retry_forever(f"handling a batch of {n}", fn, is_transient=lambda exc: True)
+
+    async def _finish(self, batch: list[EventT], rest: Tail | None, started: float) -> None:
+        if rest is not None:
+            await self._retried(len(batch), rest)
+        metrics.STAGE_SECONDS.labels(self.stage).observe(asyncio.get_running_loop().time() - started)
+        metrics.STAGE_EVENTS.labels(self.stage).inc(len(batch))
+        for event in batch:
+            await self.stream.ack(event)
 
 
 # Longest wait between retries during an outage: work resumes within this long after the service is back.

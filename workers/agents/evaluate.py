@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from modelscreen import topics
 from modelscreen.agents.batching import retry_forever, run_batched
+from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.evaluation.stage import ERROR_RULE, Outcome, as_result, due, error_finding, run_stage
 from modelscreen.fetch import fetch_to_file
 from modelscreen.fetch.base import FetchError
@@ -83,11 +84,14 @@ def register(app, rt) -> None:
         async def handle(batch):
             s = await loop.run_in_executor(rt.executor, open_clients)
             outcomes: list[Outcome] = []
+            messages = []
             for ev in batch:
                 try:
                     result = ScanResult.model_validate_json(ev.message.value or b"")
-                except ValidationError:
-                    continue  # the index stage dead-letters invalid results
+                except ValidationError as exc:  # not written by a scan stage
+                    reason = f"invalid scan result: {exc.errors()[0].get('msg') if exc.errors() else exc}"
+                    messages.append(dead_letter_for(ev.message, reason, "evaluate"))
+                    continue
                 outcome = await retry_forever(
                     "behaviour evaluation",
                     lambda r=result: loop.run_in_executor(rt.executor, _evaluate_one, rt, s["inventory"],
@@ -95,11 +99,9 @@ def register(app, rt) -> None:
                     is_transient=lambda exc: isinstance(exc, FetchError) and exc.transient)
                 if outcome is not None:
                     outcomes.append(outcome)
-            if not outcomes:
-                return
-            await loop.run_in_executor(rt.io_executor, _index, s["es"], rt.settings.findings_data_stream,
-                                       rt.observer, outcomes)
-            messages = []
+            if outcomes:
+                await loop.run_in_executor(rt.io_executor, _index, s["es"], rt.settings.findings_data_stream,
+                                           rt.observer, outcomes)
             for o in outcomes:
                 for alert in alerts_for(o.result, rt.settings.alert_min_severity):
                     messages.append((topics.ALERTS, alert.alert_id.encode(), alert.model_dump_json().encode()))

@@ -1,4 +1,5 @@
-"""artifact-events -> scan-results: fetch, scan (or reuse a cached scan of the same bytes), publish."""
+"""artifact-events -> Elasticsearch and scan-results: fetch, scan (or reuse a cached scan of the same bytes), check
+provenance, index, publish."""
 from __future__ import annotations
 
 import asyncio
@@ -14,47 +15,27 @@ from faust import App
 from pydantic import ValidationError
 
 from modelscreen.schemas.events import ArtifactEvent
-from modelscreen.schemas.results import ScanResult
 from modelscreen import metrics, topics
-from modelscreen.agents.batching import retry_forever, run_batched
+from modelscreen.agents.batching import run_batched
 from modelscreen.fetch import FetchError
 from modelscreen.logs import current_event_id
-from modelscreen.sinks.ecs import identity
 from modelscreen.pipeline.deadlines import Outcome, RetryPolicy, attempt_until
 from modelscreen.pipeline.expand import expand, is_multi_file
 from modelscreen.pipeline.provenance import (
-    Group,
     ScanOutcome,
     cached_evidence,
-    check_batch,
-    es_unavailable,
-    open_checker,
     scan_fetched_copy,
 )
 from modelscreen.pipeline.scanning import ScanFailed, check_announced, failed, fetch_artifact, from_cache, needs_scan
 from modelscreen.provenance.pipeline_checks import LocalEvidence
 from modelscreen.agents.dead_letters import dead_letter_for
+from modelscreen.agents.results import conclude
 from modelscreen.agents.normalise import artifact_key
 
 if TYPE_CHECKING:
     from modelscreen.app import Runtime
 
 log = logging.getLogger("modelscreen.agents.scan")
-
-
-async def with_provenance(rt: Runtime, groups: list[Group]) -> list[ScanResult]:
-    """Provenance checks of a batch's groups (pipeline.provenance.check_batch) in the I/O executor; an
-    inventory outage delays, never skips."""
-    loop = asyncio.get_running_loop()
-
-    def process() -> list[ScanResult]:
-        if rt.provenance is None:
-            rt.provenance = open_checker(rt.settings)
-        return [r for done in check_batch(rt.provenance, groups) for r in done]
-
-    return await retry_forever("provenance checks", lambda: loop.run_in_executor(rt.io_executor, process),
-                               is_transient=es_unavailable,
-                               on_retry=lambda exc, n: metrics.RETRIES.labels("provenance").inc())
 
 
 async def _attempt(rt: Runtime, what: str, fn: Callable[[], object], *, executor=None) -> Outcome:
@@ -189,17 +170,6 @@ def register(app: App, rt: Runtime) -> None:
                     current_event_id.reset(token)
                 if outcome is not None:
                     scanned.append(replace(outcome, message=msg))
-            scanned = await _add_cached_evidence(rt, scanned)
-            out.extend(dead_letter_for(o.message, o.gave_up, "fetch", attempts=o.result.attempts,
-                                       report=o.result.reports[0] if o.result.reports else None)
-                       for o in scanned if o.gave_up)
-            # Events about the same inventory record form one group (checked in order, recorded in one write);
-            # the batch's groups are checked together (reads asked ahead, writes sent at once).
-            groups: dict[tuple[str, str | None], list] = {}
-            for o in scanned:
-                groups.setdefault((identity(o.result.event), o.result.sha256), []).append((o.result, o.evidence))
-            checked = await with_provenance(rt, list(groups.values())) if groups else []
-            out.extend((topics.SCAN_RESULTS, r.event.event_id.encode(), r.model_dump_json().encode()) for r in checked)
-            await rt.send_many(out)
+            return await conclude(rt, await _add_cached_evidence(rt, scanned), out)
 
         await run_batched(stream, handle, stage="scan", max_batch=200, per_partition=True)

@@ -58,15 +58,17 @@ def setup(config: Path | None, skip_kafka: bool, skip_elasticsearch: bool) -> No
 @click.option("--stage", type=click.Choice(["scan", "evaluate"]), default="scan", show_default=True,
               help="scan: the scanning stages; evaluate: behaviour evaluations (needs evaluate_enabled).")
 def worker(config: Path | None, loglevel: str, stage: str) -> None:
-    """Run the stream workers (normalise, scan, index, alert; or the evaluate stage). Scale by starting more."""
+    """Run the stream workers (normalise, scan, alert, rules; or the evaluate stage). Scale by starting more."""
     from modelscreen.agents.shutdown import BoundedWorker  # lazy: Faust, needed by this command only
     from modelscreen.app import create_app  # lazy: Faust and every agent, needed by this command only
+    from modelscreen.gc_tuning import tune_for_worker
 
     configure(loglevel)
     settings = _settings(config)
     if stage == "evaluate" and not settings.evaluate_enabled:
         raise click.ClickException("the evaluate stage is off: set evaluate_enabled (MODELSCREEN_EVALUATE_ENABLED=1)")
     app, _rt = create_app(settings, stage=stage)
+    tune_for_worker()
     try:
         metrics.serve(settings.metrics_port)
     except OSError as exc:

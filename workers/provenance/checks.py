@@ -186,7 +186,17 @@ class ProvenanceChecker:
         Nothing is written between the checks, so they all see the same inventory state: each distinct
         inventory query is asked once for the whole group."""
         reads = _ReadOnce(self.inventory)
-        checked = [apply_findings(r, check_event(r.event, r, reads, self.policy)) for r in results]
+        answers: dict[tuple, list[Finding]] = {}  # the same question (a popular model's downloads): one answer
+
+        def findings(r: ScanResult) -> list[Finding]:
+            ev = r.event
+            key = (ev.action, ev.store, ev.store_name, ev.name, ev.version, ev.path, ev.uri, ev.actor, r.sha256,
+                   id(r.reports))  # all check_event reads of the event and result (reports: the same list)
+            if key not in answers:
+                answers[key] = check_event(ev, r, reads, self.policy)
+            return answers[key]
+
+        checked = [apply_findings(r, findings(r)) for r in results]
         self.inventory.record_many(checked)
         return checked
 

@@ -24,6 +24,7 @@ _THREAT = {
                                    "name": ["Compromise Software Dependencies and Development Tools"],
                                    "reference": ["https://attack.mitre.org/techniques/T1195/001/"]}},
 }
+_CONSTANT = {"ecs": {"version": "8.11.0"}, "data_stream": {"type": "logs", "dataset": DATASET, "namespace": "default"}}
 _RISK = {Severity.info: 0.0, Severity.low: 21.0, Severity.medium: 47.0, Severity.high: 73.0, Severity.critical: 99.0}
 _DEFAULT_REMEDIATION = {
     Severity.critical: "Do not load this artifact. Quarantine it, revoke any approval, and find out who uploaded it.",
@@ -79,19 +80,55 @@ def _artifact_name(ev) -> str | None:
     return f"{ev.name}/{ev.path}" if ev.name and ev.path else ev.name
 
 
-def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, observer: dict[str, Any]) -> dict:
+def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, observer: dict[str, Any],
+                     scan_part: dict | None = None) -> dict:
+    """The ECS document of one finding. `scan_part`: _scan_part(result, report, f), when the caller has it."""
     ev = result.event
     severity = f.severity
+    part = scan_part or _scan_part(result, report, f)
     where = f" at {f.location}" if f.location else ""
     member = f"{_artifact_name(ev)}!{report.path.split('!', 1)[1]}" if ev.name and "!" in report.path else None
     message = one_line(f"{severity.value.upper()} {f.rule_id}: {f.title} in {member or _artifact_name(ev) or report.path}"
                        f"{where} ({ev.action.value} via {ev.store.value})")
     scanned_at = _iso(result.scanned_at)
-    doc: dict[str, Any] = {
+    doc: dict[str, Any] = _prune({
         "@timestamp": scanned_at,
         "message": message,
-        "ecs": {"version": "8.11.0"},
-        "data_stream": {"type": "logs", "dataset": DATASET, "namespace": "default"},
+        "event": {
+            "action": ev.action.value,
+            "id": finding_doc_id(ev.event_id, report.path, f),
+            "created": scanned_at,
+            "ingested": _iso(datetime.now(timezone.utc)),
+        },
+        "file": {"name": _file_name(report.path if "!" in report.path or not ev.path else ev.path)},
+        "related": {"user": [ev.actor] if ev.actor else None},
+        "observer": observer,
+        "labels": _labels(result),
+        "url": {"full": ev.uri} if ev.uri.startswith(("http://", "https://")) else None,
+        "user": {"name": ev.actor} if ev.actor else None,
+        "modelscreen": {
+            "artifact_uri": ev.uri,
+            "event_id": ev.event_id,
+            "source_event_id": ev.source_event_id,
+            "artifact_type": ev.artifact_type.value if ev.artifact_type else None,
+            "identity": identity(ev),
+            "cached": result.cached,
+        },
+    })
+    for key in ("event", "file", "related", "modelscreen"):  # the event's fields next to the scan's
+        doc[key] = {**part[key], **doc[key]}
+    doc["rule"] = part["rule"]
+    doc.update(_CONSTANT)
+    if severity.rank >= Severity.high.rank:
+        doc["threat"] = _THREAT
+    return doc
+
+
+def _scan_part(result: ScanResult, report: ArtifactReport, f: Finding) -> dict:
+    """What a finding's document takes from the scan alone (the same for every event of a cached scan), pruned."""
+    severity = f.severity
+    yara = bool(f.analyzer and f.analyzer.startswith("yara"))
+    return _prune({
         "event": {
             "kind": "alert",
             "category": ["intrusion_detection", "file"] + (["malware"] if severity.rank >= Severity.high.rank else []),
@@ -101,71 +138,57 @@ def finding_document(result: ScanResult, report: ArtifactReport, f: Finding, *, 
             "dataset": DATASET,
             "module": "modelscreen",
             "provider": "modelscreen",
-            "action": ev.action.value,
-            "id": finding_doc_id(ev.event_id, report.path, f),
-            "created": scanned_at,
-            "ingested": _iso(datetime.now(timezone.utc)),
             "reference": f.references[0] if f.references else None,
         },
         "rule": {
             "id": f.rule_id,
             "name": one_line(f.title, 256),
             "description": f.detail[:2048] if f.detail else f.title,
-            "version": result.ruleset_version if f.analyzer and f.analyzer.startswith("yara") else result.engine_version,
-            "ruleset": "yara" if f.analyzer and f.analyzer.startswith("yara") else "modelscreen-engine",
+            "version": result.ruleset_version if yara else result.engine_version,
+            "ruleset": "yara" if yara else "modelscreen-engine",
             "category": f.analyzer or "engine",
             "reference": f.references[0] if f.references else None,
             "author": ["modelscreen"],
         },
-        "file": {
-            "name": _file_name(report.path if "!" in report.path or not ev.path else ev.path),
-            "path": report.path,
-            "size": report.size,
-            "hash": {"sha256": report.sha256},
-            "type": "file",
-        },
-        "related": {"hash": sorted({h for h in (report.sha256, result.sha256) if h}),
-                    "user": [ev.actor] if ev.actor else None},
-        "observer": observer,
-        "labels": _labels(result),
-        "url": {"full": ev.uri} if ev.uri.startswith(("http://", "https://")) else None,
-        "user": {"name": ev.actor} if ev.actor else None,
-        "threat": _THREAT if severity.rank >= Severity.high.rank else None,
+        "file": {"path": report.path, "size": report.size, "hash": {"sha256": report.sha256}, "type": "file"},
+        "related": {"hash": sorted({h for h in (report.sha256, result.sha256) if h})},
         "modelscreen": {
             "verdict": report.verdict.value,
             "artifact_verdict": result.verdict.value,
-            "artifact_uri": ev.uri,
             "artifact_sha256": result.sha256,
-            "event_id": ev.event_id,
-            "source_event_id": ev.source_event_id,
             "format": report.format,
-            "artifact_type": ev.artifact_type.value if ev.artifact_type else None,
             "member": report.path.split("!", 1)[1] if "!" in report.path else None,
             "location": f.location,
             "evidence": one_line(f.evidence, 512) if f.evidence else None,
-            "identity": identity(ev),
             "remediation": f.remediation or _DEFAULT_REMEDIATION.get(severity),
             "analyzer": f.analyzer,
             "engine_version": result.engine_version,
             "ruleset_version": result.ruleset_version,
-            "cached": result.cached,
             "severity_label": severity.value,
         },
-    }
-    return _prune(doc)
+    })
 
 
 def _prune(value: Any) -> Any:
     """Drop None values so the mapping never sees an explicit null object; text from scanned bytes that
     UTF-8 cannot encode (lone surrogates) gets its visible escapes, so the document always serialises."""
-    if type(value) is str:  # the common case first: ascii needs no escaping
-        return value if value.isascii() else printable_text(value)
     if isinstance(value, dict):
-        return {k: _prune(v) for k, v in value.items() if v is not None}
+        out = {}
+        for k, v in value.items():
+            if v is None:
+                continue
+            t = type(v)
+            if t is str:  # the common case first, with no call: ascii needs no escaping
+                out[k] = v if v.isascii() else printable_text(v)
+            elif t is int or t is float or t is bool:
+                out[k] = v
+            else:
+                out[k] = _prune(v)
+        return out
     if isinstance(value, list):
         return [_prune(v) for v in value]
     if isinstance(value, str):
-        return printable_text(value)
+        return value if type(value) is str and value.isascii() else printable_text(value)
     return value
 
 
@@ -178,16 +201,26 @@ def error_finding(report: ArtifactReport) -> Finding:
                    analyzer="engine", remediation="Treat as unscanned: do not approve until it scans cleanly.")
 
 
-def finding_documents(result: ScanResult, *, observer: dict[str, Any], min_severity: Severity = Severity.low
-                      ) -> list[tuple[str, dict]]:
-    """(id, document) for every finding at or above min_severity, errors included."""
+def finding_documents(result: ScanResult, *, observer: dict[str, Any], min_severity: Severity = Severity.low,
+                      scan_parts: dict | None = None) -> list[tuple[str, dict]]:
+    """(id, document) for every finding at or above min_severity, errors included. `scan_parts`: a dict the
+    caller keeps for one batch, so results of one cached scan (which share their report and finding objects)
+    build the scan's part of their documents once."""
     docs = []
     for report in result.reports:
-        findings = [f for f in report.findings if f.severity.rank >= min_severity.rank]
+        for f in report.findings:
+            if f.severity.rank < min_severity.rank:
+                continue
+            part = None
+            if scan_parts is not None:
+                key = (id(f), id(report), result.verdict, result.sha256, result.engine_version, result.ruleset_version)
+                part = scan_parts.get(key)
+                if part is None:
+                    part = scan_parts[key] = _scan_part(result, report, f)
+            doc = finding_document(result, report, f, observer=observer, scan_part=part)
+            docs.append((doc["event"]["id"], doc))
         if report.error:
-            findings.append(error_finding(report))
-        for f in findings:
-            doc = finding_document(result, report, f, observer=observer)
+            doc = finding_document(result, report, error_finding(report), observer=observer)
             docs.append((doc["event"]["id"], doc))
     if result.error and not result.reports:
         pseudo = ArtifactReport(path=result.event.uri, sha256=result.sha256, format="unfetched",

@@ -49,7 +49,9 @@ class FindingsWriter:
         from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, TransportError
 
         try:
-            written, ids = await self._write_findings(results)
+            written, ids, refused = await self._write_findings(results)
+            if refused:  # the others' artifact state is still written
+                results = [r for r in results if r.event.event_id not in refused]
             await self._write_artifacts(results)
             await self._supersede_errors(results, keep=ids)
         except (ConnectionError, ConnectionTimeout) as exc:
@@ -60,24 +62,28 @@ class FindingsWriter:
             raise
         except TransportError as exc:
             raise TransientIndexError(str(exc)) from exc
+        if refused:
+            raise PermanentIndexError(refused)
         return written
 
-    async def _write_findings(self, results: Sequence[ScanResult]) -> tuple[int, set[str]]:
-        """(documents written, their ids)."""
+    async def _write_findings(self, results: Sequence[ScanResult]) -> tuple[int, set[str], dict[str, str]]:
+        """(documents written, their ids, event id -> reason for the events whose documents were refused)."""
         operations: list[dict] = []
         owners: list[str] = []
         op = "create" if self.data_stream else "index"
+        scan_parts: dict = {}  # the results stay alive meanwhile: ids in its keys are not reused
         for result in results:
-            for doc_id, doc in finding_documents(result, observer=self.observer, min_severity=self.min_severity):
+            for doc_id, doc in finding_documents(result, observer=self.observer, min_severity=self.min_severity,
+                                                 scan_parts=scan_parts):
                 operations.append({op: {"_index": self.findings_target, "_id": doc_id}})
                 operations.append(doc)
                 owners.append(result.event.event_id)
         if not operations:
-            return 0, set()
+            return 0, set(), {}
         ids = {op_[next(iter(op_))]["_id"] for op_ in operations[::2]}
         resp = await self.es.bulk(operations=operations, refresh=False, filter_path=_BULK_FIELDS)
         if not resp.get("errors"):
-            return len(owners), ids
+            return len(owners), ids, {}
         permanent: dict[str, str] = {}
         transient = False
         for owner, item in zip(owners, resp["items"]):
@@ -91,9 +97,7 @@ class FindingsWriter:
                 permanent[owner] = str(res.get("error"))[:500]
         if transient:
             raise TransientIndexError("some documents were refused with a retryable status")
-        if permanent:
-            raise PermanentIndexError(permanent)
-        return len(owners), ids
+        return len(owners) - sum(1 for o in owners if o in permanent), ids, permanent
 
     async def _supersede_errors(self, results: Sequence[ScanResult], *, keep: set[str]) -> None:
         """Mark the analysis-error findings of these events superseded when a result now analysed them

@@ -111,11 +111,14 @@ def parse_value(value: bytes | None) -> dict:
         raise InvalidEvent(f"not JSON: {exc}"[:200], code="not-json") from None
     if not isinstance(obj, dict):
         raise InvalidEvent(f"JSON value is a {type(obj).__name__}, not an object", code="not-object")
-    if not _depth_ok(obj):
+    # Every level but the innermost value opens a bracket: text with fewer brackets than the limit is within it.
+    if text.count("{") + text.count("[") >= MAX_JSON_DEPTH and not _depth_ok(obj):
         raise InvalidEvent("JSON nests too deeply", code="not-json")
     try:
-        # "\ud800" escapes decode to lone surrogates, which no later encoding step can handle.
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        # "\ud800" escapes decode to lone surrogates, which no later encoding step can handle (valid UTF-8
+        # without escapes has none).
+        if "\\u" in text:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidEvent("JSON contains invalid Unicode escapes", code="not-json") from None
     return obj
