@@ -10,6 +10,7 @@ import click
 from modelscreen import metrics
 from modelscreen.dlq import Replay
 from modelscreen.engine.yara.loader import default_ruleset
+from modelscreen.gc_tuning import tune_for_worker
 from modelscreen.logs import configure
 from modelscreen.provenance.es_inventory import install_template
 from modelscreen.retrohunt import plan
@@ -61,7 +62,6 @@ def worker(config: Path | None, loglevel: str, stage: str) -> None:
     """Run the stream workers (normalise, scan, alert, rules; or the evaluate stage). Scale by starting more."""
     from modelscreen.agents.shutdown import BoundedWorker  # lazy: Faust, needed by this command only
     from modelscreen.app import create_app  # lazy: Faust and every agent, needed by this command only
-    from modelscreen.gc_tuning import tune_for_worker
 
     configure(loglevel)
     settings = _settings(config)
