@@ -18,6 +18,7 @@ from modelscreen.pipeline.cache import ScanCache
 from modelscreen.pipeline.provenance import ScanOutcome
 from modelscreen.pipeline.scanning import scan_event
 from modelscreen.provenance import ProvenanceChecker, open_inventory
+from modelscreen.provenance.pipeline_checks import pipeline_policy
 from modelscreen.schemas import Severity
 from modelscreen.schemas.events import Action, DeadLetter
 from modelscreen.settings import Settings
@@ -79,6 +80,11 @@ def message(ev, offset=0):
                            value=ev.model_dump_json().encode())
 
 
+def answered(rt, ev):
+    """settled_outcome under the worker's policy, as the normalise stage asks it."""
+    return settled_outcome(rt, ev, pipeline_policy(rt.settings))
+
+
 def scanned(rt, path, **kw):
     """An upload scanned and put in the cache, as the scan stage does."""
     ev = event(path, **kw)
@@ -91,17 +97,17 @@ def test_only_a_settled_cache_entry_answers_an_event(rt, store):
     f = malicious(store / "m.pt")
     up = scanned(rt, f, event_id="up")
     download = event(f, event_id="dl", sha256=up.sha256, action="downloaded")
-    assert settled_outcome(rt, download) is None  # scanned, not yet checked and indexed
+    assert answered(rt, download) is None  # scanned, not yet checked and indexed
 
     rt.scan_cache.settle(up)
-    outcome = settled_outcome(rt, download)
+    outcome = answered(rt, download)
     assert outcome.result.cached and outcome.result.event == download
     assert outcome.result.verdict == up.verdict and outcome.gave_up is None and outcome.evidence is None
 
-    assert settled_outcome(rt, event(f, event_id="dl2", action="downloaded")) is None  # no digest announced
-    assert settled_outcome(rt, download.model_copy(update={"action": Action.deleted})) is None
+    assert answered(rt, event(f, event_id="dl2", action="downloaded")) is None  # no digest announced
+    assert answered(rt, download.model_copy(update={"action": Action.deleted})) is None
     rt.ruleset_version = "a newer bundle"
-    assert settled_outcome(rt, download) is None  # rules changed: scanned again
+    assert answered(rt, download) is None  # rules changed: scanned again
 
 
 def test_a_policy_asking_for_signatures_sends_the_event_the_whole_way(rt, store, tmp_path):
@@ -111,9 +117,9 @@ def test_a_policy_asking_for_signatures_sends_the_event_the_whole_way(rt, store,
     up = scanned(rt, f, event_id="up")
     rt.scan_cache.settle(up)
     download = event(f, event_id="dl", sha256=up.sha256, action="downloaded")
-    assert settled_outcome(rt, download) is not None
+    assert answered(rt, download) is not None
     rt.settings = rt.settings.model_copy(update={"provenance_policy": policy})
-    assert settled_outcome(rt, download) is None  # its signature bundle is looked up in the scan stage
+    assert answered(rt, download) is None  # its signature bundle is looked up in the scan stage
 
 
 def test_an_evicted_entry_is_no_longer_settled():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from modelscreen import metrics, topics
 from modelscreen.agents.batching import run_batched
 from modelscreen.agents.results import conclude, settled_outcome
+from modelscreen.provenance.pipeline_checks import pipeline_policy
 from modelscreen.sources.base import InvalidEvent
 from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.sources.intake import normalise_raw
@@ -36,6 +37,7 @@ def register(app: App, rt: Runtime) -> None:
         async def handle(batch):
             out = []
             settled = []
+            policy = pipeline_policy(rt.settings)
             kinds: Counter[tuple[str, str]] = Counter()
             metrics.RAW_IN.inc(len(batch))
             for ev in batch:
@@ -49,7 +51,7 @@ def register(app: App, rt: Runtime) -> None:
                     continue
                 for event in events:
                     kinds[(event.store.value, event.action.value)] += 1
-                    outcome = settled_outcome(rt, event)
+                    outcome = settled_outcome(rt, event, policy)
                     if outcome is not None:
                         settled.append(replace(outcome, message=msg))
                     else:

@@ -19,8 +19,10 @@ from modelscreen.agents.batching import Tail, retry_forever
 from modelscreen.agents.dead_letters import dead_letter_for
 from modelscreen.pipeline.alerting import alerts_for
 from modelscreen.pipeline.expand import is_multi_file
-from modelscreen.pipeline.provenance import Group, ScanOutcome, check_batch, es_unavailable, needs_bundle, open_checker
+from modelscreen.pipeline.provenance import Group, ScanOutcome, check_batch, es_unavailable, open_checker
 from modelscreen.pipeline.scanning import check_announced, from_cache, needs_scan
+from modelscreen.provenance.pipeline_checks import bundle_wanted
+from modelscreen.schemas.policy import ProvenancePolicy
 from modelscreen.schemas.events import ArtifactEvent
 from modelscreen.schemas.results import ScanResult
 from modelscreen.sinks.ecs import identity
@@ -35,14 +37,15 @@ log = logging.getLogger("modelscreen.agents.results")
 Message = tuple[str, bytes | None, bytes]
 
 
-def settled_outcome(rt: Runtime, event: ArtifactEvent) -> ScanOutcome | None:
+def settled_outcome(rt: Runtime, event: ArtifactEvent, policy: ProvenancePolicy) -> ScanOutcome | None:
     """The outcome of an event about bytes this worker scanned and indexed before (a settled cache entry),
-    when nothing else needs doing first: no listing, no signature bundle to look up. None otherwise (the event
-    goes the whole way: artifact-events, scan stage)."""
+    when nothing else needs doing first: no listing, no signature bundle to look up under `policy` (the
+    worker's, read once per batch). None otherwise (the event goes the whole way: artifact-events, scan
+    stage)."""
     if not event.expected_sha256 or not needs_scan(event) or is_multi_file(event):
         return None
     cached = rt.scan_cache.get(event.expected_sha256, rt.ruleset_version, settled=True)
-    if cached is None or needs_bundle(event, rt.settings):
+    if cached is None or bundle_wanted(event, policy):
         return None
     metrics.SCANS.labels(cached.verdict.value, "true").inc()
     return ScanOutcome(check_announced(from_cache(event, cached)))

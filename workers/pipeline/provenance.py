@@ -10,12 +10,12 @@ from typing import Any
 from elasticsearch import ApiError, ConnectionError, ConnectionTimeout
 
 from modelscreen.fetch import FetchError
-from modelscreen.schemas.events import Action, ArtifactEvent
+from modelscreen.schemas.events import ArtifactEvent
 from modelscreen.schemas.results import ScanResult
 from modelscreen.pipeline.scanning import scan_fetched, scan_local
 from modelscreen.sandbox.scanning import SandboxScanner, shared_scanner
 from modelscreen.provenance import ProvenanceChecker, load_policy, open_inventory
-from modelscreen.provenance.checks import apply_findings, requirements_for
+from modelscreen.provenance.checks import apply_findings
 from modelscreen.provenance.pipeline_checks import (
     LocalEvidence,
     collect_cached_evidence,
@@ -122,13 +122,6 @@ def check_group(checker: ProvenanceChecker, items: Group) -> list[ScanResult]:
             todo.append(apply_findings(result, shared[key]))
     done = iter(checker.process_many(todo) if todo else [])
     return [r if r.error else next(done) for r, _e in items]
-
-
-def needs_bundle(event: ArtifactEvent, settings: Settings) -> bool:
-    """Whether a cached scan of this event has a signature bundle to look up (the policy asks for signing):
-    what `cached_evidence` would fetch."""
-    return (event.action in (Action.uploaded, Action.downloaded)
-            and requirements_for(event, pipeline_policy(settings)).signing is not None)
 
 
 def cached_evidence(results: list[ScanResult], settings: Settings,

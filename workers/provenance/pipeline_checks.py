@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from modelscreen.schemas import Finding
-from modelscreen.schemas.events import Action
+from modelscreen.schemas.events import Action, ArtifactEvent
 from modelscreen.schemas.inventory import InventoryRecord, TensorManifest, record_id
 from modelscreen.schemas.policy import EffectiveRequirements, ProvenancePolicy
 from modelscreen.schemas.results import ScanResult
@@ -297,6 +297,12 @@ def verify_package(directory: Path, bundle: Path, req: EffectiveRequirements, *,
     return ev
 
 
+def bundle_wanted(event: ArtifactEvent, policy: ProvenancePolicy) -> bool:
+    """Whether an upload or download has a signature bundle to look up: the policy gives trust to verify one
+    with."""
+    return event.action in (Action.uploaded, Action.downloaded) and requirements_for(event, policy).signing is not None
+
+
 def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | None = None,
                             settings=None, run: Runner | None = None) -> LocalEvidence:
     """For a scan reused from the cache (the bytes are not fetched again): the signature bundle that
@@ -304,11 +310,10 @@ def collect_cached_evidence(result: ScanResult, *, policy: ProvenancePolicy | No
     bundle's manifest can only be checked by hashing the bytes (the caller then fetches and scans)."""
     ev = LocalEvidence()
     event = result.event
-    if not result.sha256 or result.error or event.action not in (Action.uploaded, Action.downloaded):
-        return ev
-    req = requirements_for(event, policy or ProvenancePolicy())
-    if req.signing is None:
-        return ev  # no trust to verify a bundle with: nothing to look up on this hot path
+    policy = policy or ProvenancePolicy()
+    if not result.sha256 or result.error or not bundle_wanted(event, policy):
+        return ev  # nothing to look up on this hot path
+    req = requirements_for(event, policy)
     if _scheme(event.uri) == "file":
         try:
             local = resolve(event.uri, fetch_limits(settings), roots=list(getattr(settings, "fetch_file_roots", None) or []))
@@ -474,6 +479,6 @@ def extra_provenance_findings(result: ScanResult, local_path: Path | None, *, in
     return evidence_findings(result, evidence, inventory=inventory, policy=policy)
 
 
-__all__ = ["DRIFT_RULE", "LocalEvidence", "Runner", "SIGNATURE_MAX_BYTES", "collect_cached_evidence",
+__all__ = ["DRIFT_RULE", "LocalEvidence", "Runner", "SIGNATURE_MAX_BYTES", "bundle_wanted", "collect_cached_evidence",
            "collect_evidence", "drift_finding", "drift_reads", "evidence_findings", "extra_provenance_findings",
            "inventory_reads", "pipeline_policy", "verify_bundle"]
